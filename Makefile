@@ -1,0 +1,36 @@
+# Two entry points: `make demo` (the main job, end to end on the embedded default) and `make test`.
+# Both create .venv and install what they need. Override torch for a GPU build, e.g.
+#   make demo TORCH_SPEC="torch==2.11.0" PIP_TORCH_ARGS="--index-url https://download.pytorch.org/whl/cu128"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PIP_TORCH_ARGS ?=
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.codec2vec-installed
+DEMO_OUT ?= demo-output
+
+.PHONY: install system-deps demo test test-slow clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(PIP_TORCH_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+install: $(STAMP) system-deps
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+demo: install
+	$(BIN)/codec2vec demo --out $(DEMO_OUT)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Optional Debian packages: more TTS voices for `codec2vec corpus synth` (flite).
+# Installs them when running as root with apt-get; otherwise says what to install. Never fails the build:
+# everything codec2vec needs also works without them (espeak-ng comes from PyPI).
+set -u
+PACKAGES="flite"
+missing=""
+for p in $PACKAGES; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing Debian packages:$missing"
+  if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing) >/dev/null 2>&1; then
+    exit 0
+  fi
+  echo "NOTE: apt-get could not install$missing; continuing without them (fewer synthetic voices)."
+else
+  echo "NOTE: optional Debian packages not installed:$missing"
+  echo "      For more synthetic voices run: sudo apt-get install$missing"
+fi
+exit 0

@@ -1,0 +1,1 @@
+"""Data files shipped with codec2vec (sentence list and its licence)."""

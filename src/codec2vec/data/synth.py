@@ -1,0 +1,445 @@
+"""`codec2vec corpus synth`: a seeded, resumable, parallel generator of a labelled multi-speaker
+English corpus from offline TTS engines.
+
+The whole corpus is first planned in this process as a list of jobs (who says what, how fast,
+how loud), every random draw coming from one generator seeded by `seed`. Workers only render
+jobs, so the output does not depend on the number of workers. Jobs run in shards; a shard's
+rows are saved after its audio, so an interrupted run resumes at the first unfinished shard.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from codec2vec.atomic import atomic_open
+from codec2vec.config import config_to_dict, save_config
+from codec2vec.data import text as texts
+from codec2vec.data.audio import resample, save_flac
+from codec2vec.data.corpus import CORPUS_FILE, read_corpus_header, write_corpus_header
+from codec2vec.data.manifest import ManifestHeader, Utterance, read_manifest, write_manifest
+from codec2vec.data.phones import SILENCE
+from codec2vec.data.tts import Voice, available_voices, synthesize
+from codec2vec.data.tts.base import segments_from_boundaries
+from codec2vec.errors import ConfigError
+
+ER_PROXY_NOTE = (
+    "SYNTHETIC PROXY: the 'emotions' are prosody presets (rate, pitch, pitch range, loudness) of TTS voices, "
+    "not emotional speech; accuracy on them says little about real emotion recognition."
+)
+
+
+@dataclass
+class SubsetShares:
+    """Share of the requested hours spent on each subset (normalised to sum to 1)."""
+
+    pretrain: float = 0.35
+    read: float = 0.25
+    ks: float = 0.10
+    ic: float = 0.10
+    sid: float = 0.10
+    er: float = 0.10
+
+
+@dataclass
+class SynthConfig:
+    out: str = "corpus"
+    hours: float = 1.0  # target; tiny corpora grow to the minimum that gives every split every label
+    seed: int = 1
+    workers: int = 2
+    voices: int = 24  # number of speakers to use; 0 = every installed voice
+    engines: List[str] = field(default_factory=lambda: ["espeak", "flite"])  # missing ones are skipped
+    formant_shifts: List[float] = field(default_factory=list)  # e.g. [0.88, 1.12]: pseudo-speakers per voice
+    sample_rate: int = 16000
+    shares: SubsetShares = field(default_factory=SubsetShares)
+    held_out_speakers: float = 0.1  # share of speakers kept for dev, and again for test
+    rate_jitter: float = 0.12  # speaking rate drawn from 1 +- this
+    pitch_jitter: float = 10.0  # espeak pitch offset drawn from +- this (0-100 scale)
+    level_db: List[float] = field(default_factory=lambda: [-29.0, -23.0])  # speech RMS in dBFS
+    snr_db: List[float] = field(default_factory=lambda: [25.0, 45.0])  # white background noise
+    shard_size: int = 32
+
+
+# Rough mean durations (s) used to turn hours into utterance counts.
+_MEAN_SECONDS = {"pretrain": 5.0, "read": 2.5, "ks": 1.0, "ic": 1.6, "sid": 2.5, "er": 2.5}
+_TASKS = {"pretrain": ["pretrain"], "read": ["pr", "asr"], "ks": ["ks"], "ic": ["ic"], "sid": ["sid"], "er": ["er"]}
+_SPLITS = ("train", "dev", "test")
+_KS_SECONDS = 1.0
+_NOISE_SPEAKER = "_noise_"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    subset: str
+    split: str
+    voice: Optional[Voice]  # None: a noise-only clip (keyword spotting's _silence_)
+    text: str
+    rate: float
+    pitch: float
+    pitch_range: float
+    level_db: float
+    snr_db: float
+    noise_seed: int
+    keyword: Optional[str] = None
+    intent: Optional[str] = None
+    emotion: Optional[str] = None
+    clip_seconds: Optional[float] = None
+    clip_offset: float = 0.0  # where in the clip the speech starts, as a share of the free room
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning
+
+
+def select_voices(cfg: SynthConfig, rng: np.random.Generator) -> tuple[list[Voice], list[str]]:
+    """The speakers of this corpus, and the requested engines that are not installed."""
+    installed = available_voices(cfg.engines)
+    missing = [e for e in cfg.engines if not any(v.engine == e for v in installed)]
+    if not installed:
+        raise ConfigError(f"no TTS voice is installed for engines {cfg.engines}: pip install espeakng-loader")
+    base = installed + [
+        Voice(speaker=f"{v.speaker}-fs{round(f * 100):03d}", engine=v.engine, name=v.name, formant_shift=f)
+        for f in cfg.formant_shifts for v in installed
+    ]
+    # Round-robin over engines so a few natural voices are never crowded out by espeak's many.
+    by_engine = {e: [base[i] for i in rng.permutation(len(base)) if base[i].engine == e] for e in cfg.engines}
+    order = [v for group in zip_longest_skip(*by_engine.values()) for v in group]
+    count = len(order) if cfg.voices == 0 else cfg.voices
+    if count < 3:
+        raise ConfigError(f"voices={cfg.voices}: need at least 3 speakers (train, dev and test)")
+    if count > len(order):
+        raise ConfigError(f"voices={cfg.voices} but only {len(order)} are installed here (engines {cfg.engines})")
+    return sorted(order[:count], key=lambda v: v.speaker), missing
+
+
+def zip_longest_skip(*groups: list) -> list[list]:
+    """Rows of a round-robin: [[g0[0], g1[0], ...], [g0[1], ...], ...], skipping exhausted groups."""
+    rows = []
+    for i in range(max((len(g) for g in groups), default=0)):
+        rows.append([g[i] for g in groups if i < len(g)])
+    return rows
+
+
+def _split_speakers(voices: list[Voice], held_out: float, rng: np.random.Generator) -> dict[str, list[Voice]]:
+    shuffled = [voices[i] for i in rng.permutation(len(voices))]
+    n_held = max(1, round(held_out * len(voices)))
+    if 2 * n_held >= len(shuffled):
+        raise ConfigError(f"held_out_speakers={held_out} leaves no training speakers among {len(voices)}")
+    return {"dev": shuffled[:n_held], "test": shuffled[n_held:2 * n_held], "train": shuffled[2 * n_held:]}
+
+
+def _split_counts(total: int, held_out: float, minimum: int) -> dict[str, int]:
+    held = max(minimum, round(total * held_out))
+    return {"train": max(minimum, total - 2 * held), "dev": held, "test": held}
+
+
+def _text_pools(rng: np.random.Generator) -> dict[str, list[str]]:
+    """Disjoint sentence pools so dev/test sentences are never read in training."""
+    pool = texts.sentences()
+    order = rng.permutation(len(pool))
+    tenth = len(pool) // 10
+    return {
+        "dev": [pool[i] for i in order[:tenth]],
+        "test": [pool[i] for i in order[tenth:2 * tenth]],
+        "train": [pool[i] for i in order[2 * tenth:]],
+    }
+
+
+class _Planner:
+    def __init__(self, cfg: SynthConfig, voices: list[Voice]) -> None:
+        self.cfg = cfg
+        self.rng = np.random.default_rng(cfg.seed)
+        self.voices = voices
+        self.speakers = _split_speakers(voices, cfg.held_out_speakers, self.rng)
+        self.pools = _text_pools(self.rng)
+        shares = asdict(cfg.shares)
+        total_share = sum(shares.values())
+        if total_share <= 0 or any(s < 0 for s in shares.values()):
+            raise ConfigError(f"shares must be >= 0 and not all 0, got {shares}")
+        self.seconds = {k: cfg.hours * 3600 * s / total_share for k, s in shares.items()}
+
+    def count(self, subset: str) -> int:
+        return int(round(self.seconds[subset] / _MEAN_SECONDS[subset]))
+
+    def job(self, subset: str, index: int, split: str, voice: Optional[Voice], text: str, *,
+            rate: float = 1.0, pitch: float = 0.0, pitch_range: float = 0.0, gain_db: float = 0.0, **labels) -> Job:
+        cfg, rng = self.cfg, self.rng
+        return Job(
+            id=f"{subset}-{index:06d}", subset=subset, split=split, voice=voice, text=text,
+            rate=float(rate * rng.uniform(1 - cfg.rate_jitter, 1 + cfg.rate_jitter)),
+            pitch=float(pitch + rng.uniform(-cfg.pitch_jitter, cfg.pitch_jitter)),
+            pitch_range=float(pitch_range + rng.uniform(-cfg.pitch_jitter, cfg.pitch_jitter)),
+            level_db=float(rng.uniform(*cfg.level_db) + gain_db),
+            snr_db=float(rng.uniform(*cfg.snr_db)),
+            noise_seed=int(rng.integers(2**31)),
+            **labels,
+        )
+
+    def pick(self, items):
+        return items[int(self.rng.integers(len(items)))]
+
+    def plan(self) -> dict[str, list[Job]]:
+        if not self.cfg.hours > 0:
+            raise ConfigError(f"hours must be > 0, got {self.cfg.hours}")
+        return {
+            subset: jobs for subset, jobs in (
+                ("pretrain", self.plan_pretrain()), ("read", self.plan_read()), ("ks", self.plan_ks()),
+                ("ic", self.plan_ic()), ("sid", self.plan_sid()), ("er", self.plan_er()),
+            ) if jobs
+        }
+
+    def plan_pretrain(self) -> list[Job]:
+        if self.cfg.shares.pretrain <= 0:
+            return []
+        pool = self.pools["train"]
+        return [
+            self.job("pretrain", i, "train", self.pick(self.voices), f"{self.pick(pool)}. {self.pick(pool)}.")
+            for i in range(max(1, self.count("pretrain")))
+        ]
+
+    def _labelled(self, subset: str, labels: list, minimum_per_split: int, make) -> list[Job]:
+        """Speaker-disjoint splits, labels cycled in a shuffled order so every split sees them all."""
+        if getattr(self.cfg.shares, subset) <= 0:
+            return []
+        jobs: list[Job] = []
+        counts = _split_counts(self.count(subset), self.cfg.held_out_speakers, minimum_per_split)
+        for split in _SPLITS:
+            order = self.rng.permutation(len(labels))
+            for k in range(counts[split]):
+                jobs.append(make(len(jobs), split, labels[order[k % len(labels)]]))
+        return jobs
+
+    def plan_read(self) -> list[Job]:
+        return self._labelled(
+            "read", [None], 2,
+            lambda i, split, _: self.job("read", i, split, self.pick(self.speakers[split]), self.pick(self.pools[split])),
+        )
+
+    def plan_ks(self) -> list[Job]:
+        labels = list(texts.KEYWORDS) + [texts.UNKNOWN_LABEL, texts.SILENCE_LABEL]
+
+        def make(i: int, split: str, label: str) -> Job:
+            if label == texts.SILENCE_LABEL:
+                return self.job("ks", i, split, None, "", keyword=label, clip_seconds=_KS_SECONDS)
+            word = self.pick(texts.UNKNOWN_WORDS) if label == texts.UNKNOWN_LABEL else label
+            return self.job("ks", i, split, self.pick(self.speakers[split]), word, keyword=label,
+                            clip_seconds=_KS_SECONDS, clip_offset=float(self.rng.uniform()))
+
+        return self._labelled("ks", labels, len(labels), make)
+
+    def plan_ic(self) -> list[Job]:
+        table = texts.intents()
+        labels = sorted(table)
+        return self._labelled(
+            "ic", labels, len(labels),
+            lambda i, split, intent: self.job("ic", i, split, self.pick(self.speakers[split]),
+                                              self.pick(table[intent]), intent=intent),
+        )
+
+    def plan_er(self) -> list[Job]:
+        labels = sorted(texts.EMOTIONS)
+
+        def make(i: int, split: str, emotion: str) -> Job:
+            p = texts.EMOTIONS[emotion]
+            return self.job("er", i, split, self.pick(self.speakers[split]), self.pick(self.pools[split]),
+                            rate=p.rate, pitch=p.pitch, pitch_range=p.pitch_range, gain_db=p.gain_db, emotion=emotion)
+
+        return self._labelled("er", labels, len(labels), make)
+
+    def plan_sid(self) -> list[Job]:
+        """Closed-set speaker identification: every speaker in every split, utterances disjoint."""
+        if self.cfg.shares.sid <= 0:
+            return []
+        per_speaker = max(4, round(self.count("sid") / len(self.voices)))
+        counts = _split_counts(per_speaker, self.cfg.held_out_speakers, 1)
+        pool = self.pools["train"]
+        jobs: list[Job] = []
+        for voice in self.voices:
+            for split in _SPLITS:
+                for _ in range(counts[split]):
+                    jobs.append(self.job("sid", len(jobs), split, voice, self.pick(pool)))
+        return jobs
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering (runs in worker processes)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+
+
+def _speak(job: Job, sample_rate: int) -> tuple[np.ndarray, list[list]]:
+    voice = job.voice
+    f = voice.formant_shift
+    # A formant shift plays the speech f times faster (formants and pitch up by f); asking the
+    # engine for rate/f first keeps the speaking rate as planned.
+    speech = synthesize(voice, job.text, rate=job.rate / f, pitch=job.pitch, pitch_range=job.pitch_range)
+    audio = resample(speech.audio, speech.sample_rate * f, sample_rate)
+    phones = [[p, s / f, e / f] for p, s, e in speech.phones]
+    return audio, phones
+
+
+def _fit_clip(audio: np.ndarray, phones: list[list], seconds: float, offset: float, sample_rate: int):
+    """Trim the silence around a word and place it in a clip of exactly `seconds`."""
+    spoken = [p for p in phones if p[0] != SILENCE]
+    margin = 0.03
+    start = max(0.0, spoken[0][1] - margin) if spoken else 0.0
+    end = min(len(audio) / sample_rate, spoken[-1][2] + margin) if spoken else len(audio) / sample_rate
+    end = min(end, start + seconds)
+    word = audio[int(round(start * sample_rate)):int(round(end * sample_rate))]
+    clip_len = int(round(seconds * sample_rate))
+    shift = int((clip_len - len(word)) * offset)
+    clip = np.zeros(clip_len, dtype=np.float32)
+    clip[shift:shift + len(word)] = word
+    delta = shift / sample_rate - start
+    events = [(max(0.0, s + delta), p) for p, s, e in phones if e + delta > 0 and s + delta < seconds and p != SILENCE]
+    # Each phone keeps its own end: silence starts where the word stops.
+    word_end = min(seconds, end + delta)
+    return clip, segments_from_boundaries(events + [(word_end, SILENCE)], seconds)
+
+
+def _noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    """One of white, pink, brown noise or mains hum, for keyword spotting's _silence_ class."""
+    kind = int(rng.integers(4))
+    if kind == 3:
+        t = np.arange(n) / 16000.0
+        base = rng.choice([50.0, 60.0])
+        x = sum(np.sin(2 * np.pi * base * h * t + rng.uniform(0, 2 * np.pi)) / h for h in (1, 2, 3, 5))
+        return (x + 0.1 * rng.standard_normal(n)).astype(np.float32)
+    white = rng.standard_normal(n)
+    if kind == 0:
+        return white.astype(np.float32)
+    spectrum = np.fft.rfft(white)
+    freqs = np.maximum(np.fft.rfftfreq(n), 1.0 / n)
+    spectrum /= np.sqrt(freqs) if kind == 1 else freqs
+    return np.fft.irfft(spectrum, n).astype(np.float32)
+
+
+def render(job: Job, sample_rate: int) -> tuple[np.ndarray, list[list]]:
+    """The job's audio at `sample_rate` and its phone segments."""
+    rng = np.random.default_rng(job.noise_seed)
+    if job.voice is None:
+        n = int(round(job.clip_seconds * sample_rate))
+        noise = _noise(rng, n)
+        audio = noise * (10 ** (job.level_db / 20) / max(_rms(noise), 1e-9))
+        return np.clip(audio, -0.99, 0.99).astype(np.float32), [[SILENCE, 0.0, n / sample_rate]]
+    audio, phones = _speak(job, sample_rate)
+    if job.clip_seconds is not None:
+        audio, phones = _fit_clip(audio, phones, job.clip_seconds, job.clip_offset, sample_rate)
+    audio = audio * (10 ** (job.level_db / 20) / max(_rms(audio), 1e-9))
+    audio = audio + rng.standard_normal(len(audio)).astype(np.float32) * (_rms(audio) / 10 ** (job.snr_db / 20))
+    peak = float(np.max(np.abs(audio)))
+    if peak > 0.99:  # keep loud presets unclipped
+        audio *= 0.99 / peak
+    total = len(audio) / sample_rate
+    phones = [[p, round(s, 4), round(min(e, total), 4)] for p, s, e in phones]
+    return audio.astype(np.float32), [p for p in phones if p[2] > p[1]]
+
+
+def _audio_relpath(job: Job) -> str:
+    speaker = job.voice.speaker if job.voice else _NOISE_SPEAKER
+    return f"audio/{job.subset}/{speaker}/{job.id}.flac"
+
+
+def render_shard(out: str, jobs: list[Job], sample_rate: int, shard_path: str) -> int:
+    """Render and save every job of a shard, then its rows (the shard's completion mark)."""
+    rows = []
+    for job in jobs:
+        audio, phones = render(job, sample_rate)
+        rel = _audio_relpath(job)
+        save_flac(Path(out) / rel, audio, sample_rate)
+        rows.append(Utterance(
+            id=job.id, audio=rel, duration=round(len(audio) / sample_rate, 4), sample_rate=sample_rate,
+            speaker=job.voice.speaker if job.voice else _NOISE_SPEAKER, split=job.split, text=job.text,
+            phonemes=phones, keyword=job.keyword, intent=job.intent, emotion=job.emotion,
+        ))
+    with atomic_open(shard_path) as f:
+        for row in rows:
+            f.write(row.to_json() + "\n")
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver
+
+
+def _plan_config(cfg: SynthConfig) -> dict:
+    """The settings that decide the corpus content (not where it goes or how many workers)."""
+    data = config_to_dict(cfg)
+    data.pop("out")
+    data.pop("workers")
+    return data
+
+
+def synth_corpus(cfg: SynthConfig, progress: bool = True) -> Path:
+    """Generate (or finish generating) the corpus described by `cfg` in `cfg.out`."""
+    out = Path(cfg.out)
+    if cfg.workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {cfg.workers}")
+    if (out / CORPUS_FILE).exists():
+        done = read_corpus_header(out)
+        if done.get("config") != _plan_config(cfg):
+            raise ConfigError(f"{out} already holds a corpus made with other settings; choose another --out")
+        print(f"{out}: corpus already complete; nothing to do", file=sys.stderr)
+        return out
+    work = out / ".work"
+    plan_file = work / "plan.json"
+    if plan_file.exists() and json.loads(plan_file.read_text()) != _plan_config(cfg):
+        raise ConfigError(f"{out} holds an unfinished corpus with other settings; rerun with those or another --out")
+    work.mkdir(parents=True, exist_ok=True)
+    with atomic_open(plan_file) as f:
+        json.dump(_plan_config(cfg), f, indent=2)
+    save_config(cfg, out / "config.yaml")
+
+    voices, missing = select_voices(cfg, np.random.default_rng([cfg.seed, 0]))
+    jobs = _Planner(cfg, voices).plan()
+    shards = [
+        (subset, k, subset_jobs[start:start + cfg.shard_size])
+        for subset, subset_jobs in jobs.items()
+        for k, start in enumerate(range(0, len(subset_jobs), cfg.shard_size))
+    ]
+    shard_path = {(s, k): work / f"{s}-{k:05d}.jsonl" for s, k, _ in shards}
+    todo = [(s, k, j) for s, k, j in shards if not shard_path[(s, k)].exists()]
+    total = sum(len(j) for _, _, j in shards)
+    with tqdm(total=total, initial=total - sum(len(j) for _, _, j in todo), unit="utt",
+              desc="synth", disable=not progress) as bar:
+        if cfg.workers == 1:
+            for s, k, j in todo:
+                bar.update(render_shard(str(out), j, cfg.sample_rate, str(shard_path[(s, k)])))
+        else:
+            with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(render_shard, str(out), j, cfg.sample_rate, str(shard_path[(s, k)]))
+                           for s, k, j in todo]
+                for future in futures:
+                    bar.update(future.result())
+
+    manifests = []
+    for subset in jobs:
+        rows = [
+            Utterance(**json.loads(line))
+            for s, k, _ in shards if s == subset
+            for line in shard_path[(s, k)].read_text(encoding="utf-8").splitlines()
+        ]
+        notes = ER_PROXY_NOTE if subset == "er" else ""
+        path = write_manifest(out / f"{subset}.jsonl", ManifestHeader("synth", subset, _TASKS[subset], notes), rows)
+        manifests.append(read_manifest(path))
+    write_corpus_header(
+        out, "synth", manifests, cfg.sample_rate, _plan_config(cfg),
+        voices=[asdict(v) for v in voices],
+        engines_used=sorted({v.engine for v in voices}),
+        engines_missing=missing,
+        notes=ER_PROXY_NOTE,
+    )
+    shutil.rmtree(work)
+    return out

@@ -1,0 +1,44 @@
+"""What every result file records about the software that made it."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+from codec2vec import __version__
+
+_TRACKED_PACKAGES = ("numpy", "soundfile", "soxr", "torch", "transformers", "omegaconf")
+
+
+@lru_cache(maxsize=1)
+def git_revision() -> str | None:
+    """The commit of the source tree codec2vec runs from, '+dirty' if modified; None outside git."""
+    src = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=src, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return rev + ("+dirty" if dirty else "")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "codec2vec": __version__}
+    for name in _TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def provenance() -> dict:
+    return {"versions": package_versions(), "git_revision": git_revision()}
