@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import List, Optional
 
@@ -89,7 +88,7 @@ class Job:
     pitch_range: float
     level_db: float
     snr_db: float
-    noise_seed: int
+    seed: int
     keyword: Optional[str] = None
     intent: Optional[str] = None
     emotion: Optional[str] = None
@@ -181,7 +180,7 @@ class _Planner:
             pitch_range=float(pitch_range + rng.uniform(-cfg.pitch_jitter, cfg.pitch_jitter)),
             level_db=float(rng.uniform(*cfg.level_db) + gain_db),
             snr_db=float(rng.uniform(*cfg.snr_db)),
-            noise_seed=int(rng.integers(2**31)),
+            seed=int(rng.integers(2**31)),
             **labels,
         )
 
@@ -284,7 +283,8 @@ def _speak(job: Job, sample_rate: int) -> tuple[np.ndarray, list[list]]:
     f = voice.formant_shift
     # A formant shift plays the speech f times faster (formants and pitch up by f); asking the
     # engine for rate/f first keeps the speaking rate as planned.
-    speech = synthesize(voice, job.text, rate=job.rate / f, pitch=job.pitch, pitch_range=job.pitch_range)
+    speech = synthesize(voice, job.text, rate=job.rate / f, pitch=job.pitch, pitch_range=job.pitch_range,
+                        seed=job.seed)
     audio = resample(speech.audio, speech.sample_rate * f, sample_rate)
     phones = [[p, s / f, e / f] for p, s, e in speech.phones]
     return audio, phones
@@ -328,7 +328,7 @@ def _noise(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def render(job: Job, sample_rate: int) -> tuple[np.ndarray, list[list]]:
     """The job's audio at `sample_rate` and its phone segments."""
-    rng = np.random.default_rng(job.noise_seed)
+    rng = np.random.default_rng(job.seed)
     if job.voice is None:
         n = int(round(job.clip_seconds * sample_rate))
         noise = _noise(rng, n)
@@ -368,6 +368,21 @@ def render_shard(out: str, jobs: list[Job], sample_rate: int, shard_path: str) -
         for row in rows:
             f.write(row.to_json() + "\n")
     return len(rows)
+
+
+def _render_shard_task(args: tuple) -> int:
+    return render_shard(*args)
+
+
+def _shard_pool(workers: int):
+    """A pool that renders each shard in a fresh process.
+
+    espeak-ng carries state from one utterance into the next (its output for the same text
+    drifts by a few samples), so a shard is byte-reproducible only when it starts in a process
+    that has never spoken: one task per child, children forked from a server that has not.
+    """
+    method = "forkserver" if "forkserver" in get_all_start_methods() else "spawn"
+    return get_context(method).Pool(processes=workers, maxtasksperchild=1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,16 +428,10 @@ def synth_corpus(cfg: SynthConfig, progress: bool = True) -> Path:
     todo = [(s, k, j) for s, k, j in shards if not shard_path[(s, k)].exists()]
     total = sum(len(j) for _, _, j in shards)
     with tqdm(total=total, initial=total - sum(len(j) for _, _, j in todo), unit="utt",
-              desc="synth", disable=not progress) as bar:
-        if cfg.workers == 1:
-            for s, k, j in todo:
-                bar.update(render_shard(str(out), j, cfg.sample_rate, str(shard_path[(s, k)])))
-        else:
-            with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(render_shard, str(out), j, cfg.sample_rate, str(shard_path[(s, k)]))
-                           for s, k, j in todo]
-                for future in futures:
-                    bar.update(future.result())
+              desc="synth", disable=not progress) as bar, _shard_pool(cfg.workers) as pool:
+        tasks = [(str(out), j, cfg.sample_rate, str(shard_path[(s, k)])) for s, k, j in todo]
+        for count in pool.imap_unordered(_render_shard_task, tasks):
+            bar.update(count)
 
     manifests = []
     for subset in jobs:

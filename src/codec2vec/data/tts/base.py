@@ -66,10 +66,12 @@ def available_voices(engines: list[str]) -> list[Voice]:
     return voices
 
 
-def synthesize(voice: Voice, text: str, rate: float = 1.0, pitch: float = 0.0, pitch_range: float = 0.0) -> Speech:
+def synthesize(voice: Voice, text: str, rate: float = 1.0, pitch: float = 0.0, pitch_range: float = 0.0,
+               seed: int = 0) -> Speech:
     """Speak `text` with `voice`. rate is a speed factor; pitch and pitch_range are offsets on
-    espeak's 0-100 scales (engines without such controls ignore them, see docs/corpus.md)."""
+    espeak's 0-100 scales (engines without such controls ignore them, see docs/corpus.md);
+    seed fixes the engine's random choices."""
     from codec2vec.data.tts import espeak, flite
 
     engine = {"espeak": espeak, "flite": flite}[voice.engine]
-    return engine.synthesize(voice.name, text, rate=rate, pitch=pitch, pitch_range=pitch_range)
+    return engine.synthesize(voice.name, text, rate=rate, pitch=pitch, pitch_range=pitch_range, seed=seed)

@@ -1,7 +1,10 @@
 """espeak-ng in process through ctypes, with phoneme events in IPA for phone timings.
 
 espeak-ng keeps global state, so each process initialises it once; parallel synthesis uses
-worker processes, never threads.
+worker processes, never threads. Reproducibility needs two things: its random generators
+(espeak-ng's own and libc's rand(), which it seeds from the clock) are seeded before every
+utterance, and a sequence of utterances starts in a process that has not spoken before (its
+waveform generator carries state, e.g. pitch flutter, from one utterance into the next).
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class _Engine:
         self._events: list[tuple[int, str]] = []
         self._callback = _CALLBACK(self._on_audio)  # kept alive on the instance
         self.lib.espeak_SetSynthCallback(self._callback)
+        self.lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        self.libc = ctypes.CDLL(None)
 
     def _on_audio(self, wav, count, events) -> int:
         if count > 0:
@@ -68,7 +73,9 @@ class _Engine:
             i += 1
         return 0
 
-    def speak(self, voice_name: str, text: str, wpm: int, pitch: int, pitch_range: int) -> Speech:
+    def speak(self, voice_name: str, text: str, wpm: int, pitch: int, pitch_range: int, seed: int) -> Speech:
+        self.lib.espeak_ng_SetRandSeed(seed)
+        self.libc.srand(ctypes.c_uint(seed))
         if self.lib.espeak_SetVoiceByName(voice_name.encode()) != 0:
             raise Codec2VecError(f"espeak-ng has no voice '{voice_name}'")
         for param, value in ((_PARAM_RATE, wpm), (_PARAM_PITCH, pitch), (_PARAM_RANGE, pitch_range)):
@@ -117,8 +124,8 @@ def voices() -> list[Voice]:
     ]
 
 
-def synthesize(voice_name: str, text: str, rate: float, pitch: float, pitch_range: float) -> Speech:
+def synthesize(voice_name: str, text: str, rate: float, pitch: float, pitch_range: float, seed: int) -> Speech:
     return _engine().speak(
         voice_name, text, wpm=round(_DEFAULT_WPM * rate),
-        pitch=int(np.clip(50 + pitch, 0, 100)), pitch_range=int(np.clip(50 + pitch_range, 0, 100)),
+        pitch=int(np.clip(50 + pitch, 0, 100)), pitch_range=int(np.clip(50 + pitch_range, 0, 100)), seed=seed,
     )

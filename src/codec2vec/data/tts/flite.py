@@ -31,8 +31,9 @@ def voices() -> list[Voice]:
     return [Voice(speaker=_PERSONS[v], engine="flite", name=v) for v in sorted(_installed())]
 
 
-def synthesize(voice_name: str, text: str, rate: float, pitch: float, pitch_range: float) -> Speech:
-    """flite has no pitch control that works for all its voices: pitch offsets are ignored."""
+def synthesize(voice_name: str, text: str, rate: float, pitch: float, pitch_range: float, seed: int) -> Speech:
+    """flite has no pitch control that works for all its voices: pitch offsets are ignored.
+    It is deterministic and runs in a fresh process each time, so the seed is not needed."""
     with tempfile.TemporaryDirectory(prefix="codec2vec-flite-") as tmp:
         wav = os.path.join(tmp, "out.wav")
         result = subprocess.run(

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+
+def sine(seconds: float = 0.5, rate: int = 16000, freq: float = 440.0, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(round(seconds * rate))) / rate
+    x = 0.5 * np.sin(2 * np.pi * freq * t).astype(np.float32)
+    return x if channels == 1 else np.stack([x * (c + 1) / channels for c in range(channels)], axis=1)
+
+
+def write_wav(path: Path, seconds: float = 0.5, rate: int = 16000, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), sine(seconds, rate), rate, **kw)
+    return path
+
+
+@pytest.fixture
+def wav_factory(tmp_path):
+    def make(rel: str, seconds: float = 0.5, rate: int = 16000, **kw) -> Path:
+        return write_wav(tmp_path / rel, seconds, rate, **kw)
+
+    return make

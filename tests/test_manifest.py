@@ -1,0 +1,115 @@
+import json
+
+import pytest
+
+from codec2vec.data.manifest import ManifestHeader, Utterance, read_manifest, write_manifest
+from codec2vec.errors import ManifestError
+
+HEADER = ManifestHeader(corpus="test", subset="read", tasks=["pr"])
+
+
+def _row(i: int, **kw) -> Utterance:
+    fields = dict(id=f"u{i}", audio=f"a/u{i}.wav", duration=0.5, sample_rate=16000, speaker="s1", split="train")
+    fields.update(kw)
+    return Utterance(**fields)
+
+
+def _write_raw(path, rows: list) -> None:
+    lines = [HEADER.to_json()] + [r if isinstance(r, str) else json.dumps(r) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_round_trip_keeps_every_field(tmp_path, wav_factory):
+    wav_factory("a/u0.wav")
+    wav_factory("a/u1.wav")
+    rows = [
+        _row(0, text="hello", phonemes=[["sil", 0.0, 0.1], ["hh", 0.1, 0.2], ["ow", 0.2, 0.5]]),
+        _row(1, split="test", keyword="yes", intent="activate|lights|none", emotion="sad", source_sample_rate=8000),
+    ]
+    write_manifest(tmp_path / "m.jsonl", HEADER, rows)
+    m = read_manifest(tmp_path / "m.jsonl")
+    assert m.rows == rows
+    assert m.header == HEADER
+    assert m.splits == ["test", "train"]
+    assert m.audio_path(rows[0]) == tmp_path / "a" / "u0.wav"
+    assert m.hours == pytest.approx(1.0 / 3600)
+    # optional fields left empty are not written at all
+    assert "keyword" not in (tmp_path / "m.jsonl").read_text().splitlines()[1]
+
+
+def test_absolute_audio_paths(tmp_path, wav_factory):
+    wav = wav_factory("elsewhere/x.wav")
+    write_manifest(tmp_path / "m.jsonl", HEADER, [_row(0, audio=str(wav))])
+    m = read_manifest(tmp_path / "m.jsonl")
+    assert m.audio_path(m.rows[0]) == wav
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"id": "u0", "audio": "a/u0.wav", "duration": 0.5, "sample_rate": 16000, "speaker": "s1"}, "missing required field 'split'"),
+    ({"id": "u0", "audio": "a/u0.wav", "duration": -1, "sample_rate": 16000, "speaker": "s", "split": "t"}, "duration must be > 0"),
+    ({"id": "u0", "audio": "a/u0.wav", "duration": 1, "sample_rate": "16k", "speaker": "s", "split": "t"}, "field 'sample_rate' must be int"),
+    ({"id": "u0", "audio": "a/u0.wav", "duration": 1, "sample_rate": 16000, "speaker": " ", "split": "t"}, "field 'speaker' is empty"),
+    ({"id": "u0", "audio": "a/u0.wav", "duration": 1, "sample_rate": 16000, "speaker": "s", "split": "t", "colour": 1}, r"unknown field\(s\) \['colour'\]"),
+    ({"id": "u0", "audio": "a/u0.wav", "duration": 1, "sample_rate": 16000, "speaker": "s", "split": "t", "keyword": 3}, "field 'keyword' must be a string"),
+    ({"id": "u0", "audio": "a/u0.wav", "duration": 1, "sample_rate": 16000, "speaker": "s", "split": "t",
+      "phonemes": [["xx", 0, 0.5]]}, r"phonemes\[0\]: 'xx' is not in the ARPAbet phone set"),
+    ({"id": "u0", "audio": "a/u0.wav", "duration": 1, "sample_rate": 16000, "speaker": "s", "split": "t",
+      "phonemes": [["aa", 0, 0.5], ["b", 0.4, 0.6]]}, r"phonemes\[1\] = \['b', 0.4, 0.6\]: times must increase"),
+    ({"id": "u0", "audio": "a/u0.wav", "duration": 1, "sample_rate": 16000, "speaker": "s", "split": "t",
+      "phonemes": [["aa", 0, 1.5]]}, r"phonemes\[0\] = .*within the 1.0 s duration"),
+    ({"id": "u0", "audio": "a/u0.wav", "duration": 1, "sample_rate": 16000, "speaker": "s", "split": "t",
+      "phonemes": [["aa", 0]]}, r"phonemes\[0\] must be \[phone, start, end\]"),
+])
+def test_bad_rows_are_named(tmp_path, wav_factory, row, message):
+    wav_factory("a/u0.wav")
+    _write_raw(tmp_path / "m.jsonl", [row])
+    with pytest.raises(ManifestError, match=r"m\.jsonl: 1 invalid row\(s\):\n  line 2 \(id 'u0'\): " + message):
+        read_manifest(tmp_path / "m.jsonl")
+
+
+def test_duplicate_ids_missing_files_and_bad_json_all_reported(tmp_path, wav_factory):
+    wav_factory("a/u0.wav")
+    good = json.loads(_row(0).to_json())
+    _write_raw(tmp_path / "m.jsonl", [good, good, json.loads(_row(5).to_json()), "{not json", "[1, 2]"])
+    with pytest.raises(ManifestError) as err:
+        read_manifest(tmp_path / "m.jsonl")
+    text = str(err.value)
+    assert "4 invalid row(s)" in text
+    assert "line 3 (id 'u0'): duplicate id, first on line 2" in text
+    assert "line 4 (id 'u5'): audio file not found: " in text
+    assert "line 5: not valid JSON" in text
+    assert "line 6: expected a JSON object" in text
+    # without the file check only the structural errors remain
+    with pytest.raises(ManifestError, match="3 invalid row"):
+        read_manifest(tmp_path / "m.jsonl", check_files=False)
+
+
+def test_many_errors_are_summarised(tmp_path):
+    _write_raw(tmp_path / "m.jsonl", ["{bad"] * 25)
+    with pytest.raises(ManifestError, match=r"25 invalid row\(s\)(.|\n)*and 15 more"):
+        read_manifest(tmp_path / "m.jsonl")
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "empty file"),
+    ('{"id": "u0"}\n', "line 1 is not a codec2vec manifest header"),
+    ('{"codec2vec": "manifest", "version": 99, "corpus": "c", "subset": "s"}\n', "manifest version 99"),
+    ('{"codec2vec": "manifest", "version": 1, "corpus": "c"}\n', "header is missing 'subset'"),
+])
+def test_bad_headers(tmp_path, content, message):
+    (tmp_path / "m.jsonl").write_text(content)
+    with pytest.raises(ManifestError, match=message):
+        read_manifest(tmp_path / "m.jsonl")
+
+
+def test_missing_manifest(tmp_path):
+    with pytest.raises(ManifestError, match="manifest not found"):
+        read_manifest(tmp_path / "nope.jsonl")
+
+
+def test_write_refuses_bad_rows_and_leaves_nothing(tmp_path):
+    with pytest.raises(ManifestError, match="refusing to write row 'u0': duration must be > 0"):
+        write_manifest(tmp_path / "m.jsonl", HEADER, [_row(0, duration=0.0)])
+    with pytest.raises(ManifestError, match="refusing to write row 'u0': duplicate id"):
+        write_manifest(tmp_path / "m.jsonl", HEADER, [_row(0), _row(0)])
+    assert list(tmp_path.iterdir()) == []
