@@ -381,8 +381,11 @@ def _shard_pool(workers: int):
     drifts by a few samples), so a shard is byte-reproducible only when it starts in a process
     that has never spoken: one task per child, children forked from a server that has not.
     """
-    method = "forkserver" if "forkserver" in get_all_start_methods() else "spawn"
-    return get_context(method).Pool(processes=workers, maxtasksperchild=1)
+    if "forkserver" not in get_all_start_methods():
+        return get_context("spawn").Pool(processes=workers, maxtasksperchild=1)
+    context = get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # children start with numpy & co. imported, espeak-ng untouched
+    return context.Pool(processes=workers, maxtasksperchild=1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,200 @@
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codec2vec.cli import main
+from codec2vec.data import synth as synth_module
+from codec2vec.data.audio import load_audio
+from codec2vec.data.corpus import corpus_manifest, read_corpus_header
+from codec2vec.data.synth import SynthConfig, select_voices, synth_corpus
+from codec2vec.data.text import EMOTIONS, KEYWORDS, intents
+from codec2vec.errors import ConfigError
+
+# The pip-only path: espeak-ng in process, no Debian package.
+PIP_ONLY = dict(engines=["espeak"], shard_size=16)
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "config.yaml"}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "corpus"
+    synth_corpus(SynthConfig(out=str(out), hours=0.2, seed=1, workers=2, **PIP_ONLY), progress=False)
+    return out
+
+
+def test_every_subset_and_split(corpus):
+    header = read_corpus_header(corpus)
+    assert set(header["subsets"]) == {"pretrain", "read", "ks", "ic", "sid", "er"}
+    assert header["engines_used"] == ["espeak"]
+    assert len({v["speaker"] for v in header["voices"]}) == 24  # >= 20 voices on the pip-only path
+    assert 0.17 < sum(s["hours"] for s in header["subsets"].values()) < 0.32
+    for name in ("read", "ks", "ic", "sid", "er"):
+        assert set(header["subsets"][name]["splits"]) == {"train", "dev", "test"}, name
+    assert header["subsets"]["pretrain"]["splits"] == {"train": header["subsets"]["pretrain"]["utterances"]}
+    assert "SYNTHETIC PROXY" in corpus_manifest(corpus, "er").header.notes
+
+
+@pytest.mark.parametrize("subset", ["read", "ks", "ic", "er"])
+def test_held_out_speakers_are_unseen(corpus, subset):
+    m = corpus_manifest(corpus, subset)
+    speakers = {s: {r.speaker for r in m.split(s)} - {"_noise_"} for s in m.splits}
+    assert speakers["dev"] and speakers["test"]
+    assert not speakers["train"] & (speakers["dev"] | speakers["test"])
+    assert not speakers["dev"] & speakers["test"]
+
+
+def test_read_sentences_are_disjoint_across_splits(corpus):
+    m = corpus_manifest(corpus, "read")
+    texts = {s: {r.text for r in m.split(s)} for s in m.splits}
+    assert not texts["train"] & texts["test"] and not texts["train"] & texts["dev"]
+
+
+def test_sid_shares_speakers_across_splits(corpus):
+    m = corpus_manifest(corpus, "sid")
+    speakers = {s: {r.speaker for r in m.split(s)} for s in m.splits}
+    assert speakers["train"] == speakers["dev"] == speakers["test"] and len(speakers["train"]) == 24
+
+
+def test_labels_cover_every_split(corpus):
+    ks, ic, er = (corpus_manifest(corpus, s) for s in ("ks", "ic", "er"))
+    for split in ("train", "dev", "test"):
+        assert {r.keyword for r in ks.split(split)} == set(KEYWORDS) | {"_unknown_", "_silence_"}
+        assert {r.intent for r in ic.split(split)} == set(intents())
+        assert {r.emotion for r in er.split(split)} == set(EMOTIONS)
+
+
+def test_keyword_clips(corpus):
+    m = corpus_manifest(corpus, "ks")
+    for row in m.rows[:30]:
+        audio = load_audio(m.audio_path(row))
+        assert len(audio) == 16000 and row.duration == 1.0
+        spoken = [p for p in row.phonemes if p[0] != "sil"]
+        if row.keyword == "_silence_":
+            assert row.phonemes == [["sil", 0.0, 1.0]] and row.speaker == "_noise_"
+        else:
+            assert spoken and row.text in (KEYWORDS + tuple(synth_module.texts.UNKNOWN_WORDS))
+            # the word is where its phones say: louder inside than outside
+            inside = audio[int(spoken[0][1] * 16000):int(spoken[-1][2] * 16000)]
+            outside = np.concatenate([audio[:int(spoken[0][1] * 16000)], audio[int(spoken[-1][2] * 16000):]])
+            assert np.sqrt(np.mean(inside ** 2)) > 3 * np.sqrt(np.mean(outside ** 2) + 1e-12)
+
+
+def test_rows_match_their_audio(corpus):
+    for subset in ("read", "pretrain", "er"):
+        m = corpus_manifest(corpus, subset)
+        for row in m.rows[:10]:
+            audio = load_audio(m.audio_path(row), None)
+            assert row.sample_rate == 16000
+            assert row.duration == pytest.approx(len(audio) / 16000, abs=1e-4)
+            assert row.phonemes[-1][2] == pytest.approx(row.duration, abs=1e-3)
+            assert -35 < 20 * np.log10(np.sqrt(np.mean(audio ** 2))) < -10
+
+
+def test_er_presets_change_rate_and_loudness(corpus):
+    m = corpus_manifest(corpus, "er")
+    def mean_rate(emotion):  # phones per second
+        rows = [r for r in m.rows if r.emotion == emotion]
+        return np.mean([sum(p[0] != "sil" for p in r.phonemes) / r.duration for r in rows])
+    assert mean_rate("angry") > mean_rate("neutral") > mean_rate("sad")
+
+
+def test_same_seed_is_byte_identical_whatever_the_workers(corpus, tmp_path):
+    again = tmp_path / "again"
+    synth_corpus(SynthConfig(out=str(again), hours=0.2, seed=1, workers=1, **PIP_ONLY), progress=False)
+    assert _hashes(again) == _hashes(corpus)
+
+
+def test_other_seed_differs(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out, seed in ((a, 1), (b, 2)):
+        synth_corpus(SynthConfig(out=str(out), hours=0.01, seed=seed, voices=4, workers=1, **PIP_ONLY), progress=False)
+    assert _hashes(a)["read.jsonl"] != _hashes(b)["read.jsonl"]
+
+
+def test_killed_run_resumes_to_the_same_corpus(tmp_path):
+    args = ["--hours", "0.06", "--seed", "3", "--voices", "5", "--engines", "espeak", "--quiet", "shard_size=4"]
+    reference = tmp_path / "reference"
+    assert main(["corpus", "synth", "--out", str(reference), "--workers", "1", *args]) == 0
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "codec2vec.cli", "corpus", "synth", "--out", str(out),
+                             "--workers", "2", *args], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while len(list((out / ".work").glob("*.jsonl"))) < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)  # the pool's workers die with it
+    proc.wait()
+    assert not (out / "corpus.json").exists(), "the run finished before it could be killed"
+    assert list((out / ".work").glob("*.jsonl"))
+
+    assert main(["corpus", "synth", "--out", str(out), "--workers", "2", *args]) == 0
+    assert _hashes(out) == _hashes(reference)
+    assert not (out / ".work").exists() and not list(out.rglob(".*.tmp*"))
+
+
+def test_rerun_of_a_finished_corpus_does_nothing_and_other_settings_are_refused(tmp_path):
+    out = tmp_path / "c"
+    cfg = SynthConfig(out=str(out), hours=0.01, voices=4, workers=1, **PIP_ONLY)
+    synth_corpus(cfg, progress=False)
+    before = _hashes(out)
+    synth_corpus(cfg, progress=False)
+    assert _hashes(out) == before
+    with pytest.raises(ConfigError, match="already holds a corpus made with other settings"):
+        synth_corpus(SynthConfig(out=str(out), hours=0.02, voices=4, workers=1, **PIP_ONLY), progress=False)
+
+
+def test_unfinished_corpus_with_other_settings_is_refused(tmp_path):
+    out = tmp_path / "c"
+    (out / ".work").mkdir(parents=True)
+    (out / ".work" / "plan.json").write_text(json.dumps({"hours": 99}))
+    with pytest.raises(ConfigError, match="unfinished corpus with other settings"):
+        synth_corpus(SynthConfig(out=str(out), hours=0.01, voices=4, **PIP_ONLY), progress=False)
+
+
+def test_formant_shift_makes_pseudo_speakers():
+    cfg = SynthConfig(voices=0, formant_shifts=[0.88, 1.12], **PIP_ONLY)
+    voices, missing = select_voices(cfg, np.random.default_rng(0))
+    assert missing == []
+    base = [v for v in voices if v.formant_shift == 1.0]
+    assert len(voices) == 3 * len(base) and len({v.speaker for v in voices}) == len(voices)
+    assert {v.speaker for v in voices if v.formant_shift == 0.88} == {f"{v.speaker}-fs088" for v in base}
+
+
+def test_formant_shift_keeps_rate_and_scales_pitch():
+    from codec2vec.data.tts import Voice
+
+    def job(shift):
+        voice = Voice("espeak-m3", "espeak", "en-us+m3", shift)
+        return synth_module.Job(id="x", subset="read", split="train", voice=voice, text="A quiet evening at home",
+                                rate=1.0, pitch=0.0, pitch_range=0.0, level_db=-25.0, snr_db=60.0, seed=5)
+
+    plain, _ = synth_module.render(job(1.0), 16000)
+    high, phones = synth_module.render(job(1.12), 16000)
+    assert abs(len(high) / len(plain) - 1) < 0.06  # same speaking rate
+    assert phones[-1][2] == pytest.approx(len(high) / 16000, abs=1e-3)
+
+
+@pytest.mark.parametrize("override, message", [
+    (dict(voices=2), "need at least 3 speakers"),
+    (dict(voices=500), "only .* are installed"),
+    (dict(hours=0.0), "hours must be > 0"),
+    (dict(workers=0), "workers must be >= 1"),
+    (dict(engines=["nope"]), "unknown TTS engine"),
+])
+def test_bad_settings(tmp_path, override, message):
+    cfg = SynthConfig(**{"out": str(tmp_path / "c"), **PIP_ONLY, **override})
+    with pytest.raises(ConfigError, match=message):
+        synth_corpus(cfg, progress=False)
