@@ -9,7 +9,7 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.codec2vec-installed
 DEMO_OUT ?= demo-output
 
-.PHONY: install system-deps demo test test-slow clean
+.PHONY: install system-deps demo test test-slow clean real-en
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,11 @@ test-slow: install
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+
+# Real English recordings from Debian packages (evaluation only), unpacked without root.
+REAL_EN_PACKAGES = asterisk-core-sounds-en-wav asterisk-core-sounds-en pocketsphinx-testdata alsa-utils
+real-en: install
+	mkdir -p data/debs data/real-en-src
+	cd data/debs && apt-get download $(REAL_EN_PACKAGES) || { echo "apt-get download failed: run 'sudo apt-get update' first, or install $(REAL_EN_PACKAGES)"; exit 1; }
+	for f in data/debs/*.deb; do dpkg-deb -x "$$f" data/real-en-src; done
+	$(BIN)/codec2vec corpus prepare real-en --src data/real-en-src --out data/real-en

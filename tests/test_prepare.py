@@ -1,0 +1,221 @@
+"""Each `corpus prepare` layout on a tiny fixture built in the official layout; manifests checked exactly."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from codec2vec.data.manifest import Utterance, read_manifest
+from codec2vec.data.prepare import prepare_corpus
+from codec2vec.errors import AudioError, ManifestError
+
+
+def _rows(out, subset):
+    return read_manifest(out / f"{subset}.jsonl").rows
+
+
+def _u(path, duration, rate=16000, **kw):
+    return Utterance(audio=str(path), duration=duration, sample_rate=rate, **kw)
+
+
+def test_librispeech(tmp_path, wav_factory):
+    src = tmp_path / "LibriSpeech"
+    a = wav_factory("LibriSpeech/train-clean-100/19/198/19-198-0000.flac", 0.5, format="FLAC")
+    b = wav_factory("LibriSpeech/train-clean-100/19/198/19-198-0001.flac", 0.25, format="FLAC")
+    c = wav_factory("LibriSpeech/dev-clean/84/121/84-121-0000.flac", 0.75, format="FLAC")
+    (src / "train-clean-100/19/198/19-198.trans.txt").write_text("19-198-0000 NORTHANGER ABBEY\n19-198-0001 CHAPTER ONE\n")
+    (src / "dev-clean/84/121/84-121.trans.txt").write_text("84-121-0000 GO DO YOU HEAR\n")
+    out = prepare_corpus("librispeech", tmp_path, tmp_path / "out")
+    assert _rows(out, "librispeech") == [
+        _u(a, 0.5, id="19-198-0000", speaker="19", split="train-clean-100", text="NORTHANGER ABBEY"),
+        _u(b, 0.25, id="19-198-0001", speaker="19", split="train-clean-100", text="CHAPTER ONE"),
+        _u(c, 0.75, id="84-121-0000", speaker="84", split="dev-clean", text="GO DO YOU HEAR"),
+    ]
+    header = json.loads((out / "corpus.json").read_text())
+    assert header["subsets"]["librispeech"]["tasks"] == ["pretrain", "pr", "asr"]
+    assert header["sample_rate"] == 16000
+
+
+def test_librispeech_missing_audio_is_named_or_skipped(tmp_path, wav_factory):
+    wav_factory("LibriSpeech/dev-clean/84/121/84-121-0000.flac", 0.5, format="FLAC")
+    (tmp_path / "LibriSpeech/dev-clean/84/121/84-121.trans.txt").write_text("84-121-0000 HELLO\n84-121-0001 GONE\n")
+    with pytest.raises(AudioError, match=r"84-121-0001\.flac: file not found \(rerun with --skip-bad"):
+        prepare_corpus("librispeech", tmp_path, tmp_path / "out")
+    out = prepare_corpus("librispeech", tmp_path, tmp_path / "out", skip_bad=True)
+    assert [r.id for r in _rows(out, "librispeech")] == ["84-121-0000"]
+    skipped = json.loads((out / "skipped.json").read_text())
+    assert len(skipped) == 1 and skipped[0]["item"].endswith("84-121-0001.flac")
+    assert skipped[0]["reason"] == "file not found"
+
+
+def test_librispeech_wrong_folder(tmp_path):
+    with pytest.raises(ManifestError, match="no LibriSpeech split folders"):
+        prepare_corpus("librispeech", tmp_path, tmp_path / "out")
+
+
+def _speech_commands(tmp_path, wav_factory):
+    root = tmp_path / "speech_commands_v0.01"
+    files = {
+        "yes/aaa_nohash_0.wav": 1.0, "yes/bbb_nohash_0.wav": 1.0, "bed/aaa_nohash_1.wav": 1.0,
+        "no/ccc_nohash_0.wav": 1.0,
+    }
+    paths = {rel: wav_factory(f"speech_commands_v0.01/{rel}", d) for rel, d in files.items()}
+    wav_factory("speech_commands_v0.01/_background_noise_/white_noise.wav", 2.5)
+    (root / "validation_list.txt").write_text("yes/bbb_nohash_0.wav\n")
+    (root / "testing_list.txt").write_text("no/ccc_nohash_0.wav\n")
+    t1 = wav_factory("speech_commands_test_set_v0.01/yes/ddd_nohash_0.wav", 1.0)
+    t2 = wav_factory("speech_commands_test_set_v0.01/_silence_/silence_0.wav", 1.0)
+    t3 = wav_factory("speech_commands_test_set_v0.01/_unknown_/eee_nohash_2.wav", 1.0)
+    return paths, (t1, t2, t3)
+
+
+def test_speech_commands(tmp_path, wav_factory):
+    paths, (t1, t2, t3) = _speech_commands(tmp_path, wav_factory)
+    out = prepare_corpus("speech-commands", tmp_path, tmp_path / "out")
+    rows = _rows(out, "speech-commands")
+    assert rows == [
+        _u(paths["bed/aaa_nohash_1.wav"], 1.0, id="sc-train-bed-aaa_nohash_1", speaker="aaa", split="train", text="bed", keyword="_unknown_"),
+        _u(paths["yes/aaa_nohash_0.wav"], 1.0, id="sc-train-yes-aaa_nohash_0", speaker="aaa", split="train", text="yes", keyword="yes"),
+        _u(paths["yes/bbb_nohash_0.wav"], 1.0, id="sc-dev-yes-bbb_nohash_0", speaker="bbb", split="dev", text="yes", keyword="yes"),
+        Utterance(id="sc-silence-white_noise-000", audio="silence/white_noise-000.flac", duration=1.0, sample_rate=16000, speaker="_noise_", split="dev", keyword="_silence_"),
+        Utterance(id="sc-silence-white_noise-001", audio="silence/white_noise-001.flac", duration=1.0, sample_rate=16000, speaker="_noise_", split="train", keyword="_silence_"),
+        _u(t2, 1.0, id="sc-test-_silence_-silence_0", speaker="_noise_", split="test", keyword="_silence_"),
+        _u(t3, 1.0, id="sc-test-_unknown_-eee_nohash_2", speaker="eee", split="test", keyword="_unknown_"),
+        _u(t1, 1.0, id="sc-test-yes-ddd_nohash_0", speaker="ddd", split="test", keyword="yes"),
+    ]
+    # silence clips are the noise recording cut into whole seconds
+    noise = sf.read(str(tmp_path / "speech_commands_v0.01/_background_noise_/white_noise.wav"), dtype="float32")[0]
+    clip = sf.read(str(out / "silence/white_noise-001.flac"), dtype="float32")[0]
+    np.testing.assert_allclose(clip, noise[16000:32000], atol=1 / 32768 + 1e-6)
+
+
+def test_speech_commands_needs_both_archives(tmp_path, wav_factory):
+    wav_factory("speech_commands_v0.01/yes/a_nohash_0.wav")
+    with pytest.raises(ManifestError, match="speech_commands_test_set_v0.01: not found; expected the unpacked"):
+        prepare_corpus("speech-commands", tmp_path, tmp_path / "out")
+
+
+def test_voxceleb1(tmp_path, wav_factory):
+    a = wav_factory("wav/id10001/1zcIwhmdeo4/00001.wav", 0.5)
+    b = wav_factory("wav/id10001/7gWzIy6yIIk/00001.wav", 0.25)
+    c = wav_factory("wav/id10002/xTV-jFAUKcw/00003.wav", 0.75)
+    (tmp_path / "iden_split.txt").write_text(
+        "1 id10001/1zcIwhmdeo4/00001.wav\n2 id10001/7gWzIy6yIIk/00001.wav\n3 id10002/xTV-jFAUKcw/00003.wav\n")
+    out = prepare_corpus("voxceleb1", tmp_path, tmp_path / "out")
+    assert _rows(out, "voxceleb1") == [
+        _u(a, 0.5, id="id10001-1zcIwhmdeo4-00001", speaker="id10001", split="train"),
+        _u(b, 0.25, id="id10001-7gWzIy6yIIk-00001", speaker="id10001", split="dev"),
+        _u(c, 0.75, id="id10002-xTV-jFAUKcw-00003", speaker="id10002", split="test"),
+    ]
+
+
+def test_voxceleb1_malformed_split_line(tmp_path, wav_factory):
+    wav_factory("wav/id10001/v/00001.wav")
+    (tmp_path / "iden_split.txt").write_text("1 id10001/v/00001.wav\n7 nonsense\n")
+    with pytest.raises(ManifestError, match=r"iden_split.txt:2: malformed line '7 nonsense'"):
+        prepare_corpus("voxceleb1", tmp_path, tmp_path / "out")
+
+
+def test_fluent_commands(tmp_path, wav_factory):
+    paths = []
+    for split, name, spk in (("train", "a1", "2BqVo8kVB2Skwgyb"), ("valid", "b1", "4BrX8aDqK2cLZRYl"), ("test", "c1", "5BEzPgPKe8taG9OB")):
+        wav = wav_factory(f"wavs/speakers/{spk}/{name}.wav", 0.5)
+        paths.append(wav)
+        (tmp_path / "data").mkdir(exist_ok=True)
+        (tmp_path / "data" / f"{split}_data.csv").write_text(
+            ",path,speakerId,transcription,action,object,location\n"
+            f"0,wavs/speakers/{spk}/{name}.wav,{spk},Turn on the lights in the kitchen,activate,lights,kitchen\n")
+    out = prepare_corpus("fluent-commands", tmp_path, tmp_path / "out")
+    assert _rows(out, "fluent-commands") == [
+        _u(p, 0.5, id=f"fsc-{s}-{n}", speaker=s, split=split, text="Turn on the lights in the kitchen",
+           intent="activate|lights|kitchen")
+        for p, s, n, split in zip(paths, ("2BqVo8kVB2Skwgyb", "4BrX8aDqK2cLZRYl", "5BEzPgPKe8taG9OB"),
+                                  ("a1", "b1", "c1"), ("train", "dev", "test"))
+    ]
+
+
+def test_fluent_commands_missing_column(tmp_path):
+    (tmp_path / "data").mkdir()
+    for name in ("train", "valid", "test"):
+        (tmp_path / "data" / f"{name}_data.csv").write_text("path,speakerId\nx.wav,s\n")
+    with pytest.raises(ManifestError, match=r"train_data.csv: missing column\(s\) \['action', 'location', 'object', 'transcription'\]"):
+        prepare_corpus("fluent-commands", tmp_path, tmp_path / "out")
+
+
+def test_iemocap(tmp_path, wav_factory):
+    expected = []
+    for n in range(1, 6):
+        session = tmp_path / f"Session{n}"
+        dialog = f"Ses0{n}F_impro01"
+        (session / "dialog/EmoEvaluation").mkdir(parents=True)
+        (session / "dialog/transcriptions").mkdir(parents=True)
+        (session / "dialog/EmoEvaluation" / f"{dialog}.txt").write_text(
+            "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+            f"[6.2901 - 8.2357]\t{dialog}_F000\tneu\t[2.5000, 2.5000, 2.5000]\n"
+            f"C-E2:\tNeutral;\t()\n"
+            f"[10.0100 - 11.3925]\t{dialog}_M001\texc\t[3.5000, 3.5000, 3.0000]\n"
+            f"[12.0 - 13.0]\t{dialog}_F002\tfru\t[2.0, 3.0, 3.0]\n"
+        )
+        (session / "dialog/transcriptions" / f"{dialog}.txt").write_text(
+            f"{dialog}_F000 [006.2901-008.2357]: Excuse me.\n{dialog}_M001 [010.0100-011.3925]: Do you have your forms?\n")
+        for utt, emotion, text in ((f"{dialog}_F000", "neutral", "Excuse me."), (f"{dialog}_M001", "happy", "Do you have your forms?")):
+            wav = wav_factory(f"Session{n}/sentences/wav/{dialog}/{utt}.wav", 0.5)
+            expected.append(_u(wav, 0.5, id=utt, speaker=f"Ses0{n}{utt[-4]}", split=f"session{n}", text=text, emotion=emotion))
+        wav_factory(f"Session{n}/sentences/wav/{dialog}/{dialog}_F002.wav", 0.5)  # 'fru': not one of the 4 classes
+    out = prepare_corpus("iemocap", tmp_path, tmp_path / "out")
+    assert _rows(out, "iemocap") == expected
+
+
+def test_real_en(tmp_path):
+    src = tmp_path / "root"
+    sounds = src / "usr/share/asterisk/sounds/en_US_f_Allison"
+    (sounds / "digits").mkdir(parents=True)
+    sf.write(str(sounds / "digits/1.wav"), np.full(4000, 0.1, np.float32), 8000, subtype="PCM_16")
+    sf.write(str(sounds / "beep.wav"), np.full(800, 0.1, np.float32), 8000, subtype="PCM_16")
+    doc = src / "usr/share/doc/asterisk-core-sounds-en"
+    doc.mkdir(parents=True)
+    with gzip.open(doc / "core-sounds-en.txt.gz", "wt") as f:
+        f.write("; Core Asterisk Sounds in English\n\ndigits/1: one\nbeep: [this is a simple beep tone]\nmissing: no file\n")
+    librivox = src / "usr/share/pocketsphinx/test/data/librivox"
+    librivox.mkdir(parents=True)
+    sf.write(str(librivox / "s-0870.wav"), np.full(8000, 0.1, np.float32), 16000)
+    (librivox / "transcription").write_text("<s> he was not an ill disposed young man </s> (s-0870)\n")
+    alsa = src / "usr/share/sounds/alsa"
+    alsa.mkdir(parents=True)
+    sf.write(str(alsa / "Front_Center.wav"), np.full((4800, 2), 0.1, np.float32), 48000)
+    out = prepare_corpus("real-en", src, tmp_path / "out")
+    assert _rows(out, "real-en") == [
+        Utterance(id="asterisk-digits-1", audio="audio/asterisk/digits-1.flac", duration=0.5, sample_rate=16000,
+                  speaker="asterisk-allison", split="test", text="one", source_sample_rate=8000),
+        Utterance(id="librivox-s-0870", audio="audio/librivox/s-0870.flac", duration=0.5, sample_rate=16000,
+                  speaker="librivox-austen", split="test", text="he was not an ill disposed young man"),
+        Utterance(id="alsa-Front_Center", audio="audio/alsa/Front_Center.flac", duration=0.1, sample_rate=16000,
+                  speaker="alsa", split="test", text="front center", source_sample_rate=48000),
+    ]
+    assert sf.info(str(out / "audio/asterisk/digits-1.flac")).samplerate == 16000
+
+
+def test_real_en_nothing_found(tmp_path):
+    with pytest.raises(ManifestError, match="none of the real-en sources found.*make real-en"):
+        prepare_corpus("real-en", tmp_path, tmp_path / "out")
+
+
+def test_corrupt_file_is_skipped_and_reported(tmp_path, wav_factory):
+    wav_factory("wav/id1/v/00001.wav")
+    bad = tmp_path / "wav/id1/v/00002.wav"
+    bad.write_text("not audio")
+    (tmp_path / "iden_split.txt").write_text("1 id1/v/00001.wav\n1 id1/v/00002.wav\n")
+    with pytest.raises(AudioError, match=r"00002\.wav: not a readable audio file"):
+        prepare_corpus("voxceleb1", tmp_path, tmp_path / "out")
+    out = prepare_corpus("voxceleb1", tmp_path, tmp_path / "out", skip_bad=True)
+    assert [r.id for r in _rows(out, "voxceleb1")] == ["id1-v-00001"]
+    assert json.loads((out / "corpus.json").read_text())["skipped"] == 1
+
+
+def test_unknown_corpus_and_missing_src(tmp_path):
+    with pytest.raises(ManifestError, match="unknown corpus 'timit'"):
+        prepare_corpus("timit", tmp_path, tmp_path / "out")
+    with pytest.raises(ManifestError, match="--src .*nope: folder not found"):
+        prepare_corpus("voxceleb1", tmp_path / "nope", tmp_path / "out")
