@@ -185,6 +185,7 @@ def test_real_en(tmp_path):
     alsa = src / "usr/share/sounds/alsa"
     alsa.mkdir(parents=True)
     sf.write(str(alsa / "Front_Center.wav"), np.full((4800, 2), 0.1, np.float32), 48000)
+    sf.write(str(alsa / "Noise.wav"), np.full(4800, 0.1, np.float32), 48000)
     out = prepare_corpus("real-en", src, tmp_path / "out")
     assert _rows(out, "real-en") == [
         Utterance(id="asterisk-digits-1", audio="audio/asterisk/digits-1.flac", duration=0.5, sample_rate=16000,

@@ -4,7 +4,7 @@
 made with `dpkg-deb -x PKG.deb DIR` (`make real-en` does this without root). Sources:
   asterisk-core-sounds-en-wav: 568 prompts, one female speaker, 8 kHz (resampled, flagged)
   pocketsphinx-testdata: 5 LibriVox utterances and 5 card phrases, 16 kHz
-  alsa-utils: 9 short words, 48 kHz (resampled, flagged)
+  alsa-utils: 8 spoken channel names, 48 kHz (resampled, flagged); Noise.wav is noise, left out
 All audio is written to --out as 16 kHz mono FLAC; source_sample_rate marks resampled rows.
 """
 
@@ -67,6 +67,8 @@ def _pocketsphinx(src: Path, out: Path, report: SkipReport) -> list:
 def _alsa(src: Path, out: Path, report: SkipReport) -> list:
     rows = []
     for wav in sorted((src / _ALSA).glob("*.wav")):
+        if wav.stem == "Noise":
+            continue  # a noise test signal, not speech
         row = converted_utterance(wav, out, f"audio/alsa/{wav.stem}.flac", _SAMPLE_RATE, report,
                                   id=f"alsa-{wav.stem}", speaker="alsa", split="test",
                                   text=wav.stem.replace("_", " ").lower())
