@@ -87,3 +87,4 @@ def test_shipped_configs_load():
     assert configs, "configs/corpus/ should hold the synth presets"
     for path in configs:
         assert isinstance(load_config(SynthConfig, path), SynthConfig)
+

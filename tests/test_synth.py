@@ -193,6 +193,7 @@ def test_formant_shift_keeps_rate_and_scales_pitch():
     (dict(hours=0.0), "hours must be > 0"),
     (dict(workers=0), "workers must be >= 1"),
     (dict(engines=["nope"]), "unknown TTS engine"),
+    (dict(level_db=[-20.0]), r"level_db must be \[low, high\]"),
 ])
 def test_bad_settings(tmp_path, override, message):
     cfg = SynthConfig(**{"out": str(tmp_path / "c"), **PIP_ONLY, **override})

@@ -47,6 +47,17 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         yield f
 
 
+def remove_stale_temporaries(folder: str | os.PathLike) -> int:
+    """Delete temporary files that a killed atomic write left under `folder`; returns how many.
+
+    Only for a folder no other process is writing to (a resumed stage owns its output).
+    """
+    stale = [p for p in Path(folder).rglob(".*.tmp*") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w") as f:
         f.write(text)

@@ -20,7 +20,7 @@ from typing import List, Optional
 import numpy as np
 from tqdm import tqdm
 
-from codec2vec.atomic import atomic_open
+from codec2vec.atomic import atomic_open, remove_stale_temporaries
 from codec2vec.config import config_to_dict, save_config
 from codec2vec.data import text as texts
 from codec2vec.data.audio import resample, save_flac
@@ -112,7 +112,7 @@ def select_voices(cfg: SynthConfig, rng: np.random.Generator) -> tuple[list[Voic
     ]
     # Round-robin over engines so a few natural voices are never crowded out by espeak's many.
     by_engine = {e: [base[i] for i in rng.permutation(len(base)) if base[i].engine == e] for e in cfg.engines}
-    order = [v for group in zip_longest_skip(*by_engine.values()) for v in group]
+    order = _round_robin(list(by_engine.values()))
     count = len(order) if cfg.voices == 0 else cfg.voices
     if count < 3:
         raise ConfigError(f"voices={cfg.voices}: need at least 3 speakers (train, dev and test)")
@@ -121,12 +121,10 @@ def select_voices(cfg: SynthConfig, rng: np.random.Generator) -> tuple[list[Voic
     return sorted(order[:count], key=lambda v: v.speaker), missing
 
 
-def zip_longest_skip(*groups: list) -> list[list]:
-    """Rows of a round-robin: [[g0[0], g1[0], ...], [g0[1], ...], ...], skipping exhausted groups."""
-    rows = []
-    for i in range(max((len(g) for g in groups), default=0)):
-        rows.append([g[i] for g in groups if i < len(g)])
-    return rows
+def _round_robin(groups: list[list]) -> list:
+    """g0[0], g1[0], ..., g0[1], g1[1], ...: one from each group in turn, skipping exhausted groups."""
+    longest = max((len(g) for g in groups), default=0)
+    return [g[i] for i in range(longest) for g in groups if i < len(g)]
 
 
 def _split_speakers(voices: list[Voice], held_out: float, rng: np.random.Generator) -> dict[str, list[Voice]]:
@@ -190,6 +188,10 @@ class _Planner:
     def plan(self) -> dict[str, list[Job]]:
         if not self.cfg.hours > 0:
             raise ConfigError(f"hours must be > 0, got {self.cfg.hours}")
+        for name in ("level_db", "snr_db"):
+            low_high = getattr(self.cfg, name)
+            if len(low_high) != 2 or low_high[0] > low_high[1]:
+                raise ConfigError(f"{name} must be [low, high], got {low_high}")
         return {
             subset: jobs for subset, jobs in (
                 ("pretrain", self.plan_pretrain()), ("read", self.plan_read()), ("ks", self.plan_ks()),
@@ -416,6 +418,7 @@ def synth_corpus(cfg: SynthConfig, progress: bool = True) -> Path:
     if plan_file.exists() and json.loads(plan_file.read_text()) != _plan_config(cfg):
         raise ConfigError(f"{out} holds an unfinished corpus with other settings; rerun with those or another --out")
     work.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)  # left by a killed run
     with atomic_open(plan_file) as f:
         json.dump(_plan_config(cfg), f, indent=2)
     save_config(cfg, out / "config.yaml")
