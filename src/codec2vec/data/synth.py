@@ -306,16 +306,16 @@ def _fit_clip(audio: np.ndarray, phones: list[list], seconds: float, offset: flo
     clip[shift:shift + len(word)] = word
     delta = shift / sample_rate - start
     events = [(max(0.0, s + delta), p) for p, s, e in phones if e + delta > 0 and s + delta < seconds and p != SILENCE]
-    # Each phone keeps its own end: silence starts where the word stops.
+    # A word has no inner pauses worth keeping; silence starts where the word stops.
     word_end = min(seconds, end + delta)
     return clip, segments_from_boundaries(events + [(word_end, SILENCE)], seconds)
 
 
-def _noise(rng: np.random.Generator, n: int) -> np.ndarray:
+def _noise(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
     """One of white, pink, brown noise or mains hum, for keyword spotting's _silence_ class."""
     kind = int(rng.integers(4))
     if kind == 3:
-        t = np.arange(n) / 16000.0
+        t = np.arange(n) / sample_rate
         base = rng.choice([50.0, 60.0])
         x = sum(np.sin(2 * np.pi * base * h * t + rng.uniform(0, 2 * np.pi)) / h for h in (1, 2, 3, 5))
         return (x + 0.1 * rng.standard_normal(n)).astype(np.float32)
@@ -333,7 +333,7 @@ def render(job: Job, sample_rate: int) -> tuple[np.ndarray, list[list]]:
     rng = np.random.default_rng(job.seed)
     if job.voice is None:
         n = int(round(job.clip_seconds * sample_rate))
-        noise = _noise(rng, n)
+        noise = _noise(rng, n, sample_rate)
         audio = noise * (10 ** (job.level_db / 20) / max(_rms(noise), 1e-9))
         return np.clip(audio, -0.99, 0.99).astype(np.float32), [[SILENCE, 0.0, n / sample_rate]]
     audio, phones = _speak(job, sample_rate)
