@@ -169,6 +169,7 @@ def test_formant_shift_makes_pseudo_speakers():
     voices, missing = select_voices(cfg, np.random.default_rng(0))
     assert missing == []
     base = [v for v in voices if v.formant_shift == 1.0]
+    assert "espeak-croak" not in {v.speaker for v in base}  # excluded as unintelligible by default
     assert len(voices) == 3 * len(base) and len({v.speaker for v in voices}) == len(voices)
     assert {v.speaker for v in voices if v.formant_shift == 0.88} == {f"{v.speaker}-fs088" for v in base}
 
