@@ -53,11 +53,16 @@ def segments_from_boundaries(starts: list[tuple[float, str]], total: float) -> l
     return segments
 
 
-def available_voices(engines: list[str]) -> list[Voice]:
-    """Every voice of the requested engines that is installed here, in a stable order."""
+def _engines() -> dict:
+    """The engine modules by name (imported late: they import this module)."""
     from codec2vec.data.tts import espeak, flite
 
-    known = {"espeak": espeak, "flite": flite}
+    return {"espeak": espeak, "flite": flite}
+
+
+def available_voices(engines: list[str]) -> list[Voice]:
+    """Every voice of the requested engines that is installed here, in a stable order."""
+    known = _engines()
     voices: list[Voice] = []
     for name in engines:
         if name not in known:
@@ -71,7 +76,5 @@ def synthesize(voice: Voice, text: str, rate: float = 1.0, pitch: float = 0.0, p
     """Speak `text` with `voice`. rate is a speed factor; pitch and pitch_range are offsets on
     espeak's 0-100 scales (engines without such controls ignore them, see docs/corpus.md);
     seed fixes the engine's random choices."""
-    from codec2vec.data.tts import espeak, flite
-
-    engine = {"espeak": espeak, "flite": flite}[voice.engine]
+    engine = _engines()[voice.engine]
     return engine.synthesize(voice.name, text, rate=rate, pitch=pitch, pitch_range=pitch_range, seed=seed)
