@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from codec2vec import __version__
@@ -58,6 +59,71 @@ def _cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_codec_list(args: argparse.Namespace) -> int:
+    from codec2vec.codecs import CODECS
+
+    print(f"{'name':<14} {'rate':>6} {'frames/s':>9} {'codebooks':>9} {'size':>5} {'kbit/s':>7}  source")
+    for spec in CODECS.values():
+        print(f"{spec.name:<14} {spec.sample_rate:>6} {str(spec.frame_rate):>9} {spec.n_codebooks:>9} "
+              f"{spec.codebook_size:>5} {spec.bitrate / 1000:>7.3g}  {spec.source}"
+              + (f"  ({spec.note})" if spec.note else ""))
+    print("Any transformers DAC/EnCodec/Mimi hub id or saved folder also works as --codec.")
+    return 0
+
+
+def _cmd_codec_train(args: argparse.Namespace) -> int:
+    from codec2vec.codecs.train import CodecTrainConfig, train_codec
+    from codec2vec.config import load_config
+
+    cfg = load_config(CodecTrainConfig, args.config, args.overrides, {"out": args.out})
+    print(f"codec written to {train_codec(cfg, progress=not args.quiet)}")
+    return 0
+
+
+def _cmd_codec_eval(args: argparse.Namespace) -> int:
+    from codec2vec.codecs.evaluate import CodecEvalConfig, evaluate_codecs
+    from codec2vec.config import load_config
+
+    values = {"corpus": args.corpus, "out": args.out, "codecs": args.codec, "limit": args.limit}
+    cfg = load_config(CodecEvalConfig, args.config, args.overrides, values)
+    print(evaluate_codecs(cfg))
+    return 0
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from codec2vec.config import load_config
+    from codec2vec.units.extract import ExtractConfig, extract
+    from codec2vec.units.store import UnitStore
+
+    values = {"corpus": args.corpus, "out": args.out, "codec": args.codec, "workers": args.workers,
+              "device": args.device, "packing": args.packing, "skip_bad": args.skip_bad or None}
+    cfg = load_config(ExtractConfig, args.config, args.overrides, values)
+    out = extract(cfg, progress=not args.quiet)
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(UnitStore(out).describe())
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from codec2vec.units.verify import verify_store
+
+    problems = verify_store(args.store)
+    if problems:
+        for problem in problems:
+            print(f"PROBLEM: {problem}")
+        print(f"{args.store}: {len(problems)} problem(s) found", file=sys.stderr)
+        return 6
+    print(f"{args.store}: OK (every shard, checksum and index entry checked)")
+    return 0
+
+
+def _cmd_units_stats(args: argparse.Namespace) -> int:
+    from codec2vec.units.store import UnitStore, storage_report
+
+    print(storage_report(UnitStore(args.store).header))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from codec2vec.demo import run_demo
 
@@ -98,6 +164,44 @@ def build_parser() -> argparse.ArgumentParser:
     desc = verbs.add_parser("describe", help="say what a codec2vec artifact is")
     desc.add_argument("path")
     desc.set_defaults(func=_cmd_describe)
+
+    codec = verbs.add_parser("codec", help="neural audio codecs: list, train, evaluate (stage 2)")
+    codec_verbs = codec.add_subparsers(dest="codec_verb", required=True, metavar="<action>")
+    codec_verbs.add_parser("list", help="the named codecs and their rates").set_defaults(func=_cmd_codec_list)
+    train = codec_verbs.add_parser("train", help="train a DAC-architecture codec (see configs/codec/)")
+    train.add_argument("--out", help="run folder (checkpoint, log, exported codec/)")
+    train.add_argument("--quiet", action="store_true", help="no per-step log lines")
+    _add_config_args(train)
+    train.set_defaults(func=_cmd_codec_train)
+    evaluate = codec_verbs.add_parser("eval", help="round-trip quality of codecs and classical peers")
+    evaluate.add_argument("--corpus", help="manifest of the speech to judge")
+    evaluate.add_argument("--codec", action="append", help="codec to judge (repeatable; default: default)")
+    evaluate.add_argument("--out", help="folder for results.json and results.md")
+    evaluate.add_argument("--limit", type=int, help="judge at most this many utterances")
+    _add_config_args(evaluate)
+    evaluate.set_defaults(func=_cmd_codec_eval)
+
+    extract_cmd = verbs.add_parser("extract", help="encode a corpus into a unit store (stage 3)")
+    extract_cmd.add_argument("--corpus", help="manifest (.jsonl) of the audio to encode")
+    extract_cmd.add_argument("--out", help="unit store folder")
+    extract_cmd.add_argument("--codec", help="codec name, hub id or folder (default: default)")
+    extract_cmd.add_argument("--workers", type=int, help="local processes (default 1; use torchrun for GPUs)")
+    extract_cmd.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
+    extract_cmd.add_argument("--packing", choices=["uint16", "bitpack"])
+    extract_cmd.add_argument("--skip-bad", action="store_true", help="skip unreadable audio, listing it in skipped.json")
+    extract_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_args(extract_cmd)
+    extract_cmd.set_defaults(func=_cmd_extract)
+
+    verify = verbs.add_parser("verify", help="check every byte of a unit store")
+    verify.add_argument("store")
+    verify.set_defaults(func=_cmd_verify)
+
+    units = verbs.add_parser("units", help="unit store reports")
+    units_verbs = units.add_subparsers(dest="units_verb", required=True, metavar="<action>")
+    stats = units_verbs.add_parser("stats", help="storage per hour of audio against WAV and FLAC")
+    stats.add_argument("store")
+    stats.set_defaults(func=_cmd_units_stats)
 
     demo = verbs.add_parser("demo", help="run the pipeline end to end on the embedded default")
     demo.add_argument("--out", default="demo-output")

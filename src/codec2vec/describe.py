@@ -53,6 +53,10 @@ def describe(path: str | Path) -> str:
         raise Codec2VecError(f"{path}: no such file or folder")
     if path.is_dir() and (path / CORPUS_FILE).is_file():
         return _describe_corpus(path)
+    if path.is_dir() and ((path / "header.json").is_file() or (path / "extract-run.json").is_file()):
+        from codec2vec.units import UnitStore
+
+        return UnitStore(path).describe()
     if path.is_file() and path.name == CORPUS_FILE:
         return _describe_corpus(path.parent)
     if path.is_file() and path.suffix == ".jsonl":
@@ -64,4 +68,4 @@ def describe(path: str | Path) -> str:
             kind = None
         if kind == "manifest":
             return _describe_manifest(path)
-    raise Codec2VecError(f"{path}: not a codec2vec artifact (expected a corpus folder or a manifest .jsonl)")
+    raise Codec2VecError(f"{path}: not a codec2vec artifact (expected a corpus folder, a manifest .jsonl or a unit store)")

@@ -1,0 +1,189 @@
+"""What every codec offers the pipeline: exact rates, encode/decode with lengths, codebook vectors.
+
+Codes are only comparable between runs when they come from the same weights at the same rates,
+so each codec also describes itself (`Codec.describe()`), and that description goes into the
+header of every artifact made from its codes.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from fractions import Fraction
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class CodecInfo:
+    """The facts about a codec that decide whether two sets of codes are compatible."""
+
+    codec_id: str  # the name or hub id it was loaded as, e.g. "descript/dac_16khz" or "default"
+    architecture: str  # "dac", "encodec", "mimi"
+    weights_hash: str  # sha256 of the weights (tensor names, shapes, dtypes and bytes)
+    sample_rate: int
+    frame_rate: Fraction  # exact: 16000/320 = 50, 24000/320 = 75, 24000/1920 = 25/2
+    n_codebooks: int
+    codebook_size: int
+
+    @property
+    def hop_length(self) -> int:
+        hop = Fraction(self.sample_rate) / self.frame_rate
+        if hop.denominator != 1:
+            raise ValueError(f"{self.codec_id}: frame rate {self.frame_rate} does not divide {self.sample_rate} Hz")
+        return int(hop)
+
+    @property
+    def bits_per_code(self) -> int:
+        return math.ceil(math.log2(self.codebook_size))
+
+    @property
+    def bitrate(self) -> float:
+        """Bits per second of the raw codes (no entropy coding)."""
+        return float(self.frame_rate * self.n_codebooks * self.bits_per_code)
+
+    def to_header(self) -> dict:
+        return {
+            "codec_id": self.codec_id,
+            "architecture": self.architecture,
+            "weights_hash": self.weights_hash,
+            "sample_rate": self.sample_rate,
+            "frame_rate": str(self.frame_rate),
+            "n_codebooks": self.n_codebooks,
+            "codebook_size": self.codebook_size,
+        }
+
+    @classmethod
+    def from_header(cls, header: dict) -> "CodecInfo":
+        return cls(
+            codec_id=header["codec_id"],
+            architecture=header["architecture"],
+            weights_hash=header["weights_hash"],
+            sample_rate=int(header["sample_rate"]),
+            frame_rate=Fraction(header["frame_rate"]),
+            n_codebooks=int(header["n_codebooks"]),
+            codebook_size=int(header["codebook_size"]),
+        )
+
+
+def weights_hash(module: nn.Module) -> str:
+    """A content hash of a module's weights, independent of where they were loaded from."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+class Codec(abc.ABC):
+    """A neural audio codec as the pipeline sees it.
+
+    Subclasses wrap one model and implement `_encode_padded` (a batch of equal-length audio, padded
+    to whole frames) and `_decode`, plus `codebook_vectors`. This class adds resampling, exact frame
+    counts and batching that gives the same codes as encoding one utterance at a time.
+    """
+
+    architecture: str = ""
+
+    def __init__(self, model: nn.Module, codec_id: str, sample_rate: int, frame_rate: Fraction,
+                 n_codebooks: int, codebook_size: int):
+        self.model = model.eval()
+        self._codec_id = codec_id
+        self._shape = (sample_rate, Fraction(frame_rate), n_codebooks, codebook_size)
+        self._info: CodecInfo | None = None
+
+    @property
+    def info(self) -> CodecInfo:
+        if self._info is None:  # hashing a large model takes a moment: only when asked
+            sample_rate, frame_rate, n_codebooks, codebook_size = self._shape
+            self._info = CodecInfo(self._codec_id, self.architecture, weights_hash(self.model),
+                                   sample_rate, frame_rate, n_codebooks, codebook_size)
+        return self._info
+
+    @property
+    def sample_rate(self) -> int:
+        return self._shape[0]
+
+    @property
+    def frame_rate(self) -> Fraction:
+        return self._shape[1]
+
+    @property
+    def n_codebooks(self) -> int:
+        return self._shape[2]
+
+    @property
+    def codebook_size(self) -> int:
+        return self._shape[3]
+
+    @property
+    def hop_length(self) -> int:
+        return int(Fraction(self.sample_rate) / self.frame_rate)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def to(self, device: str | torch.device) -> "Codec":
+        self.model.to(device)
+        return self
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames for an utterance of `num_samples` at the codec's rate: a partial frame counts."""
+        return max(1, math.ceil(num_samples / self.hop_length))
+
+    @torch.inference_mode()
+    def encode(self, audio: torch.Tensor, lengths: torch.Tensor | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode a padded batch [B, L] of audio at the codec's rate with true `lengths`.
+
+        Returns codes [B, n_codebooks, T] (int64, frames past an item's length are 0) and the frame
+        count of each item. Each item's codes equal those of encoding it alone: items are zero-padded
+        to whole frames and only items with the same frame count share a forward pass.
+        """
+        if audio.dim() != 2:
+            raise ValueError(f"encode expects audio of shape [batch, samples], got {tuple(audio.shape)}")
+        lengths = [int(n) for n in lengths]
+        frames = [self.num_frames(n) for n in lengths]
+        codes = torch.zeros(len(lengths), self.n_codebooks, max(frames), dtype=torch.long)
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i, t in enumerate(frames):
+            groups[t].append(i)
+        for t, items in groups.items():
+            batch = torch.zeros(len(items), t * self.hop_length, dtype=torch.float32)
+            for row, i in enumerate(items):
+                batch[row, : lengths[i]] = audio[i, : lengths[i]]
+            out = self._encode_padded(batch.to(self.device))
+            if out.shape[1:] != (self.n_codebooks, t):
+                raise RuntimeError(f"{self.info.codec_id}: expected codes of shape "
+                                   f"[*, {self.n_codebooks}, {t}], the model gave {tuple(out.shape)}")
+            codes[items, :, :t] = out.cpu()
+        return codes, torch.tensor(frames)
+
+    @torch.inference_mode()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes [B, n_codebooks, T] -> audio [B, T * hop_length] at the codec's sample rate."""
+        audio = self._decode(codes.to(self.device)).float().cpu()
+        # Some decoders return a few samples less than whole frames; pad so lengths are exact.
+        return nn.functional.pad(audio, (0, max(0, codes.shape[-1] * self.hop_length - audio.shape[-1])))[
+            :, : codes.shape[-1] * self.hop_length]
+
+    @abc.abstractmethod
+    def codebook_vectors(self) -> torch.Tensor:
+        """[n_codebooks, codebook_size, D]: what each code adds to the codec's quantized latent.
+
+        The sum over codebooks of the selected rows equals the latent the decoder receives, so an
+        input layer initialised from these starts where the codec's own decoder starts.
+        """
+
+    @abc.abstractmethod
+    def _encode_padded(self, audio: torch.Tensor) -> torch.Tensor:
+        """Audio [B, T * hop_length] -> codes [B, n_codebooks, T]."""
+
+    @abc.abstractmethod
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes [B, n_codebooks, T] -> audio [B, >= T * hop_length]."""

@@ -1,0 +1,109 @@
+"""Named codecs (`codec2vec codec list`) and `load_codec(name | hub id | folder)`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from codec2vec.codecs.base import Codec
+from codec2vec.errors import Codec2VecError, DependencyError
+
+DEFAULT_CODEC_DIR = Path(__file__).parent / "default"
+
+
+class CodecError(Codec2VecError):
+    """A codec cannot be found or loaded."""
+
+
+@dataclass(frozen=True)
+class CodecSpec:
+    name: str
+    source: str  # hub id, or a folder for the shipped codec
+    architecture: str
+    sample_rate: int
+    frame_rate: Fraction
+    n_codebooks: int
+    codebook_size: int
+    note: str
+    options: tuple = ()  # adapter options, e.g. (("bandwidth", 6.0),)
+
+    @property
+    def bitrate(self) -> float:
+        return float(self.frame_rate * self.n_codebooks * (self.codebook_size - 1).bit_length())
+
+
+CODECS = {spec.name: spec for spec in [
+    CodecSpec("default", str(DEFAULT_CODEC_DIR), "dac", 16000, Fraction(50), 12, 1024,
+              "shipped with codec2vec, trained on a CPU (docs/codecs.md); works offline"),
+    CodecSpec("dac-16khz", "descript/dac_16khz", "dac", 16000, Fraction(50), 12, 1024,
+              "the paper's codec"),
+    CodecSpec("dac-24khz", "descript/dac_24khz", "dac", 24000, Fraction(75), 32, 1024, ""),
+    CodecSpec("dac-44khz", "descript/dac_44khz", "dac", 44100, Fraction(44100, 512), 9, 1024, ""),
+    CodecSpec("encodec-24khz", "facebook/encodec_24khz", "encodec", 24000, Fraction(75), 8, 1024,
+              "at 6 kbit/s (option bandwidth=1.5|3|6|12|24)", (("bandwidth", 6.0),)),
+    CodecSpec("mimi", "kyutai/mimi", "mimi", 24000, Fraction(25, 2), 8, 2048,
+              "first 8 of 32 codebooks (option n_codebooks=1..32)", (("n_codebooks", 8),)),
+]}
+
+_OFFLINE_HELP = (
+    "Weights for '{source}' are not on this machine and could not be downloaded. On a machine with "
+    "internet access run `huggingface-cli download {source} --local-dir DIR` (or "
+    "`python -c \"from transformers import AutoModel; AutoModel.from_pretrained('{source}').save_pretrained('DIR')\"`), "
+    "copy DIR here and pass `--codec DIR`. `--codec default` needs no download."
+)
+
+
+def _load_model(source: str):
+    try:
+        from transformers import AutoModel
+    except ImportError as e:
+        raise DependencyError(f"loading codecs needs the 'transformers' package ({e})") from None
+    folder = Path(source)
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise CodecError(f"{folder}: not a codec folder (no config.json); expected a transformers "
+                             "DAC, EnCodec or Mimi folder as saved by save_pretrained")
+        try:
+            return AutoModel.from_pretrained(folder)
+        except (OSError, ValueError, KeyError) as e:
+            raise CodecError(f"{folder}: cannot load codec weights ({str(e).splitlines()[0]})") from None
+    if source.startswith((".", "/", "~")) or source.count("/") != 1:
+        raise CodecError(f"codec '{source}' is neither a known name ({', '.join(CODECS)}), "
+                         "an existing folder, nor a hub id of the form owner/name")
+    try:
+        return AutoModel.from_pretrained(source, local_files_only=True)
+    except OSError:
+        pass
+    try:
+        return AutoModel.from_pretrained(source)
+    except OSError:
+        raise CodecError(_OFFLINE_HELP.format(source=source)) from None
+
+
+def load_codec(name: str, device: str = "cpu", **options) -> Codec:
+    """A codec by registry name (`codec2vec codec list`), hub id or local folder."""
+    from codec2vec.codecs.hf import wrap_model
+
+    spec = CODECS.get(name)
+    if spec is not None:
+        source = spec.source
+        options = {**dict(spec.options), **options}
+        if name == "default" and not (DEFAULT_CODEC_DIR / "model.safetensors").is_file():
+            raise CodecError(f"the default codec's weights are missing from {DEFAULT_CODEC_DIR}: "
+                             "reinstall codec2vec or rebuild them with recipes/default_codec.sh")
+    else:
+        source = name
+    model = _load_model(source)
+    try:
+        codec = wrap_model(model, name, **options)
+    except (ValueError, TypeError) as e:
+        raise CodecError(f"codec '{name}': {e}") from None
+    return codec.to(device)
+
+
+def training_record(folder: str | Path) -> dict | None:
+    """The training.json a codec trained by `codec2vec codec train` carries, if any."""
+    path = Path(folder) / "training.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

@@ -1,0 +1,216 @@
+"""`codec2vec codec train`: train a DAC-architecture codec (how the shipped default codec was made).
+
+One plain loop: random segments -> DacModel (encoder, residual VQ with quantizer dropout, decoder)
+-> multi-scale mel loss + VQ commitment/codebook losses. No discriminator (see docs/codecs.md).
+Batches are a pure function of (seed, step), so a resumed run continues exactly where it stopped.
+The result is a `transformers` DAC folder (config.json + model.safetensors) plus training.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List
+
+import numpy as np
+import torch
+from torch.nn.utils import parametrize
+
+from codec2vec.atomic import atomic_path, atomic_write_text
+from codec2vec.codecs.losses import MultiScaleMelLoss
+from codec2vec.config import config_to_dict, save_config
+from codec2vec.data.audio import load_audio
+from codec2vec.data.manifest import read_manifest
+from codec2vec.errors import ConfigError
+from codec2vec.provenance import provenance
+
+
+@dataclass
+class DacArchitecture:
+    """DAC hyper-parameters. The defaults are the shipped codec's: DAC 16 kHz's layout (hop 320,
+    50 frames/s, 12 x 1024 codebooks of dimension 8), with narrower convolutions to train on a CPU."""
+
+    sample_rate: int = 16000
+    encoder_hidden_size: int = 16
+    decoder_hidden_size: int = 256
+    hidden_size: int = 256
+    downsampling_ratios: List[int] = field(default_factory=lambda: [2, 4, 5, 8])
+    n_codebooks: int = 12
+    codebook_size: int = 1024
+    codebook_dim: int = 8
+    quantizer_dropout: float = 0.5
+
+
+@dataclass
+class CodecTrainConfig:
+    manifests: List[str] = field(default_factory=list)  # train-split rows of each are used
+    out: str = "codec-run"
+    model: DacArchitecture = field(default_factory=DacArchitecture)
+    seed: int = 1
+    steps: int = 4000
+    batch_size: int = 8
+    segment_seconds: float = 0.64
+    lr: float = 1e-3
+    final_lr_fraction: float = 0.1  # cosine decay to lr * this
+    weight_decay: float = 0.0
+    mel_weight: float = 15.0
+    commitment_weight: float = 0.25
+    codebook_weight: float = 1.0
+    grad_clip: float = 1e3
+    checkpoint_every: int = 200
+    log_every: int = 20
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    device: str = "auto"
+
+
+def build_dac(arch: DacArchitecture):
+    from transformers import DacConfig, DacModel
+
+    hop = math.prod(arch.downsampling_ratios)
+    config = DacConfig(
+        encoder_hidden_size=arch.encoder_hidden_size, decoder_hidden_size=arch.decoder_hidden_size,
+        hidden_size=arch.hidden_size, downsampling_ratios=list(arch.downsampling_ratios),
+        upsampling_ratios=list(reversed(arch.downsampling_ratios)), hop_length=hop,
+        n_codebooks=arch.n_codebooks, codebook_size=arch.codebook_size, codebook_dim=arch.codebook_dim,
+        quantizer_dropout=arch.quantizer_dropout, sampling_rate=arch.sample_rate,
+        commitment_loss_weight=1.0, codebook_loss_weight=1.0,
+    )
+    return DacModel(config)
+
+
+class SegmentSampler:
+    """All training audio in memory as int16, and random fixed-length segments from it."""
+
+    def __init__(self, manifests: list[str], sample_rate: int, segment: int):
+        if not manifests:
+            raise ConfigError("codec train: give at least one manifest (manifests=[...])")
+        pieces, self.ids = [], []
+        for path in manifests:
+            manifest = read_manifest(path)
+            for row in manifest.split("train"):
+                audio = load_audio(manifest.audio_path(row), sample_rate)
+                if audio.size >= segment:
+                    pieces.append((np.clip(audio, -1, 1) * 32767).astype(np.int16))
+                    self.ids.append(row.id)
+        if not pieces:
+            raise ConfigError(f"codec train: no train-split utterance of {manifests} is longer than one segment")
+        self.lengths = np.array([p.size for p in pieces])
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        self.audio = np.concatenate(pieces)
+        self.segment = segment
+        self.hours = self.audio.size / sample_rate / 3600
+
+    def batch(self, seed: int, step: int, batch_size: int) -> torch.Tensor:
+        rng = np.random.default_rng([seed, step])
+        # Utterances weighted by length, so every second of audio is equally likely.
+        items = rng.choice(len(self.lengths), size=batch_size, p=self.lengths / self.lengths.sum())
+        offsets = (rng.random(batch_size) * (self.lengths[items] - self.segment + 1)).astype(np.int64)
+        rows = [self.audio[s + o: s + o + self.segment] for s, o in zip(self.starts[items], offsets)]
+        return torch.from_numpy(np.stack(rows).astype(np.float32) / 32767)
+
+
+def _lr(cfg: CodecTrainConfig, step: int) -> float:
+    warmup = min(100, cfg.steps // 10)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, cfg.steps - warmup)
+    floor = cfg.final_lr_fraction
+    return cfg.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def train_codec(cfg: CodecTrainConfig, progress: bool = True) -> Path:
+    """Train (or resume) a codec in cfg.out; returns the exported codec folder."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = out / "checkpoint.pt"
+    if (out / "config.yaml").exists() and checkpoint_path.exists():
+        saved = (out / "config.yaml").read_text(encoding="utf-8")
+        import yaml
+        if yaml.safe_load(saved) != config_to_dict(cfg):
+            raise ConfigError(f"{out} holds a run with a different config; use another --out or delete it")
+    save_config(cfg, out / "config.yaml")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = _device(cfg.device)
+
+    torch.manual_seed(cfg.seed)
+    model = build_dac(cfg.model)
+    model.apply_weight_norm()  # as DAC trains; folded back into plain weights on export
+    model = model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=cfg.weight_decay)
+    mel_loss = MultiScaleMelLoss(cfg.model.sample_rate).to(device)
+    step, elapsed = 0, 0.0
+    if checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, elapsed = int(state["step"]), float(state["elapsed"])
+        print(f"resuming {out} at step {step}")
+
+    segment = int(round(cfg.segment_seconds * cfg.model.sample_rate))
+    hop = model.config.hop_length
+    segment -= segment % hop
+    data = SegmentSampler(cfg.manifests, cfg.model.sample_rate, segment)
+    print(f"codec train: {len(data.ids)} utterances, {data.hours:.2f} h; "
+          f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters; device {device}")
+
+    log = open(out / "train_log.jsonl", "a", encoding="utf-8")
+    started = time.monotonic() - elapsed
+    while step < cfg.steps:
+        audio = data.batch(cfg.seed, step, cfg.batch_size).to(device)
+        torch.manual_seed(cfg.seed * 1_000_003 + step)  # quantizer dropout draws: reproducible on resume
+        for group in optimizer.param_groups:
+            group["lr"] = _lr(cfg, step)
+        latent = model.encoder(audio[:, None])
+        quantized, _, _, commitment, codebook = model.quantizer(latent)
+        recon = model.decoder(quantized)[:, 0]  # DAC's decoder gives a few samples less than the input
+        mel = mel_loss(recon, audio[:, : recon.shape[-1]])
+        loss = cfg.mel_weight * mel + cfg.commitment_weight * commitment.mean() + cfg.codebook_weight * codebook.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        step += 1
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            record = {"step": step, "loss": loss.item(), "mel": mel.item(), "commitment": commitment.mean().item(),
+                      "codebook": codebook.mean().item(), "grad_norm": grad_norm.item(), "lr": _lr(cfg, step - 1),
+                      "elapsed_s": round(time.monotonic() - started, 1)}
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            if progress:
+                print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
+                      flush=True)
+        optimizer.step()
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            with atomic_path(checkpoint_path) as tmp:
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                            "elapsed": time.monotonic() - started}, tmp)
+    log.close()
+    return export_codec(model, cfg, data, time.monotonic() - started, out / "codec")
+
+
+def export_codec(model, cfg: CodecTrainConfig, data: SegmentSampler, seconds: float, folder: Path) -> Path:
+    """Write a `transformers` DAC folder plus training.json (how it was made) atomically."""
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model = model.eval().cpu()
+    for module in model.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+    model.save_pretrained(tmp)
+    record = {"codec2vec": "codec", "training": config_to_dict(cfg), "train_hours": round(data.hours, 3),
+              "train_utterances": len(data.ids), "train_seconds": round(seconds, 1),
+              "parameters": sum(p.numel() for p in model.parameters()), "provenance": provenance()}
+    atomic_write_text(tmp / "training.json", json.dumps(record, indent=2) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return folder

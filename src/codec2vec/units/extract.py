@@ -1,0 +1,307 @@
+"""`codec2vec extract`: encode a corpus manifest into a unit store, once.
+
+Work is cut into shards of consecutive manifest rows; shard k goes to rank k % world. A shard is
+written to a temporary name and renamed, its index entries (shard-NNNNN.json) last, so a killed run
+leaves only whole shards: rerunning skips them and does the rest. When every shard is present the
+index and header are written (header last) and the store is complete. Ranks are local processes
+(`workers`, on CPU) or torchrun processes (multi-GPU, multi-node; gloo or NCCL for the barrier).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from codec2vec.atomic import atomic_path, atomic_write_text, remove_stale_temporaries
+from codec2vec.codecs.base import Codec
+from codec2vec.config import config_to_dict
+from codec2vec.data.audio import audio_info, load_audio
+from codec2vec.data.manifest import Manifest, Utterance, read_manifest
+from codec2vec.errors import AudioError, Codec2VecError, ConfigError
+from codec2vec.provenance import provenance
+from codec2vec.units.store import (PACKINGS, STORE_FORMAT, STORE_VERSION, Entry, StoreError, UnitStore, crc32,
+                                   file_sha256, pack_codes)
+
+
+@dataclass
+class ExtractConfig:
+    corpus: str = ""  # a manifest (.jsonl)
+    out: str = ""  # the store folder
+    codec: str = "default"  # name (codec2vec codec list), hub id or folder
+    packing: str = "uint16"  # or "bitpack": ceil(log2(codebook size)) bits per code, lossless
+    shard_size: int = 256  # utterances per shard: the unit of resumption
+    max_batch_seconds: float = 60.0  # audio per forward pass
+    device: str = "auto"  # "auto": cuda if available, else cpu
+    workers: int = 1  # local processes (CPU); under torchrun each rank is one process
+    threads: int = 0  # torch threads per process; 0 = cores / workers
+    skip_bad: bool = False  # report unreadable audio in skipped.json instead of stopping
+
+
+def _shard_name(k: int) -> str:
+    return f"shard-{k:05d}"
+
+
+def _shards(rows: list[Utterance], size: int) -> list[list[Utterance]]:
+    return [rows[i: i + size] for i in range(0, len(rows), size)]
+
+
+def _device(cfg: ExtractConfig) -> str:
+    if cfg.device != "auto":
+        return cfg.device
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
+    return "cpu"
+
+
+def _flac_bytes(path: Path) -> int:
+    """Size of the source audio as FLAC: the file itself if it is FLAC, else measured by encoding it."""
+    if path.suffix.lower() == ".flac":
+        return path.stat().st_size
+    audio = load_audio(path, sample_rate=None)
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, audio_info(path).sample_rate, format="FLAC", subtype="PCM_16")
+    return buffer.tell()
+
+
+def _batches(lengths: list[int], max_samples: int) -> list[list[int]]:
+    """Indices grouped by length (sorted), each group's padded size within max_samples."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches, current = [], []
+    for i in order:
+        if current and lengths[i] * (len(current) + 1) > max_samples:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def encode_shard(codec: Codec, manifest: Manifest, rows: list[Utterance], cfg: ExtractConfig,
+                 shard: str, folder: Path) -> dict:
+    """Encode `rows` into folder/shard.bin; returns the shard record (entries, stats, skipped)."""
+    audios, kept, skipped, stats = [], [], [], []
+    for row in rows:
+        path = manifest.audio_path(row)
+        try:
+            info = audio_info(path)
+            audio = load_audio(path, sample_rate=codec.sample_rate)
+            flac = _flac_bytes(path)
+        except AudioError as e:
+            if not cfg.skip_bad:
+                raise AudioError(f"utterance '{row.id}': {e} (use --skip-bad to skip unreadable files)") from None
+            skipped.append({"id": row.id, "audio": str(path), "error": str(e)})
+            continue
+        audios.append(torch.from_numpy(audio))
+        kept.append(row)
+        stats.append((info.frames / info.sample_rate, 44 + 2 * info.frames, flac))
+
+    codes: list[np.ndarray | None] = [None] * len(kept)
+    max_samples = int(cfg.max_batch_seconds * codec.sample_rate)
+    for batch in _batches([a.numel() for a in audios], max_samples):
+        lengths = [audios[i].numel() for i in batch]
+        padded = torch.zeros(len(batch), max(lengths))
+        for row, i in enumerate(batch):
+            padded[row, : lengths[row]] = audios[i]
+        batch_codes, frames = codec.encode(padded, lengths)
+        for row, i in enumerate(batch):
+            codes[i] = batch_codes[row, :, : frames[row]].T.numpy()
+
+    entries, offset = [], 0
+    with atomic_path(folder / f"{shard}.bin") as tmp, open(tmp, "wb") as f:
+        for row, utterance_codes in zip(kept, codes):
+            data = pack_codes(utterance_codes, cfg.packing, codec.info.bits_per_code)
+            f.write(data)
+            entries.append(Entry(row.id, f"{shard}.bin", offset, len(data), utterance_codes.shape[0], crc32(data)))
+            offset += len(data)
+    record = {
+        "shard": f"{shard}.bin",
+        "sha256": file_sha256(folder / f"{shard}.bin"),
+        "bytes": offset,
+        "entries": [json.loads(e.to_json()) for e in entries],
+        "audio_seconds": sum(s[0] for s in stats),
+        "wav_bytes": sum(s[1] for s in stats),
+        "flac_bytes": sum(s[2] for s in stats),
+        "skipped": skipped,
+    }
+    atomic_write_text(folder / f"{shard}.json", json.dumps(record) + "\n")
+    return record
+
+
+def _run_descriptor(cfg: ExtractConfig, codec: Codec, manifest_path: Path) -> dict:
+    """What makes two runs the same run: resuming is only allowed when this matches."""
+    return {
+        "codec": codec.info.to_header(),
+        "manifest_sha256": file_sha256(manifest_path),
+        "packing": cfg.packing,
+        "shard_size": cfg.shard_size,
+        "skip_bad": cfg.skip_bad,
+    }
+
+
+def _check_or_start_run(out: Path, descriptor: dict) -> None:
+    run_file = out / "extract-run.json"
+    if run_file.is_file():
+        previous = json.loads(run_file.read_text(encoding="utf-8"))
+        if previous != descriptor:
+            changed = sorted(k for k in descriptor if previous.get(k) != descriptor[k])
+            raise StoreError(f"{out} holds a partial extraction with different {', '.join(changed)}; "
+                             "rerun with the original settings, or use a new --out")
+    else:
+        atomic_write_text(run_file, json.dumps(descriptor, indent=2) + "\n")
+
+
+def _extract_rank(cfg: ExtractConfig, rank: int, world: int, progress: bool) -> None:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    from codec2vec.codecs import load_codec
+
+    out = Path(cfg.out)
+    manifest = read_manifest(cfg.corpus, check_files=False)
+    codec = load_codec(cfg.codec, device=_device(cfg))
+    mine = [(k, rows) for k, rows in enumerate(_shards(manifest.rows, cfg.shard_size))
+            if k % world == rank and not (out / f"{_shard_name(k)}.json").is_file()]
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+        bar = tqdm(total=sum(len(rows) for _, rows in mine), unit="utt", desc=f"extract {out.name}",
+                   file=sys.stderr)
+    for k, rows in mine:
+        encode_shard(codec, manifest, rows, cfg, _shard_name(k), out)
+        if bar is not None:
+            bar.update(len(rows))
+    if bar is not None:
+        bar.close()
+
+
+def _worker(cfg: ExtractConfig, rank: int, world: int) -> None:
+    try:
+        _extract_rank(cfg, rank, world, progress=rank == 0)
+    except Codec2VecError as e:
+        print(f"codec2vec: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+
+
+def finalize(cfg: ExtractConfig, codec_header: dict, manifest: Manifest) -> Path:
+    """Merge the shard records into index.jsonl and header.json (written last)."""
+    out = Path(cfg.out)
+    n_shards = len(_shards(manifest.rows, cfg.shard_size))
+    records = []
+    for k in range(n_shards):
+        path = out / f"{_shard_name(k)}.json"
+        if not path.is_file():
+            raise StoreError(f"{out}: shard {k} was not written; rerun the same command to finish")
+        records.append(json.loads(path.read_text(encoding="utf-8")))
+    with atomic_path(out / "index.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for record in records:
+            for entry in record["entries"]:
+                f.write(Entry(**entry).to_json() + "\n")
+    skipped = [s for r in records for s in r["skipped"]]
+    if skipped:
+        atomic_write_text(out / "skipped.json", json.dumps(skipped, indent=2) + "\n")
+    index_bytes = (out / "index.jsonl").stat().st_size
+    header = {
+        "codec2vec": STORE_FORMAT,
+        "version": STORE_VERSION,
+        "codec": codec_header,
+        "packing": cfg.packing,
+        "corpus": {"manifest": str(Path(cfg.corpus)), "manifest_sha256": file_sha256(Path(cfg.corpus)),
+                   "name": manifest.header.corpus, "subset": manifest.header.subset},
+        "shards": [{"name": r["shard"], "sha256": r["sha256"], "bytes": r["bytes"],
+                    "utterances": len(r["entries"])} for r in records],
+        "index_sha256": file_sha256(out / "index.jsonl"),
+        "totals": {
+            "utterances": sum(len(r["entries"]) for r in records),
+            "frames": sum(e["frames"] for r in records for e in r["entries"]),
+            "audio_seconds": round(sum(r["audio_seconds"] for r in records), 3),
+            "store_bytes": sum(r["bytes"] for r in records) + index_bytes,
+            "codes_bytes": sum(r["bytes"] for r in records),
+            "wav_bytes": sum(r["wav_bytes"] for r in records),
+            "flac_bytes": sum(r["flac_bytes"] for r in records),
+            "skipped": len(skipped),
+        },
+        "config": config_to_dict(cfg),
+        "provenance": provenance(),
+    }
+    atomic_write_text(out / "header.json", json.dumps(header, indent=2) + "\n")
+    for k in range(n_shards):
+        (out / f"{_shard_name(k)}.json").unlink(missing_ok=True)
+    (out / "extract-run.json").unlink(missing_ok=True)
+    return out
+
+
+def _distributed() -> tuple[int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def extract(cfg: ExtractConfig, progress: bool = True) -> Path:
+    """Run (or finish) an extraction; returns the store folder."""
+    from codec2vec.codecs import load_codec
+
+    if not cfg.corpus or not cfg.out:
+        raise ConfigError("extract needs --corpus MANIFEST and --out STORE")
+    if cfg.packing not in PACKINGS:
+        raise ConfigError(f"packing must be one of {', '.join(PACKINGS)}, got '{cfg.packing}'")
+    if cfg.shard_size < 1 or cfg.workers < 1 or cfg.max_batch_seconds <= 0:
+        raise ConfigError("shard_size and workers must be >= 1 and max_batch_seconds > 0")
+    out = Path(cfg.out)
+    manifest_path = Path(cfg.corpus)
+    rank, world = _distributed()
+    if (out / "header.json").is_file():
+        store = UnitStore(out)
+        if store.header["corpus"]["manifest_sha256"] != file_sha256(manifest_path):
+            raise StoreError(f"{out} is a finished store of another version of {manifest_path}; use a new --out")
+        if rank == 0:
+            print(f"{out}: already complete ({len(store)} utterances)")
+        return out
+    manifest = read_manifest(manifest_path, check_files=False)
+    codec = load_codec(cfg.codec)  # in the parent: fail early, and the run descriptor needs its hash
+    codec_header = codec.info.to_header()
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out)
+        _check_or_start_run(out, _run_descriptor(cfg, codec, manifest_path))
+    del codec
+
+    if world > 1:  # torchrun: every rank runs this function
+        import torch.distributed as dist
+
+        backend = "nccl" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "gloo"
+        dist.init_process_group(backend)
+        try:
+            dist.barrier()
+            _extract_rank(cfg, rank, world, progress)
+            dist.barrier()
+            if rank == 0:
+                finalize(cfg, codec_header, manifest)
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
+        return out
+
+    if cfg.workers == 1:
+        _extract_rank(cfg, 0, 1, progress)
+    else:
+        if not cfg.threads:
+            cfg.threads = max(1, (os.cpu_count() or 1) // cfg.workers)
+        context = multiprocessing.get_context("spawn")
+        processes = [context.Process(target=_worker, args=(cfg, r, cfg.workers)) for r in range(cfg.workers)]
+        for p in processes:
+            p.start()
+        for p in processes:
+            p.join()
+        failed = [r for r, p in enumerate(processes) if p.exitcode != 0]
+        if failed:
+            raise Codec2VecError(f"extract: worker(s) {failed} failed (message above); "
+                                 "rerun the same command to resume")
+    return finalize(cfg, codec_header, manifest)
+

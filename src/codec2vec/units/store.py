@@ -1,0 +1,201 @@
+"""The unit store: codec codes of a corpus on disk, compact and randomly accessible.
+
+Layout of a store folder (docs/formats.md):
+  header.json        what the codes are (codec id, weights hash, rates, codebooks), packing, the
+                     corpus manifest they came from, totals, config, provenance, shard checksums
+  index.jsonl        one line per utterance: id, shard, byte offset, byte length, frames, crc32
+  shard-NNNNN.bin    the codes of consecutive utterances, each [frames, n_codebooks] frame-major,
+                     as little-endian uint16 or bit-packed at ceil(log2(codebook size)) bits
+
+Reading memory-maps the shards: `store[id]` touches only that utterance's bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from codec2vec.codecs.base import CodecInfo
+from codec2vec.errors import Codec2VecError
+
+STORE_FORMAT = "units"
+STORE_VERSION = 1
+PACKINGS = ("uint16", "bitpack")
+
+
+class StoreError(Codec2VecError):
+    """A unit store is missing, damaged, or does not match what it is used with."""
+
+    exit_code = 6
+
+
+def pack_codes(codes: np.ndarray, packing: str, bits: int) -> bytes:
+    """codes [frames, n_codebooks] -> bytes. 'bitpack' stores each code in `bits` bits (lossless)."""
+    flat = np.ascontiguousarray(codes, dtype="<u2").reshape(-1)
+    if packing == "uint16":
+        return flat.tobytes()
+    if packing == "bitpack":
+        bit_matrix = np.unpackbits(flat.astype(">u2").view(np.uint8).reshape(-1, 2), axis=1)[:, 16 - bits:]
+        return np.packbits(bit_matrix.reshape(-1)).tobytes()
+    raise ValueError(f"unknown packing '{packing}' (known: {', '.join(PACKINGS)})")
+
+
+def unpack_codes(buffer, frames: int, n_codebooks: int, packing: str, bits: int) -> np.ndarray:
+    """Inverse of pack_codes: bytes -> uint16 [frames, n_codebooks]."""
+    count = frames * n_codebooks
+    if packing == "uint16":
+        return np.frombuffer(buffer, dtype="<u2", count=count).reshape(frames, n_codebooks)
+    bit_matrix = np.unpackbits(np.frombuffer(buffer, dtype=np.uint8))[: count * bits].reshape(count, bits)
+    weights = (1 << np.arange(bits - 1, -1, -1)).astype(np.uint16)
+    return (bit_matrix.astype(np.uint16) @ weights).astype(np.uint16).reshape(frames, n_codebooks)
+
+
+def packed_size(frames: int, n_codebooks: int, packing: str, bits: int) -> int:
+    count = frames * n_codebooks
+    return 2 * count if packing == "uint16" else (count * bits + 7) // 8
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    shard: str
+    offset: int
+    nbytes: int
+    frames: int
+    crc32: int
+
+    def to_json(self) -> str:
+        return json.dumps({"id": self.id, "shard": self.shard, "offset": self.offset, "nbytes": self.nbytes,
+                           "frames": self.frames, "crc32": self.crc32}, separators=(",", ":"))
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def crc32(data: bytes) -> int:
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+class UnitStore:
+    """Read-only access to a finished store: `store[id]` -> codes [n_codebooks, frames] (uint16)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        header_path = self.path / "header.json"
+        if not header_path.is_file():
+            if any(self.path.glob("shard-*.json")):
+                raise StoreError(f"{self.path}: extraction has not finished (no header.json); "
+                                 "rerun the same `codec2vec extract` command to complete it")
+            raise StoreError(f"{self.path}: not a unit store (no header.json)")
+        try:
+            self.header = json.loads(header_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise StoreError(f"{header_path}: unreadable header ({e})") from None
+        if self.header.get("codec2vec") != STORE_FORMAT:
+            raise StoreError(f"{header_path}: not a unit store header")
+        if self.header.get("version") != STORE_VERSION:
+            raise StoreError(f"{header_path}: store format version {self.header.get('version')} "
+                             f"is not supported (this codec2vec reads version {STORE_VERSION})")
+        self.info = CodecInfo.from_header(self.header["codec"])
+        self.packing = self.header["packing"]
+        self.bits = self.info.bits_per_code
+        self.entries: dict[str, Entry] = {}
+        self.ids: list[str] = []
+        with open(self.path / "index.jsonl", encoding="utf-8") as f:
+            for line_number, line in enumerate(f, 1):
+                try:
+                    entry = Entry(**json.loads(line))
+                except (ValueError, TypeError) as e:
+                    raise StoreError(f"{self.path / 'index.jsonl'} line {line_number}: bad index entry ({e})") from None
+                if entry.id in self.entries:
+                    raise StoreError(f"{self.path / 'index.jsonl'}: utterance '{entry.id}' appears twice")
+                self.entries[entry.id] = entry
+                self.ids.append(entry.id)
+        self._maps: dict[str, np.memmap] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, utterance_id: str) -> bool:
+        return utterance_id in self.entries
+
+    def frames(self, utterance_id: str) -> int:
+        return self._entry(utterance_id).frames
+
+    def _entry(self, utterance_id: str) -> Entry:
+        try:
+            return self.entries[utterance_id]
+        except KeyError:
+            raise StoreError(f"{self.path}: no utterance '{utterance_id}' in this store") from None
+
+    def _map(self, shard: str) -> np.memmap:
+        if shard not in self._maps:
+            path = self.path / shard
+            if not path.is_file():
+                raise StoreError(f"{path}: shard missing; `codec2vec verify {self.path}` checks the whole store")
+            self._maps[shard] = np.memmap(path, dtype=np.uint8, mode="r")
+        return self._maps[shard]
+
+    def raw(self, utterance_id: str) -> bytes:
+        entry = self._entry(utterance_id)
+        data = self._map(entry.shard)[entry.offset: entry.offset + entry.nbytes]
+        if data.size != entry.nbytes:
+            raise StoreError(f"{self.path / entry.shard}: truncated; utterance '{utterance_id}' ends past the file")
+        return data
+
+    def __getitem__(self, utterance_id: str) -> np.ndarray:
+        entry = self._entry(utterance_id)
+        codes = unpack_codes(self.raw(utterance_id), entry.frames, self.info.n_codebooks, self.packing, self.bits)
+        return codes.T
+
+    def require_codec(self, info: CodecInfo, what: str) -> None:
+        """Refuse to mix these codes with `what`, made for another codec or at other rates."""
+        mine = self.info.to_header()
+        theirs = info.to_header()
+        diff = [f"{k}: store {mine[k]!r} vs {theirs[k]!r}" for k in mine if k != "codec_id" and mine[k] != theirs[k]]
+        if diff:
+            raise StoreError(f"{self.path} does not match {what}: " + "; ".join(diff))
+
+    def describe(self) -> str:
+        h = self.header
+        t = h["totals"]
+        c = self.info
+        lines = [
+            f"{self.path}: unit store (format {STORE_FORMAT} v{h['version']})",
+            f"  codec: {c.codec_id} ({c.architecture}), weights sha256 {c.weights_hash[:16]}...",
+            f"  {c.sample_rate} Hz, {c.frame_rate} frames/s, {c.n_codebooks} codebooks x {c.codebook_size}, "
+            f"{c.bitrate / 1000:g} kbit/s raw",
+            f"  packing: {self.packing} ({16 if self.packing == 'uint16' else self.bits} bits per code)",
+            f"  corpus: {h['corpus']['manifest']} ({h['corpus'].get('name')}/{h['corpus'].get('subset')})",
+            f"  {t['utterances']} utterances, {t['frames']} frames, {t['audio_seconds'] / 3600:.3f} h of audio, "
+            f"{len(h['shards'])} shards",
+        ]
+        if t.get("skipped"):
+            lines.append(f"  skipped: {t['skipped']} unreadable files (skipped.json)")
+        lines.extend("  " + line for line in storage_report(h).splitlines())
+        return "\n".join(lines)
+
+
+def storage_report(header: dict) -> str:
+    """Bytes per hour of audio of the store against the same audio as 16-bit WAV and as FLAC."""
+    t = header["totals"]
+    hours = t["audio_seconds"] / 3600
+    if hours <= 0:
+        return "storage: no audio"
+    store = t["store_bytes"]
+    rows = [("units (this store)", store), ("16-bit WAV", t["wav_bytes"]), ("FLAC", t["flac_bytes"])]
+    lines = ["storage per hour of audio:"]
+    for name, size in rows:
+        ratio = "" if size == store else f"  ({size / store:.1f}x the store)"
+        lines.append(f"  {name:<19} {size / hours / 1e6:10.2f} MB/h{ratio}")
+    return "\n".join(lines)

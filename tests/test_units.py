@@ -1,0 +1,227 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from codec2vec.cli import main
+from codec2vec.codecs import load_codec
+from codec2vec.data.audio import load_audio
+from codec2vec.data.manifest import ManifestHeader, Utterance, write_manifest
+from codec2vec.errors import AudioError
+from codec2vec.units import StoreError, UnitStore
+from codec2vec.units.extract import ExtractConfig, extract
+from codec2vec.units.store import pack_codes, unpack_codes
+from codec2vec.units.verify import verify_store
+from codec_fixtures import save_tiny_dac
+
+# (id, seconds, sample rate, format): odd lengths, three rates, WAV and FLAC
+CLIPS = [("a", 0.51, 16000, "WAV"), ("b", 1.234, 8000, "WAV"), ("c", 0.3, 22050, "FLAC"), ("d", 2.0, 16000, "FLAC"),
+         ("e", 0.02, 16000, "WAV"), ("f", 0.77, 16000, "WAV"), ("g", 1.5, 44100, "WAV"), ("h", 0.9, 16000, "FLAC"),
+         ("i", 0.41, 16000, "WAV")]
+
+
+def _write_corpus(folder: Path) -> Path:
+    rng = np.random.default_rng(0)
+    rows = []
+    for uid, seconds, rate, fmt in CLIPS:
+        n = int(seconds * rate)
+        t = np.arange(n) / rate
+        audio = (0.3 * np.sin(2 * np.pi * rng.uniform(100, 900) * t) + 0.05 * rng.standard_normal(n)).astype(np.float32)
+        path = folder / "audio" / f"{uid}.{fmt.lower()}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), audio, rate, format=fmt, subtype="PCM_16")
+        rows.append(Utterance(uid, f"audio/{path.name}", n / rate, rate, "spk", "train"))
+    return write_manifest(folder / "corpus.jsonl", ManifestHeader("tiny", "all"), rows)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("units")
+    codec_dir = save_tiny_dac(root / "codec")
+    manifest = _write_corpus(root / "corpus")
+    return root, str(codec_dir), manifest
+
+
+def _config(setup, out: Path, **kw) -> ExtractConfig:
+    _, codec_dir, manifest = setup
+    return ExtractConfig(corpus=str(manifest), out=str(out), codec=codec_dir, shard_size=2, **kw)
+
+
+def _store_bytes(folder: Path) -> dict[str, bytes]:
+    """Everything in a store but the header's provenance (which names the config's out path)."""
+    files = {p.name: p.read_bytes() for p in sorted(folder.glob("shard-*.bin"))}
+    files["index.jsonl"] = (folder / "index.jsonl").read_bytes()
+    header = json.loads((folder / "header.json").read_text())
+    files["shards"] = json.dumps(header["shards"]).encode()
+    return files
+
+
+@pytest.fixture(scope="module")
+def store(setup):
+    root, _, _ = setup
+    return extract(_config(setup, root / "store"), progress=False)
+
+
+def test_store_holds_each_utterance_encoded_alone(setup, store):
+    _, codec_dir, manifest = setup
+    codec = load_codec(codec_dir)
+    units = UnitStore(store)
+    assert units.ids == [c[0] for c in CLIPS]
+    for uid, seconds, rate, fmt in CLIPS:
+        audio = load_audio(Path(manifest).parent / "audio" / f"{uid}.{fmt.lower()}", 16000)
+        expected, frames = codec.encode(torch.from_numpy(audio)[None], [audio.size])
+        assert units[uid].shape == (12, frames[0]) and units[uid].dtype == np.uint16
+        np.testing.assert_array_equal(units[uid], expected[0].numpy())
+    h = units.header
+    assert h["codec"]["frame_rate"] == "50" and h["codec"]["n_codebooks"] == 12
+    assert h["codec"]["weights_hash"] == codec.info.weights_hash
+    assert h["totals"]["utterances"] == len(CLIPS) and len(h["shards"]) == 5
+    assert h["totals"]["audio_seconds"] == pytest.approx(sum(int(s * r) / r for _, s, r, _ in CLIPS), abs=1e-3)
+    assert h["config"]["shard_size"] == 2 and "git_revision" in h["provenance"]
+    assert verify_store(store) == []
+    assert not list(Path(store).glob("shard-*.json")) and not (Path(store) / "extract-run.json").exists()
+
+
+def test_describe_and_storage_report(store, capsys):
+    assert main(["describe", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "unit store" in out and "12 codebooks x 1024" in out and "6 kbit/s raw" in out
+    assert "16-bit WAV" in out and "FLAC" in out
+    assert main(["units", "stats", str(store)]) == 0
+    report = capsys.readouterr().out
+    # 16-bit WAV at 16 kHz is 256 kbit/s against 12 x 16 bits x 50 = 9.6 kbit/s of uint16 codes
+    assert "x the store" in report
+
+
+def test_bitpack_round_trip():
+    rng = np.random.default_rng(3)
+    for bits, frames, n_q in [(10, 7, 12), (11, 1, 8), (10, 33, 3), (16, 5, 2)]:
+        codes = rng.integers(0, 2 ** bits, size=(frames, n_q), dtype=np.uint16)
+        packed = pack_codes(codes, "bitpack", bits)
+        assert len(packed) == (frames * n_q * bits + 7) // 8
+        np.testing.assert_array_equal(unpack_codes(packed, frames, n_q, "bitpack", bits), codes)
+
+
+def test_bitpack_store_equals_uint16_store(setup, store, tmp_path):
+    packed = extract(_config(setup, tmp_path / "packed", packing="bitpack"), progress=False)
+    a, b = UnitStore(store), UnitStore(packed)
+    for uid in a.ids:
+        np.testing.assert_array_equal(a[uid], b[uid])
+    codes_a, codes_b = a.header["totals"]["codes_bytes"], b.header["totals"]["codes_bytes"]
+    assert codes_b == pytest.approx(codes_a * 10 / 16, abs=len(a))  # per-utterance byte alignment
+    assert verify_store(packed) == []
+
+
+def test_verify_names_a_flipped_byte_and_a_truncated_shard(setup, store, tmp_path):
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    for p in Path(store).iterdir():
+        (damaged / p.name).write_bytes(p.read_bytes())
+    units = UnitStore(damaged)
+    entry = units.entries["d"]
+    shard = damaged / entry.shard
+    data = bytearray(shard.read_bytes())
+    data[entry.offset + 5] ^= 0x01
+    shard.write_bytes(bytes(data))
+    problems = verify_store(damaged)
+    assert any("'d'" in p and "crc32" in p for p in problems), problems
+    assert any(entry.shard in p and "sha256" in p for p in problems)
+
+    last = damaged / units.entries["i"].shard
+    last.write_bytes(last.read_bytes()[:-3])
+    problems = verify_store(damaged)
+    assert any("truncated" in p and last.name in p for p in problems), problems
+    assert main(["verify", str(damaged)]) == 6
+    assert main(["verify", str(store)]) == 0
+
+
+def test_resume_after_kill_equals_uninterrupted(setup, store, tmp_path):
+    _, codec_dir, manifest = setup
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "codec2vec.cli", "extract", "--corpus", str(manifest), "--out", str(out),
+           "--codec", codec_dir, "--quiet", "shard_size=2", "max_batch_seconds=0.5"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list(out.glob("shard-*.json")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "header.json").exists(), "the run finished before it could be killed"
+    assert main(["extract", "--corpus", str(manifest), "--out", str(out), "--codec", codec_dir, "--quiet",
+                 "shard_size=2", "max_batch_seconds=0.5"]) == 0
+    assert _store_bytes(out) == _store_bytes(Path(store))
+    assert not list(out.glob(".*.tmp*"))
+
+
+def test_two_workers_write_the_same_store(setup, store, tmp_path):
+    out = extract(_config(setup, tmp_path / "w2", workers=2), progress=False)
+    assert _store_bytes(out) == _store_bytes(Path(store))
+
+
+def test_torchrun_two_ranks_gloo(setup, store, tmp_path):
+    _, codec_dir, manifest = setup
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "--master_port", "29517", "-m", "codec2vec.cli", "extract", "--corpus", str(manifest),
+                          "--out", str(out), "--codec", codec_dir, "--device", "cpu", "--quiet", "shard_size=2"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert _store_bytes(out) == _store_bytes(Path(store))
+
+
+def test_rerun_on_finished_store_is_a_no_op(setup, store, capsys):
+    before = (Path(store) / "header.json").read_bytes()
+    extract(_config(setup, store), progress=False)
+    assert "already complete" in capsys.readouterr().out
+    assert (Path(store) / "header.json").read_bytes() == before
+
+
+def test_mismatches_are_refused(setup, store, tmp_path):
+    root, codec_dir, manifest = setup
+    # A partial run cannot be finished with another codec or packing.
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "extract-run.json").write_text(json.dumps({"codec": {}, "manifest_sha256": "x", "packing": "uint16",
+                                                          "shard_size": 2, "skip_bad": False}))
+    with pytest.raises(StoreError, match="partial extraction with different codec, manifest_sha256"):
+        extract(_config(setup, partial), progress=False)
+    # Codes are refused for a codec with other weights.
+    other = load_codec(str(save_tiny_dac(tmp_path / "other")))
+    torch.nn.init.normal_(other.model.quantizer.quantizers[0].codebook.weight)
+    other._info = None
+    with pytest.raises(StoreError, match="weights_hash"):
+        UnitStore(store).require_codec(other.info, "the model's codec")
+    # Unknown ids and unfinished stores are named.
+    with pytest.raises(StoreError, match="no utterance 'zz'"):
+        UnitStore(store)["zz"]
+    with pytest.raises(StoreError, match="extraction has not finished"):
+        (tmp_path / "half").mkdir()
+        (tmp_path / "half" / "shard-00000.json").write_text("{}")
+        UnitStore(tmp_path / "half")
+
+
+def test_bad_audio_is_named_or_skipped(setup, tmp_path):
+    _, codec_dir, manifest = setup
+    folder = tmp_path / "bad"
+    rows = [Utterance("good", str(Path(manifest).parent / "audio" / "a.wav"), 0.51, 16000, "s", "train"),
+            Utterance("broken", "broken.wav", 1.0, 16000, "s", "train")]
+    folder.mkdir()
+    (folder / "broken.wav").write_bytes(b"RIFF not really a wav file")
+    bad_manifest = write_manifest(folder / "bad.jsonl", ManifestHeader("tiny", "bad"), rows)
+    cfg = ExtractConfig(corpus=str(bad_manifest), out=str(tmp_path / "s1"), codec=codec_dir)
+    with pytest.raises(AudioError, match="utterance 'broken'.*--skip-bad"):
+        extract(cfg, progress=False)
+    cfg = ExtractConfig(corpus=str(bad_manifest), out=str(tmp_path / "s2"), codec=codec_dir, skip_bad=True)
+    units = UnitStore(extract(cfg, progress=False))
+    assert units.ids == ["good"]
+    skipped = json.loads((tmp_path / "s2" / "skipped.json").read_text())
+    assert [s["id"] for s in skipped] == ["broken"] and "broken.wav" in skipped[0]["error"]
