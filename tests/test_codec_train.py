@@ -33,7 +33,7 @@ def config_file(tmp_path_factory):
         rows.append(Utterance(f"u{i}", f"u{i}.wav", 1.0, 16000, "s", "train"))
     manifest = write_manifest(root / "train.jsonl", ManifestHeader("tiny", "train"), rows)
     config = {"manifests": [str(manifest)], "model": TINY, "steps": 6, "batch_size": 2, "segment_seconds": 0.2,
-              "checkpoint_every": 1, "log_every": 1, "threads": 1}
+              "checkpoint_every": 1, "log_every": 1, "threads": 1, "quantizer_warmup_steps": 2}
     path = root / "codec.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -61,6 +61,7 @@ def test_trained_codec_loads_as_dac_and_records_its_recipe(trained):
     assert not any("parametrizations" in n for n in names)
     log = [json.loads(line) for line in (trained / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(1, 7)) and all(np.isfinite(r["loss"]) for r in log)
+    assert log[1]["codebook_usage"] is None and 0 < log[2]["codebook_usage"] <= 1  # quantizing from step 3
     audio = torch.randn(1, 3200) * 0.1
     codes, frames = codec.encode(audio, [3200])
     assert codes.shape == (1, 4, 10) and int(codes.max()) < 64

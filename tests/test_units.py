@@ -205,7 +205,7 @@ def test_mismatches_are_refused(setup, store, tmp_path):
         UnitStore(store)["zz"]
     with pytest.raises(StoreError, match="extraction has not finished"):
         (tmp_path / "half").mkdir()
-        (tmp_path / "half" / "shard-00000.json").write_text("{}")
+        (tmp_path / "half" / "extract-run.json").write_text("{}")
         UnitStore(tmp_path / "half")
 
 

@@ -59,7 +59,9 @@ class CodecTrainConfig:
     weight_decay: float = 0.0
     mel_weight: float = 15.0
     commitment_weight: float = 0.25
-    codebook_weight: float = 1.0
+    quantizer_warmup_steps: int = 200  # first steps: plain autoencoder; then codebooks start from latents
+    ema_decay: float = 0.99  # codebook entries are moving averages of the latents assigned to them
+    dead_code_threshold: float = 0.01  # entries whose average use falls below this restart on a latent
     grad_clip: float = 1e3
     checkpoint_every: int = 200
     log_every: int = 20
@@ -113,6 +115,69 @@ class SegmentSampler:
         return torch.from_numpy(np.stack(rows).astype(np.float32) / 32767)
 
 
+class CodebookEMA:
+    """Codebook learning by moving averages (SoundStream/EnCodec style) instead of DAC's codebook loss.
+
+    Within an hour of CPU the gradient-trained codebooks barely moved and reconstruction stalled;
+    averaging the latents each entry is assigned (with restarts of unused entries) converges in a
+    few hundred steps. The lookup stays DAC's (cosine in the 8-dimensional factorised space), so the
+    result is a plain DAC model.
+    """
+
+    def __init__(self, model, decay: float, dead_threshold: float):
+        self.quantizers = model.quantizer.quantizers
+        weights = torch.stack([q.codebook.weight.detach() for q in self.quantizers])
+        self.sums = weights.clone()
+        self.counts = torch.ones(weights.shape[:2], device=weights.device)
+        self.decay, self.dead_threshold = decay, dead_threshold
+        for q in self.quantizers:
+            q.codebook.weight.requires_grad_(False)
+
+    @torch.no_grad()
+    def start_from(self, latent: torch.Tensor, generator: torch.Generator) -> None:
+        """Set each codebook in turn to random projected residuals of this batch (latent: [B, D, T])."""
+        residual = latent
+        for i, q in enumerate(self.quantizers):
+            projected = q.in_proj(residual).transpose(1, 2).reshape(-1, self.sums.shape[2])
+            pick = torch.randint(0, projected.shape[0], (self.sums.shape[1],), generator=generator)
+            self.sums[i] = projected[pick.to(projected.device)]
+            self.counts[i] = 1.0
+            q.codebook.weight.copy_(self.sums[i])
+            residual = residual - q(residual)[0]
+
+    @torch.no_grad()
+    def update(self, projected: torch.Tensor, codes: torch.Tensor, generator: torch.Generator) -> float:
+        """Move each used entry toward the mean of its latents; restart dead ones. Returns the share
+        of entries in use (averaged over codebooks)."""
+        size = self.sums.shape[1]
+        in_use = 0.0
+        for i, latents in enumerate(self._per_quantizer(projected)):
+            assigned = codes[:, i].reshape(-1)
+            counts = torch.bincount(assigned, minlength=size).to(latents.dtype)
+            sums = torch.zeros_like(self.sums[i]).index_add_(0, assigned, latents)
+            self.counts[i].mul_(self.decay).add_(counts, alpha=1 - self.decay)
+            self.sums[i].mul_(self.decay).add_(sums, alpha=1 - self.decay)
+            dead = self.counts[i] < self.dead_threshold
+            if dead.any():
+                pick = torch.randint(0, latents.shape[0], (int(dead.sum()),), generator=generator)
+                self.sums[i][dead] = latents[pick.to(latents.device)]
+                self.counts[i][dead] = 1.0
+            self.quantizers[i].codebook.weight.copy_(self.sums[i] / self.counts[i][:, None])
+            in_use += float((counts > 0).float().mean())
+        return in_use / len(self.quantizers)
+
+    def _per_quantizer(self, projected: torch.Tensor) -> list[torch.Tensor]:
+        dim = self.sums.shape[2]
+        return [projected[:, i * dim: (i + 1) * dim].transpose(1, 2).reshape(-1, dim) for i in range(len(self.quantizers))]
+
+    def state_dict(self) -> dict:
+        return {"sums": self.sums, "counts": self.counts}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sums.copy_(state["sums"])
+        self.counts.copy_(state["counts"])
+
+
 def _lr(cfg: CodecTrainConfig, step: int) -> float:
     warmup = min(100, cfg.steps // 10)
     if step < warmup:
@@ -145,15 +210,23 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True) -> Path:
 
     torch.manual_seed(cfg.seed)
     model = build_dac(cfg.model)
+    for module in model.modules():
+        # transformers initialises convolutions with N(0, 0.02), under which signals vanish through the
+        # deep encoder and training stalled here; PyTorch's default (fan-in scaled) init trains.
+        if isinstance(module, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)):
+            module.reset_parameters()
     model.apply_weight_norm()  # as DAC trains; folded back into plain weights on export
     model = model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=cfg.weight_decay)
+    codebooks = CodebookEMA(model, cfg.ema_decay, cfg.dead_code_threshold)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.8, 0.99),
+                                  weight_decay=cfg.weight_decay)
     mel_loss = MultiScaleMelLoss(cfg.model.sample_rate).to(device)
     step, elapsed = 0, 0.0
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        codebooks.load_state_dict(state["codebooks"])
         step, elapsed = int(state["step"]), float(state["elapsed"])
         print(f"resuming {out} at step {step}")
 
@@ -171,28 +244,38 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True) -> Path:
         torch.manual_seed(cfg.seed * 1_000_003 + step)  # quantizer dropout draws: reproducible on resume
         for group in optimizer.param_groups:
             group["lr"] = _lr(cfg, step)
+        generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         latent = model.encoder(audio[:, None])
-        quantized, _, _, commitment, codebook = model.quantizer(latent)
+        quantize = step >= cfg.quantizer_warmup_steps
+        if quantize:
+            if step == cfg.quantizer_warmup_steps:
+                codebooks.start_from(latent, generator)
+            quantized, codes, projected, commitment, _ = model.quantizer(latent)
+            commitment = commitment.mean()
+        else:
+            quantized, commitment = latent, torch.zeros((), device=device)
         recon = model.decoder(quantized)[:, 0]  # DAC's decoder gives a few samples less than the input
         mel = mel_loss(recon, audio[:, : recon.shape[-1]])
-        loss = cfg.mel_weight * mel + cfg.commitment_weight * commitment.mean() + cfg.codebook_weight * codebook.mean()
+        loss = cfg.mel_weight * mel + cfg.commitment_weight * commitment
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        usage = codebooks.update(projected.detach(), codes, generator) if quantize else None
         step += 1
         if step % cfg.log_every == 0 or step == cfg.steps:
-            record = {"step": step, "loss": loss.item(), "mel": mel.item(), "commitment": commitment.mean().item(),
-                      "codebook": codebook.mean().item(), "grad_norm": grad_norm.item(), "lr": _lr(cfg, step - 1),
+            record = {"step": step, "loss": loss.item(), "mel": mel.item(), "commitment": commitment.item(),
+                      "codebook_usage": usage, "grad_norm": grad_norm.item(), "lr": _lr(cfg, step - 1),
                       "elapsed_s": round(time.monotonic() - started, 1)}
             log.write(json.dumps(record) + "\n")
             log.flush()
             if progress:
                 print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
                       flush=True)
-        optimizer.step()
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             with atomic_path(checkpoint_path) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "codebooks": codebooks.state_dict(), "step": step,
                             "elapsed": time.monotonic() - started}, tmp)
     log.close()
     return export_codec(model, cfg, data, time.monotonic() - started, out / "codec")

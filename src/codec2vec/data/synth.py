@@ -67,6 +67,7 @@ class SynthConfig:
     formant_shifts: List[float] = field(default_factory=list)  # e.g. [0.88, 1.12]: pseudo-speakers per voice
     # Voices Whisper tiny.en could not follow (> 50 % WER, benchmarks/voice_intelligibility.py).
     exclude_voices: List[str] = field(default_factory=lambda: list(UNINTELLIGIBLE_VOICES))
+    only_voices: List[str] = field(default_factory=list)  # if given: just these speakers (e.g. held-out voices)
     sample_rate: int = 16000
     shares: SubsetShares = field(default_factory=SubsetShares)
     held_out_speakers: float = 0.1  # share of speakers kept for dev, and again for test
@@ -111,7 +112,8 @@ class Job:
 
 def select_voices(cfg: SynthConfig, rng: np.random.Generator) -> tuple[list[Voice], list[str]]:
     """The speakers of this corpus, and the requested engines that are not installed."""
-    installed = [v for v in available_voices(cfg.engines) if v.speaker not in cfg.exclude_voices]
+    installed = [v for v in available_voices(cfg.engines)
+                 if v.speaker not in cfg.exclude_voices and (not cfg.only_voices or v.speaker in cfg.only_voices)]
     missing = [e for e in cfg.engines if not any(v.engine == e for v in installed)]
     if not installed:
         raise ConfigError(f"no TTS voice is installed for engines {cfg.engines}: pip install espeakng-loader")

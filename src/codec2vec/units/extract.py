@@ -23,7 +23,7 @@ import torch
 
 from codec2vec.atomic import atomic_path, atomic_write_text, remove_stale_temporaries
 from codec2vec.codecs.base import Codec
-from codec2vec.config import config_to_dict
+from codec2vec.config import config_to_dict, save_config
 from codec2vec.data.audio import audio_info, load_audio
 from codec2vec.data.manifest import Manifest, Utterance, read_manifest
 from codec2vec.errors import AudioError, Codec2VecError, ConfigError
@@ -232,6 +232,7 @@ def finalize(cfg: ExtractConfig, codec_header: dict, manifest: Manifest) -> Path
         "config": config_to_dict(cfg),
         "provenance": provenance(),
     }
+    save_config(cfg, out / "config.yaml")
     atomic_write_text(out / "header.json", json.dumps(header, indent=2) + "\n")
     for k in range(n_shards):
         (out / f"{_shard_name(k)}.json").unlink(missing_ok=True)

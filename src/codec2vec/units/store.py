@@ -93,7 +93,7 @@ class UnitStore:
         self.path = Path(path)
         header_path = self.path / "header.json"
         if not header_path.is_file():
-            if any(self.path.glob("shard-*.json")):
+            if (self.path / "extract-run.json").is_file():
                 raise StoreError(f"{self.path}: extraction has not finished (no header.json); "
                                  "rerun the same `codec2vec extract` command to complete it")
             raise StoreError(f"{self.path}: not a unit store (no header.json)")

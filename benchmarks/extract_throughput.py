@@ -1,0 +1,100 @@
+"""Extraction throughput: seconds of audio encoded per second of wall time.
+
+    .venv/bin/python benchmarks/extract_throughput.py [--device cuda] [--seconds 120]
+
+Measures, side by side in one run: the encoder of the paper's DAC 16 kHz architecture (descript/dac_16khz
+config, random weights: same compute as the real ones), the shipped default codec, and the full
+`codec2vec extract` pipeline (audio decoding, resampling, batching, packing, writing) with the default
+codec on a synthetic corpus. Writes JSON (benchmarks/results/extract_throughput_<device>.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from codec2vec.codecs import load_codec
+from codec2vec.codecs.hf import wrap_model
+from codec2vec.provenance import provenance
+
+# descript/dac_16khz's config.json
+DAC_16KHZ = dict(encoder_hidden_size=64, decoder_hidden_size=1536, hidden_size=1024, downsampling_ratios=[2, 4, 5, 8],
+                 upsampling_ratios=[8, 5, 4, 2], hop_length=320, n_codebooks=12, codebook_size=1024, codebook_dim=8,
+                 sampling_rate=16000)
+
+
+def encode_rate(codec, device: str, seconds: float, batch: int, utterance_seconds: float) -> dict:
+    codec.to(device)
+    n = int(utterance_seconds * codec.sample_rate)
+    audio = torch.randn(batch, n) * 0.1
+    lengths = [n] * batch
+    codec.encode(audio, lengths)  # warm-up (kernels, allocator)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    done, started = 0.0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        codec.encode(audio, lengths)
+        done += batch * utterance_seconds
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - started
+    return {"audio_seconds": done, "wall_seconds": round(wall, 2), "audio_seconds_per_second": round(done / wall, 1),
+            "batch": batch, "utterance_seconds": utterance_seconds}
+
+
+def pipeline_rate(device: str, hours: float, workers: int) -> dict:
+    from codec2vec.data.synth import SynthConfig, synth_corpus
+    from codec2vec.units.extract import ExtractConfig, extract
+    from codec2vec.units.store import UnitStore
+
+    root = Path(tempfile.mkdtemp(prefix="c2v-bench-"))
+    try:
+        corpus = synth_corpus(SynthConfig(out=str(root / "corpus"), hours=hours, engines=["espeak"], workers=2),
+                              progress=False)
+        started = time.perf_counter()
+        store = extract(ExtractConfig(corpus=str(Path(corpus) / "pretrain.jsonl"), out=str(root / "units"),
+                                      device=device, workers=workers), progress=False)
+        wall = time.perf_counter() - started
+        seconds = UnitStore(store).header["totals"]["audio_seconds"]
+        return {"audio_seconds": seconds, "wall_seconds": round(wall, 2), "workers": workers,
+                "audio_seconds_per_second": round(seconds / wall, 1), "includes": "codec load, audio I/O, writing"}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--seconds", type=float, default=60.0, help="time per encoder measurement")
+    parser.add_argument("--batch", type=int, default=0, help="utterances per forward (default: 1 on CPU, 32 on GPU)")
+    parser.add_argument("--pipeline-hours", type=float, default=0.1, help="synthetic corpus size for the pipeline run")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    from transformers import DacConfig, DacModel
+
+    batch = args.batch or (32 if args.device.startswith("cuda") else 1)
+    torch.manual_seed(0)
+    paper = wrap_model(DacModel(DacConfig(**DAC_16KHZ)).eval(), "dac-16khz-architecture")
+    results = {
+        "dac_16khz_architecture": encode_rate(paper, args.device, args.seconds, batch, 10.0),
+        "default_codec": encode_rate(load_codec("default"), args.device, args.seconds, batch, 10.0),
+        "default_codec_extract_pipeline": pipeline_rate(args.device, args.pipeline_hours, workers=1),
+    }
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU x{os.cpu_count()}"
+    record = {"benchmark": "extract_throughput", "device": device_name, "torch_threads": torch.get_num_threads(),
+              "results": results, **provenance()}
+    out = Path(args.out or f"benchmarks/results/extract_throughput_{args.device.split(':')[0]}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record["results"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
