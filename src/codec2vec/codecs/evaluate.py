@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Callable, List
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from codec2vec.atomic import atomic_write_text
 from codec2vec.codecs.classical import codec2_roundtrip, opus_roundtrip
@@ -86,7 +88,7 @@ def _mean(values: list[float]) -> float | None:
     return round(float(np.mean(finite)), 4) if finite else None
 
 
-def evaluate_codecs(cfg: CodecEvalConfig) -> str:
+def evaluate_codecs(cfg: CodecEvalConfig, progress: bool = True) -> str:
     """Run the evaluation; writes results.json and results.md in cfg.out and returns the table."""
     if not cfg.corpus:
         raise ConfigError("codec eval needs --corpus MANIFEST")
@@ -106,7 +108,7 @@ def evaluate_codecs(cfg: CodecEvalConfig) -> str:
     per_utterance: dict[str, list[dict]] = {name: [] for name, _ in systems}
     reference_errors = [0, 0]
     started = time.monotonic()
-    for row in rows:
+    for row in tqdm(rows, desc="codec eval", unit="utt", file=sys.stderr, disable=not progress):
         audio = load_audio(manifest.audio_path(row), SAMPLE_RATE)
         if whisper:
             edits, words = word_errors(row.text, whisper.transcribe(audio))

@@ -70,8 +70,10 @@ class WhisperJudge:
         self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
 
     def transcribe(self, audio: np.ndarray) -> str:
+        # The token cap keeps Whisper from looping for minutes on garbled resynthesis.
         segments, _ = self.model.transcribe(audio.astype(np.float32), beam_size=1, language="en",
-                                            condition_on_previous_text=False)
+                                            condition_on_previous_text=False, without_timestamps=True,
+                                            max_new_tokens=96)
         return normalise_text(" ".join(s.text for s in segments))
 
 
