@@ -160,14 +160,15 @@ def _check_or_start_run(out: Path, descriptor: dict) -> None:
         atomic_write_text(run_file, json.dumps(descriptor, indent=2) + "\n")
 
 
-def _extract_rank(cfg: ExtractConfig, rank: int, world: int, progress: bool) -> None:
+def _extract_rank(cfg: ExtractConfig, rank: int, world: int, progress: bool, codec: Codec | None = None) -> None:
+    """Encode this rank's unfinished shards; `codec` reuses one the caller already loaded."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     from codec2vec.codecs import load_codec
 
     out = Path(cfg.out)
     manifest = read_manifest(cfg.corpus, check_files=False)
-    codec = load_codec(cfg.codec, device=_device(cfg))
+    codec = codec.to(_device(cfg)) if codec is not None else load_codec(cfg.codec, device=_device(cfg))
     mine = [(k, rows) for k, rows in enumerate(_shards(manifest.rows, cfg.shard_size))
             if k % world == rank and not (out / f"{_shard_name(k)}.json").is_file()]
     bar = None
@@ -265,13 +266,12 @@ def extract(cfg: ExtractConfig, progress: bool = True) -> Path:
             print(f"{out}: already complete ({len(store)} utterances)")
         return out
     manifest = read_manifest(manifest_path, check_files=False)
-    codec = load_codec(cfg.codec)  # in the parent: fail early, and the run descriptor needs its hash
+    codec = load_codec(cfg.codec)  # before any work: fail early, and the run descriptor needs its hash
     codec_header = codec.info.to_header()
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(out)
         _check_or_start_run(out, _run_descriptor(cfg, codec, manifest_path))
-    del codec
 
     if world > 1:  # torchrun: every rank runs this function
         import torch.distributed as dist
@@ -280,7 +280,7 @@ def extract(cfg: ExtractConfig, progress: bool = True) -> Path:
         dist.init_process_group(backend)
         try:
             dist.barrier()
-            _extract_rank(cfg, rank, world, progress)
+            _extract_rank(cfg, rank, world, progress, codec)
             dist.barrier()
             if rank == 0:
                 finalize(cfg, codec_header, manifest)
@@ -290,8 +290,9 @@ def extract(cfg: ExtractConfig, progress: bool = True) -> Path:
         return out
 
     if cfg.workers == 1:
-        _extract_rank(cfg, 0, 1, progress)
+        _extract_rank(cfg, 0, 1, progress, codec)
     else:
+        del codec  # each worker process loads its own
         if not cfg.threads:
             cfg.threads = max(1, (os.cpu_count() or 1) // cfg.workers)
         context = multiprocessing.get_context("spawn")
