@@ -94,32 +94,18 @@ class Codec(abc.ABC):
                  n_codebooks: int, codebook_size: int):
         self.model = model.eval()
         self._codec_id = codec_id
-        self._shape = (sample_rate, Fraction(frame_rate), n_codebooks, codebook_size)
+        self.sample_rate = sample_rate
+        self.frame_rate = Fraction(frame_rate)
+        self.n_codebooks = n_codebooks
+        self.codebook_size = codebook_size
         self._info: CodecInfo | None = None
 
     @property
     def info(self) -> CodecInfo:
         if self._info is None:  # hashing a large model takes a moment: only when asked
-            sample_rate, frame_rate, n_codebooks, codebook_size = self._shape
             self._info = CodecInfo(self._codec_id, self.architecture, weights_hash(self.model),
-                                   sample_rate, frame_rate, n_codebooks, codebook_size)
+                                   self.sample_rate, self.frame_rate, self.n_codebooks, self.codebook_size)
         return self._info
-
-    @property
-    def sample_rate(self) -> int:
-        return self._shape[0]
-
-    @property
-    def frame_rate(self) -> Fraction:
-        return self._shape[1]
-
-    @property
-    def n_codebooks(self) -> int:
-        return self._shape[2]
-
-    @property
-    def codebook_size(self) -> int:
-        return self._shape[3]
 
     @property
     def hop_length(self) -> int:
