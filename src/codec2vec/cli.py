@@ -124,6 +124,47 @@ def _cmd_units_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from codec2vec.config import load_config
+    from codec2vec.train import PretrainConfig, pretrain
+
+    values = {"out": args.out, "data": {"units": args.units, "audio": args.audio},
+              "objective": {"name": args.objective, "labels": args.labels},
+              "model": {"input": {"kind": args.input}, "encoder": {"preset": args.preset}},
+              "optim": {"steps": args.steps}, "init_from": args.init_from, "device": args.device}
+    cfg = load_config(PretrainConfig, args.config, args.overrides, _drop_none(values))
+    model = pretrain(cfg, progress=not args.quiet)
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(f"model written to {model}")
+    return 0
+
+
+def _cmd_kmeans(args: argparse.Namespace) -> int:
+    from codec2vec.clustering import KMeansConfig, run_kmeans
+    from codec2vec.config import load_config
+    from codec2vec.units import UnitStore
+
+    values = {"out": args.out, "units": args.units, "model": args.model, "layer": args.layer,
+              "n_clusters": args.clusters, "device": args.device}
+    cfg = load_config(KMeansConfig, args.config, args.overrides, values)
+    for store in run_kmeans(cfg, progress=not args.quiet):
+        print(UnitStore(store).describe())
+    return 0
+
+
+def _drop_none(values: dict) -> dict:
+    """Nested CLI values without the options the user did not give."""
+    kept = {}
+    for k, v in values.items():
+        if isinstance(v, dict):
+            v = _drop_none(v)
+            if not v:
+                continue
+        if v is not None:
+            kept[k] = v
+    return kept
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from codec2vec.demo import run_demo
 
@@ -202,6 +243,32 @@ def build_parser() -> argparse.ArgumentParser:
     stats = units_verbs.add_parser("stats", help="storage per hour of audio against WAV and FLAC")
     stats.add_argument("store")
     stats.set_defaults(func=_cmd_units_stats)
+
+    pre = verbs.add_parser("pretrain", help="masked-prediction pre-training on units or audio (stage 4)")
+    pre.add_argument("--out", help="run folder (checkpoint, metrics, exported model/)")
+    pre.add_argument("--units", help="unit store: the input, and the reconstruction targets")
+    pre.add_argument("--audio", help="corpus manifest: the input of the waveform and logmel baselines")
+    pre.add_argument("--input", choices=["units", "waveform", "logmel"], help="input layer (default units)")
+    pre.add_argument("--objective", choices=["reconstruction", "kmeans", "online"])
+    pre.add_argument("--labels", help="label store for --objective kmeans (from `codec2vec kmeans`)")
+    pre.add_argument("--preset", choices=["tiny", "small", "base"], help="encoder size (default small)")
+    pre.add_argument("--steps", type=int, help="optimizer steps")
+    pre.add_argument("--init-from", help="model folder whose weights start the run")
+    pre.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
+    pre.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_args(pre)
+    pre.set_defaults(func=_cmd_pretrain)
+
+    km = verbs.add_parser("kmeans", help="fit k-means on features and label unit stores (HuBERT targets)")
+    km.add_argument("--out", help="iteration folder (centroids, kmeans.json, labels/<store>/)")
+    km.add_argument("--units", action="append", help="unit store to label (repeatable; the first is fitted on)")
+    km.add_argument("--model", help="'codec' (quantized latent, iteration 1) or a model folder (RUN/model)")
+    km.add_argument("--layer", type=int, help="hidden state of the model (default: the middle one)")
+    km.add_argument("--clusters", type=int, help="number of clusters (default 100)")
+    km.add_argument("--device", help="auto, cpu, cuda ...")
+    km.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_args(km)
+    km.set_defaults(func=_cmd_kmeans)
 
     demo = verbs.add_parser("demo", help="run the pipeline end to end on the embedded default")
     demo.add_argument("--out", default="demo-output")

@@ -47,6 +47,23 @@ def _describe_manifest(path: Path) -> str:
     return "\n".join(lines)
 
 
+def _describe_model(folder: Path) -> str:
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if config.get("codec2vec") != "codec2vec-model":
+        return f"{folder}: a model folder, but not a codec2vec pre-trained model"
+    enc, inp = config["model"]["encoder"], config["model"]["input"]
+    codec = config.get("codec") or {}
+    lines = [f"codec2vec model at {folder}: {inp['kind']} input, objective {config.get('objective')}, "
+             f"step {config.get('step')}",
+             f"  encoder preset {enc['preset']} (layers/width/heads/ffn overrides: "
+             f"{enc['layers']}/{enc['width']}/{enc['heads']}/{enc['ffn']}; 0 = preset)"]
+    if codec:
+        lines.append(f"  codec {codec['codec_id']} ({codec['architecture']}), {codec['frame_rate']} frames/s, "
+                     f"{codec['n_codebooks']} x {codec['codebook_size']}")
+    lines.append(f"  made by codec2vec {config.get('versions', {}).get('codec2vec')} at git {config.get('git_revision')}")
+    return "\n".join(lines)
+
+
 def describe(path: str | Path) -> str:
     path = Path(path)
     if not path.exists():
@@ -57,6 +74,10 @@ def describe(path: str | Path) -> str:
         from codec2vec.units import UnitStore
 
         return UnitStore(path).describe()
+    if path.is_dir() and (path / "config.json").is_file() and (path / "model.safetensors").is_file():
+        return _describe_model(path)
+    if path.is_dir() and (path / "checkpoint.pt").is_file() and (path / "model").is_dir():
+        return _describe_model(path / "model")
     if path.is_file() and path.name == CORPUS_FILE:
         return _describe_corpus(path.parent)
     if path.is_file() and path.suffix == ".jsonl":
@@ -68,4 +89,4 @@ def describe(path: str | Path) -> str:
             kind = None
         if kind == "manifest":
             return _describe_manifest(path)
-    raise Codec2VecError(f"{path}: not a codec2vec artifact (expected a corpus folder, a manifest .jsonl or a unit store)")
+    raise Codec2VecError(f"{path}: not a codec2vec artifact (expected a corpus folder, a manifest .jsonl, a unit or label store, a model or run folder)")

@@ -21,15 +21,15 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from codec2vec.atomic import atomic_path, atomic_write_text, remove_stale_temporaries
+from codec2vec.atomic import atomic_write_text, remove_stale_temporaries
 from codec2vec.codecs.base import Codec
 from codec2vec.config import config_to_dict, save_config
 from codec2vec.data.audio import audio_info, load_audio
 from codec2vec.data.manifest import Manifest, Utterance, read_manifest
 from codec2vec.errors import AudioError, Codec2VecError, ConfigError
 from codec2vec.provenance import provenance
-from codec2vec.units.store import (PACKINGS, STORE_FORMAT, STORE_VERSION, Entry, StoreError, UnitStore, crc32,
-                                   file_sha256, pack_codes)
+from codec2vec.units.store import (PACKINGS, STORE_FORMAT, STORE_VERSION, StoreError, UnitStore, file_sha256,
+                                   write_index, write_shard)
 
 
 @dataclass
@@ -116,23 +116,14 @@ def encode_shard(codec: Codec, manifest: Manifest, rows: list[Utterance], cfg: E
         for row, i in enumerate(batch):
             codes[i] = batch_codes[row, :, : frames[row]].T.numpy()
 
-    entries, offset = [], 0
-    with atomic_path(folder / f"{shard}.bin") as tmp, open(tmp, "wb") as f:
-        for row, utterance_codes in zip(kept, codes):
-            data = pack_codes(utterance_codes, cfg.packing, codec.info.bits_per_code)
-            f.write(data)
-            entries.append(Entry(row.id, f"{shard}.bin", offset, len(data), utterance_codes.shape[0], crc32(data)))
-            offset += len(data)
-    record = {
-        "shard": f"{shard}.bin",
-        "sha256": file_sha256(folder / f"{shard}.bin"),
-        "bytes": offset,
-        "entries": [json.loads(e.to_json()) for e in entries],
+    record = write_shard(folder, shard, [(row.id, c) for row, c in zip(kept, codes)], cfg.packing,
+                         codec.info.bits_per_code)
+    record.update({
         "audio_seconds": sum(s[0] for s in stats),
         "wav_bytes": sum(s[1] for s in stats),
         "flac_bytes": sum(s[2] for s in stats),
         "skipped": skipped,
-    }
+    })
     atomic_write_text(folder / f"{shard}.json", json.dumps(record) + "\n")
     return record
 
@@ -202,14 +193,10 @@ def finalize(cfg: ExtractConfig, codec_header: dict, manifest: Manifest) -> Path
         if not path.is_file():
             raise StoreError(f"{out}: shard {k} was not written; rerun the same command to finish")
         records.append(json.loads(path.read_text(encoding="utf-8")))
-    with atomic_path(out / "index.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for record in records:
-            for entry in record["entries"]:
-                f.write(Entry(**entry).to_json() + "\n")
+    index = write_index(out, records)
     skipped = [s for r in records for s in r["skipped"]]
     if skipped:
         atomic_write_text(out / "skipped.json", json.dumps(skipped, indent=2) + "\n")
-    index_bytes = (out / "index.jsonl").stat().st_size
     header = {
         "codec2vec": STORE_FORMAT,
         "version": STORE_VERSION,
@@ -217,14 +204,13 @@ def finalize(cfg: ExtractConfig, codec_header: dict, manifest: Manifest) -> Path
         "packing": cfg.packing,
         "corpus": {"manifest": str(Path(cfg.corpus)), "manifest_sha256": file_sha256(Path(cfg.corpus)),
                    "name": manifest.header.corpus, "subset": manifest.header.subset},
-        "shards": [{"name": r["shard"], "sha256": r["sha256"], "bytes": r["bytes"],
-                    "utterances": len(r["entries"])} for r in records],
-        "index_sha256": file_sha256(out / "index.jsonl"),
+        "shards": index["shards"],
+        "index_sha256": index["index_sha256"],
         "totals": {
             "utterances": sum(len(r["entries"]) for r in records),
             "frames": sum(e["frames"] for r in records for e in r["entries"]),
             "audio_seconds": round(sum(r["audio_seconds"] for r in records), 3),
-            "store_bytes": sum(r["bytes"] for r in records) + index_bytes,
+            "store_bytes": sum(r["bytes"] for r in records) + index["index_bytes"],
             "codes_bytes": sum(r["bytes"] for r in records),
             "wav_bytes": sum(r["wav_bytes"] for r in records),
             "flac_bytes": sum(r["flac_bytes"] for r in records),

@@ -8,22 +8,29 @@ Layout of a store folder (docs/formats.md):
                      as little-endian uint16 or bit-packed at ceil(log2(codebook size)) bits
 
 Reading memory-maps the shards: `store[id]` touches only that utterance's bytes.
+
+A label store (k-means cluster ids, `codec2vec kmeans`) has the same layout with one stream per
+frame; its header says "labels" and keeps the codec section of the units it labels, so inputs and
+targets are checked to lie on the same frame grid.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from codec2vec.atomic import atomic_path
 from codec2vec.codecs.base import CodecInfo
 from codec2vec.errors import Codec2VecError
 
 STORE_FORMAT = "units"
+LABELS_FORMAT = "labels"
 STORE_VERSION = 1
 PACKINGS = ("uint16", "bitpack")
 
@@ -86,8 +93,38 @@ def crc32(data: bytes) -> int:
     return zlib.crc32(data) & 0xFFFFFFFF
 
 
+def write_shard(folder: Path, shard: str, items: list[tuple[str, np.ndarray]], packing: str, bits: int) -> dict:
+    """Write items (id, codes [frames, streams]) into folder/shard.bin atomically; returns its record."""
+    entries, offset = [], 0
+    with atomic_path(folder / f"{shard}.bin") as tmp, open(tmp, "wb") as f:
+        for utterance_id, codes in items:
+            data = pack_codes(codes, packing, bits)
+            f.write(data)
+            entries.append(Entry(utterance_id, f"{shard}.bin", offset, len(data), codes.shape[0], crc32(data)))
+            offset += len(data)
+    return {"shard": f"{shard}.bin", "sha256": file_sha256(folder / f"{shard}.bin"), "bytes": offset,
+            "entries": [json.loads(e.to_json()) for e in entries]}
+
+
+def write_index(folder: Path, records: list[dict]) -> dict:
+    """Write index.jsonl from shard records; returns the header fields that describe the shards."""
+    with atomic_path(folder / "index.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for record in records:
+            for entry in record["entries"]:
+                f.write(Entry(**entry).to_json() + "\n")
+    return {
+        "shards": [{"name": r["shard"], "sha256": r["sha256"], "bytes": r["bytes"],
+                    "utterances": len(r["entries"])} for r in records],
+        "index_sha256": file_sha256(folder / "index.jsonl"),
+        "index_bytes": (folder / "index.jsonl").stat().st_size,
+    }
+
+
 class UnitStore:
-    """Read-only access to a finished store: `store[id]` -> codes [n_codebooks, frames] (uint16)."""
+    """Read-only access to a finished store: `store[id]` -> codes [streams, frames] (uint16).
+
+    Streams are the codec's codebooks in a unit store, one cluster id in a label store.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -101,14 +138,19 @@ class UnitStore:
             self.header = json.loads(header_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise StoreError(f"{header_path}: unreadable header ({e})") from None
-        if self.header.get("codec2vec") != STORE_FORMAT:
-            raise StoreError(f"{header_path}: not a unit store header")
+        self.kind = self.header.get("codec2vec")
+        if self.kind not in (STORE_FORMAT, LABELS_FORMAT):
+            raise StoreError(f"{header_path}: not a unit or label store header")
         if self.header.get("version") != STORE_VERSION:
             raise StoreError(f"{header_path}: store format version {self.header.get('version')} "
                              f"is not supported (this codec2vec reads version {STORE_VERSION})")
         self.info = CodecInfo.from_header(self.header["codec"])
         self.packing = self.header["packing"]
-        self.bits = self.info.bits_per_code
+        if self.kind == LABELS_FORMAT:  # one cluster id per frame
+            self.n_streams, self.vocab_size = 1, int(self.header["labels"]["n_clusters"])
+        else:
+            self.n_streams, self.vocab_size = self.info.n_codebooks, self.info.codebook_size
+        self.bits = max(1, math.ceil(math.log2(self.vocab_size)))
         self.entries: dict[str, Entry] = {}
         self.ids: list[str] = []
         with open(self.path / "index.jsonl", encoding="utf-8") as f:
@@ -155,7 +197,7 @@ class UnitStore:
 
     def __getitem__(self, utterance_id: str) -> np.ndarray:
         entry = self._entry(utterance_id)
-        codes = unpack_codes(self.raw(utterance_id), entry.frames, self.info.n_codebooks, self.packing, self.bits)
+        codes = unpack_codes(self.raw(utterance_id), entry.frames, self.n_streams, self.packing, self.bits)
         return codes.T
 
     def require_codec(self, info: CodecInfo, what: str) -> None:
@@ -170,6 +212,17 @@ class UnitStore:
         h = self.header
         t = h["totals"]
         c = self.info
+        if self.kind == LABELS_FORMAT:
+            labels = h["labels"]
+            used = sum(1 for n in labels["histogram"] if n > 0)
+            return "\n".join([
+                f"{self.path}: label store (k-means cluster ids, format {LABELS_FORMAT} v{h['version']})",
+                f"  {labels['n_clusters']} clusters ({used} used) of {labels['features']}"
+                + (f" of {labels['model']}" if labels.get("model") else ""),
+                f"  fitted on {labels['fit_frames']} frames; inertia per frame {labels['inertia_per_frame']:.4g}",
+                f"  labels the units of {h['units']['path']} (codec {c.codec_id}, {c.frame_rate} frames/s)",
+                f"  {t['utterances']} utterances, {t['frames']} frames, {len(h['shards'])} shards",
+            ])
         lines = [
             f"{self.path}: unit store (format {STORE_FORMAT} v{h['version']})",
             f"  codec: {c.codec_id} ({c.architecture}), weights sha256 {c.weights_hash[:16]}...",

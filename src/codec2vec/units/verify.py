@@ -1,4 +1,4 @@
-"""`codec2vec verify STORE`: check every byte of a unit store and name what is wrong."""
+"""`codec2vec verify STORE`: check every byte of a unit or label store and name what is wrong."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def verify_store(path: str | Path) -> list[str]:
     recorded = {s["name"]: s for s in header["shards"]}
     for name in sorted(set(by_shard) - set(recorded)):
         problems.append(f"index.jsonl names shard {name}, which header.json does not list")
-    n_codebooks, bits = store.info.n_codebooks, store.bits
+    n_codebooks, bits = store.n_streams, store.bits
     for name, shard in sorted(recorded.items()):
         file = root / name
         if not file.is_file():
@@ -54,9 +54,9 @@ def verify_store(path: str | Path) -> list[str]:
                 problems.append(f"{name}: utterance '{entry.id}' bytes differ from their crc32 (damaged)")
                 continue
             codes = unpack_codes(data, entry.frames, n_codebooks, store.packing, bits)
-            if codes.size and int(codes.max()) >= store.info.codebook_size:
+            if codes.size and int(codes.max()) >= store.vocab_size:
                 problems.append(f"{name}: utterance '{entry.id}' holds code {int(codes.max())} "
-                                f">= codebook size {store.info.codebook_size}")
+                                f">= {store.vocab_size} (codebook size or cluster count)")
     totals = header["totals"]
     if totals["utterances"] != len(store):
         problems.append(f"header.json counts {totals['utterances']} utterances, index.jsonl has {len(store)}")

@@ -1,0 +1,240 @@
+"""`codec2vec kmeans`: HuBERT's offline clustering, one iteration per call.
+
+Features come from a chosen layer of a pre-trained model (`--model RUN/model`) or, for the first
+iteration, from the codec itself (`--model codec`: each frame's quantized latent, the sum of its
+codebook vectors, which is what the unit input layer starts from). k-means is fitted on a random
+sample of at most `fit_frames` frames (scikit-learn MiniBatchKMeans: memory bounded by the sample),
+then every frame of every given unit store is assigned in streaming batches and written as a label
+store (the unit-store layout, one cluster id per frame, header "labels" with the units' codec).
+
+Output folder: centroids.safetensors, kmeans.json (written after the centroids: the fit is done),
+labels/<store name>/ (one label store per unit store; resumable shard by shard like extract).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from codec2vec.atomic import atomic_path, atomic_write_text, remove_stale_temporaries
+from codec2vec.config import config_to_dict, save_config
+from codec2vec.errors import ConfigError
+from codec2vec.provenance import provenance
+from codec2vec.units.store import LABELS_FORMAT, STORE_VERSION, StoreError, UnitStore, file_sha256, write_index, \
+    write_shard
+
+
+@dataclass
+class KMeansConfig:
+    out: str = ""  # iteration folder
+    units: list[str] = field(default_factory=list)  # unit stores to label; k-means is fitted on the first
+    model: str = "codec"  # "codec" (the units' quantized latent) or a model folder (a pretrain run's model/)
+    layer: int = -1  # model: hidden state (0 = input to the Transformer, L = last); -1 = the middle layer
+    n_clusters: int = 100  # HuBERT Base: 100 (iteration 1), 500 (iteration 2)
+    fit_frames: int = 200_000  # frames sampled to fit k-means
+    kmeans_batch: int = 10_000  # MiniBatchKMeans batch size
+    max_iter: int = 100
+    n_init: int = 3
+    seed: int = 1
+    max_batch_frames: int = 20_000  # padded frames per feature batch
+    shard_size: int = 256  # utterances per label shard: the unit of resumption
+    device: str = "auto"
+
+
+class Featurizer:
+    """Frame features of a unit store's utterances: the codec latent or a model's hidden layer."""
+
+    def __init__(self, cfg: KMeansConfig, store: UnitStore, device: torch.device):
+        self.device = device
+        if cfg.model == "codec":
+            from codec2vec.codecs import load_codec
+
+            codec = load_codec(store.info.codec_id)
+            store.require_codec(codec.info, f"codec '{store.info.codec_id}' as loaded here")
+            vectors = codec.codebook_vectors().detach().float()  # [Q, K, D]
+            self.table = vectors.reshape(-1, vectors.shape[-1]).to(device)
+            self.offsets = (torch.arange(vectors.shape[0]) * vectors.shape[1]).to(device)
+            self.model, self.layer, self.source = None, None, {"features": "codec latent", "codec": store.info.codec_id}
+        else:
+            from codec2vec.models import load_pretrained
+
+            self.model, meta = load_pretrained(cfg.model, device)
+            if self.model.kind != "units":
+                raise ConfigError(f"{cfg.model} reads {self.model.kind}; k-means features come from a unit-input "
+                                  "model (label stores serve the baselines too: they share the frame grid)")
+            if meta.get("codec") is None:
+                raise ConfigError(f"{cfg.model}: its config.json names no codec")
+            from codec2vec.codecs.base import CodecInfo
+
+            store.require_codec(CodecInfo.from_header(meta["codec"]), f"the units model {cfg.model} was trained on")
+            n_hidden = self.model.n_hidden
+            self.layer = cfg.layer if cfg.layer >= 0 else n_hidden // 2
+            if self.layer >= n_hidden:
+                raise ConfigError(f"layer {self.layer} does not exist: {cfg.model} has hidden states 0..{n_hidden - 1}")
+            self.source = {"features": f"layer {self.layer}", "model": str(cfg.model),
+                           "model_sha256": file_sha256(Path(cfg.model) / "model.safetensors")}
+
+    @torch.inference_mode()
+    def __call__(self, codes: list[np.ndarray]) -> list[np.ndarray]:
+        """codes: [Q, T_i] per utterance -> features [T_i, D] per utterance (float32)."""
+        frames = [c.shape[1] for c in codes]
+        units = torch.zeros(len(codes), codes[0].shape[0], max(frames), dtype=torch.long)
+        for row, c in enumerate(codes):
+            units[row, :, : c.shape[1]] = torch.from_numpy(c.astype(np.int64))
+        units = units.to(self.device)
+        if self.model is None:
+            x = self.table[units + self.offsets.view(1, -1, 1)].sum(1)  # [B, T, D]
+        else:
+            hidden, _ = self.model({"units": units, "frames": torch.tensor(frames, device=self.device)})
+            x = hidden[self.layer]
+        x = x.float().cpu().numpy()
+        return [x[row, :n] for row, n in enumerate(frames)]
+
+
+def _batches(frames: list[int], budget: int) -> list[list[int]]:
+    order = sorted(range(len(frames)), key=lambda i: frames[i])
+    batches, current = [], []
+    for i in order:
+        if current and frames[i] * (len(current) + 1) > budget:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _features(featurizer: Featurizer, store: UnitStore, ids: list[str], budget: int):
+    """Yield (id, features [T, D]) for `ids`, computed in length-sorted batches, in `ids` order per batch."""
+    for batch in _batches([store.frames(i) for i in ids], budget):
+        feats = featurizer([store[ids[i]] for i in batch])
+        for i, f in zip(batch, feats):
+            yield ids[i], f
+
+
+def fit(cfg: KMeansConfig, featurizer: Featurizer, store: UnitStore):
+    """Fit MiniBatchKMeans on a random sample of at most fit_frames frames; returns (centroids, info)."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    rng = np.random.default_rng(cfg.seed)
+    order = [store.ids[i] for i in rng.permutation(len(store))]
+    chosen, total = [], 0
+    for uid in order:  # whole utterances until the sample is large enough
+        if total >= cfg.fit_frames:
+            break
+        chosen.append(uid)
+        total += store.frames(uid)
+    sample = np.concatenate([f for _, f in _features(featurizer, store, chosen, cfg.max_batch_frames)])
+    if len(sample) > cfg.fit_frames:
+        sample = sample[np.sort(rng.choice(len(sample), cfg.fit_frames, replace=False))]
+    if len(sample) < cfg.n_clusters:
+        raise ConfigError(f"{store.path} has {len(sample)} frames, fewer than n_clusters={cfg.n_clusters}")
+    kmeans = MiniBatchKMeans(n_clusters=cfg.n_clusters, batch_size=cfg.kmeans_batch, max_iter=cfg.max_iter,
+                             n_init=cfg.n_init, random_state=cfg.seed, compute_labels=False)
+    kmeans.fit(sample)
+    inertia = float(-kmeans.score(sample)) / len(sample)
+    return kmeans.cluster_centers_.astype(np.float32), {"fit_frames": int(len(sample)),
+                                                        "fit_utterances": len(chosen),
+                                                        "inertia_per_frame": inertia}
+
+
+def _run_descriptor(cfg: KMeansConfig) -> dict:
+    d = config_to_dict(cfg)
+    return {k: d[k] for k in ("units", "model", "layer", "n_clusters", "fit_frames", "kmeans_batch", "max_iter",
+                              "n_init", "seed", "shard_size")}
+
+
+def label_store(cfg: KMeansConfig, featurizer: Featurizer, centroids: torch.Tensor, store: UnitStore,
+                out: Path, fit_info: dict, progress: bool) -> Path:
+    """Assign every frame of `store` to its nearest centroid; write a label store at `out`."""
+    if (out / "header.json").is_file():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+    shards = [store.ids[i: i + cfg.shard_size] for i in range(0, len(store), cfg.shard_size)]
+    bits = max(1, int(np.ceil(np.log2(cfg.n_clusters))))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(store), unit="utt", desc=f"labels {out.name}", file=sys.stderr)
+    for k, ids in enumerate(shards):
+        name = f"shard-{k:05d}"
+        if not (out / f"{name}.json").is_file():
+            labels = {}
+            for uid, feats in _features(featurizer, store, ids, cfg.max_batch_frames):
+                x = torch.from_numpy(feats).to(centroids.device)
+                labels[uid] = torch.cdist(x, centroids).argmin(-1).cpu().numpy().astype(np.uint16)[:, None]
+            record = write_shard(out, name, [(uid, labels[uid]) for uid in ids], "uint16", bits)
+            record["histogram"] = np.bincount(np.concatenate([labels[u][:, 0] for u in ids]),
+                                              minlength=cfg.n_clusters).tolist()
+            atomic_write_text(out / f"{name}.json", json.dumps(record) + "\n")
+        if bar is not None:
+            bar.update(len(ids))
+    if bar is not None:
+        bar.close()
+    records = [json.loads((out / f"shard-{k:05d}.json").read_text(encoding="utf-8")) for k in range(len(shards))]
+    index = write_index(out, records)
+    histogram = np.sum([r["histogram"] for r in records], axis=0).tolist()
+    header = {
+        "codec2vec": LABELS_FORMAT, "version": STORE_VERSION, "codec": store.info.to_header(), "packing": "uint16",
+        "labels": {"n_clusters": cfg.n_clusters, "histogram": histogram, **featurizer.source,
+                   "centroids_sha256": file_sha256(Path(cfg.out) / "centroids.safetensors"), **fit_info},
+        "units": {"path": str(store.path), "index_sha256": store.header["index_sha256"]},
+        "corpus": store.header.get("corpus", {}),
+        "shards": index["shards"], "index_sha256": index["index_sha256"],
+        "totals": {"utterances": len(store), "frames": int(sum(histogram)),
+                   "store_bytes": sum(r["bytes"] for r in records) + index["index_bytes"]},
+        "config": config_to_dict(cfg), "provenance": provenance(),
+    }
+    atomic_write_text(out / "header.json", json.dumps(header, indent=2) + "\n")
+    for k in range(len(shards)):
+        (out / f"shard-{k:05d}.json").unlink(missing_ok=True)
+    return out
+
+
+def run_kmeans(cfg: KMeansConfig, progress: bool = True) -> list[Path]:
+    """Fit (or reuse) this iteration's centroids and label every store; returns the label stores."""
+    if not cfg.out or not cfg.units:
+        raise ConfigError("kmeans needs --out FOLDER and at least one --units STORE")
+    if cfg.n_clusters < 2 or cfg.n_clusters > 65535:
+        raise ConfigError(f"n_clusters must be in 2..65535, got {cfg.n_clusters}")
+    out = Path(cfg.out)
+    stores = [UnitStore(path) for path in cfg.units]
+    for store in stores:
+        if store.kind != "units":
+            raise StoreError(f"{store.path} is a label store; kmeans reads unit stores")
+        stores[0].require_codec(store.info, f"the units of {store.path}")
+    names = [s.path.name for s in stores]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"unit stores must have distinct folder names (they name the label stores): {names}")
+    out.mkdir(parents=True, exist_ok=True)
+    run_file = out / "kmeans-run.json"
+    descriptor = _run_descriptor(cfg)
+    if run_file.is_file() and json.loads(run_file.read_text(encoding="utf-8")) != descriptor:
+        raise ConfigError(f"{out} holds a k-means iteration with other settings; use a new --out")
+    atomic_write_text(run_file, json.dumps(descriptor, indent=2) + "\n")
+    save_config(cfg, out / "config.yaml")
+
+    device = torch.device(cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    featurizer = Featurizer(cfg, stores[0], device)
+    summary_path = out / "kmeans.json"
+    if summary_path.is_file():
+        fit_info = json.loads(summary_path.read_text(encoding="utf-8"))["fit"]
+        centroids = load_file(str(out / "centroids.safetensors"))["centroids"]
+    else:
+        centroids_np, fit_info = fit(cfg, featurizer, stores[0])
+        centroids = torch.from_numpy(centroids_np)
+        with atomic_path(out / "centroids.safetensors") as tmp:
+            save_file({"centroids": centroids}, str(tmp))
+        summary = {"fit": fit_info, "source": featurizer.source, "fitted_on": str(stores[0].path),
+                   "config": config_to_dict(cfg), **provenance()}
+        atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
+    centroids = centroids.to(device)
+    return [label_store(cfg, featurizer, centroids, store, out / "labels" / store.path.name, fit_info, progress)
+            for store in stores]

@@ -1,0 +1,127 @@
+"""Input layers: what turns a batch into frame features on the codec's frame grid.
+
+`units` is Codec2Vec's: one embedding table per codebook, summed (or concatenated). The
+continuous-input baselines read audio: `waveform` through HuBERT's 7-layer CNN (stride 320) and
+`logmel` through 80 log-mel bins every 10 ms stacked in pairs (MelHuBERT). At 16 kHz all three give
+50 frames/s and the same frame count, ceil(samples / 320), so one mask and one target tensor fit all.
+Each ends with layer norm and a projection to the encoder width, as HuBERT's post-extract projection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+INPUT_KINDS = ("units", "waveform", "logmel")
+AUDIO_RATE = 16000  # the baselines' sample rate
+AUDIO_HOP = 320  # samples per frame: 50 frames/s
+
+
+@dataclass
+class InputConfig:
+    kind: str = "units"  # units | waveform | logmel
+    combine: str = "sum"  # units: sum the codebook embeddings (paper) or concat them and project
+    init_from_codec: bool = True  # units: start the tables from the codec's codebook vectors
+    embed_dim: int = 256  # units: table width when not initialised from the codec
+    quantizer_dropout: float = 0.5  # units, training: chance an utterance keeps only its first n codebooks
+    min_codebooks: int = 1  # ... with n uniform in [min_codebooks, all]
+    conv_channels: int = 512  # waveform CNN width (HuBERT: 512)
+    n_mels: int = 80  # logmel bins
+
+
+def frames_for_samples(samples: torch.Tensor) -> torch.Tensor:
+    return torch.clamp((samples + AUDIO_HOP - 1) // AUDIO_HOP, min=1)
+
+
+class UnitInput(nn.Module):
+    """codes [B, n_codebooks, T] -> features [B, T, D]."""
+
+    def __init__(self, cfg: InputConfig, n_codebooks: int, codebook_size: int,
+                 codebook_vectors: torch.Tensor | None = None):
+        super().__init__()
+        if cfg.combine not in ("sum", "concat"):
+            raise ValueError(f"input.combine must be sum or concat, got '{cfg.combine}'")
+        dim = codebook_vectors.shape[-1] if codebook_vectors is not None else cfg.embed_dim
+        self.n_codebooks, self.codebook_size, self.combine = n_codebooks, codebook_size, cfg.combine
+        self.quantizer_dropout, self.min_codebooks = cfg.quantizer_dropout, max(1, cfg.min_codebooks)
+        # One table holding every codebook's rows; code c of codebook q is row q * size + c.
+        self.table = nn.Embedding(n_codebooks * codebook_size, dim)
+        if codebook_vectors is not None:
+            if tuple(codebook_vectors.shape[:2]) != (n_codebooks, codebook_size):
+                raise ValueError(f"codebook vectors {tuple(codebook_vectors.shape)} do not fit "
+                                 f"{n_codebooks} codebooks x {codebook_size}")
+            with torch.no_grad():
+                self.table.weight.copy_(codebook_vectors.reshape(-1, dim))
+        else:
+            nn.init.normal_(self.table.weight, std=dim ** -0.5)
+        self.register_buffer("offsets", torch.arange(n_codebooks) * codebook_size, persistent=False)
+        self.out_dim = dim * (n_codebooks if cfg.combine == "concat" else 1)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        b, q, t = codes.shape
+        if q != self.n_codebooks:
+            raise ValueError(f"expected codes with {self.n_codebooks} codebooks, got {q}")
+        vectors = self.table(codes + self.offsets.view(1, q, 1))  # [B, Q, T, D]
+        if self.training and self.quantizer_dropout > 0:
+            # Zero the dropped codebooks rather than skipping them: every table stays in the graph,
+            # which distributed training needs.
+            keep_n = torch.randint(self.min_codebooks, q + 1, (b,), device=codes.device)
+            dropped = torch.rand(b, device=codes.device) >= self.quantizer_dropout
+            keep_n = torch.where(dropped, torch.full_like(keep_n, q), keep_n)
+            keep = (torch.arange(q, device=codes.device)[None, :] < keep_n[:, None]).to(vectors.dtype)
+            vectors = vectors * keep[:, :, None, None]
+        if self.combine == "sum":
+            return vectors.sum(1)
+        return vectors.permute(0, 2, 1, 3).reshape(b, t, -1)
+
+
+class WaveformInput(nn.Module):
+    """HuBERT's CNN: audio [B, L] at 16 kHz -> features [B, T, 512], T = ceil(L / 320)."""
+
+    LAYERS = [(10, 5)] + [(3, 2)] * 4 + [(2, 2)] * 2  # (kernel, stride): receptive field 400, hop 320
+
+    def __init__(self, cfg: InputConfig):
+        super().__init__()
+        channels = cfg.conv_channels
+        blocks, in_channels = [], 1
+        for i, (kernel, stride) in enumerate(self.LAYERS):
+            conv = nn.Conv1d(in_channels, channels, kernel, stride=stride, bias=False)
+            nn.init.kaiming_normal_(conv.weight)
+            norm = nn.GroupNorm(channels, channels) if i == 0 else nn.Identity()
+            blocks.append(nn.Sequential(conv, norm, nn.GELU()))
+            in_channels = channels
+        self.blocks = nn.Sequential(*blocks)
+        self.out_dim = channels
+
+    def forward(self, audio: torch.Tensor, frames: int) -> torch.Tensor:
+        # Pad so the CNN yields exactly `frames` outputs: (frames - 1) * 320 + 400 samples.
+        need = (frames - 1) * AUDIO_HOP + 400
+        audio = nn.functional.pad(audio, (0, need - audio.shape[1])) if audio.shape[1] < need else audio[:, :need]
+        return self.blocks(audio.unsqueeze(1)).transpose(1, 2)
+
+
+class LogMelInput(nn.Module):
+    """audio [B, L] at 16 kHz -> log-mel [B, T, 2 * n_mels]: 25 ms windows every 10 ms, pairs stacked."""
+
+    def __init__(self, cfg: InputConfig):
+        super().__init__()
+        from transformers.audio_utils import mel_filter_bank
+
+        self.n_fft, self.hop = 400, AUDIO_HOP // 2
+        filters = mel_filter_bank(num_frequency_bins=self.n_fft // 2 + 1, num_mel_filters=cfg.n_mels,
+                                  min_frequency=20.0, max_frequency=AUDIO_RATE / 2, sampling_rate=AUDIO_RATE,
+                                  norm="slaney", mel_scale="slaney")
+        self.register_buffer("filters", torch.from_numpy(filters.astype(np.float32)), persistent=False)
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        self.out_dim = 2 * cfg.n_mels
+
+    def forward(self, audio: torch.Tensor, frames: int) -> torch.Tensor:
+        audio = nn.functional.pad(audio, (0, max(0, frames * AUDIO_HOP - audio.shape[1])))[:, : frames * AUDIO_HOP]
+        with torch.autocast(audio.device.type, enabled=False):  # the FFT wants fp32
+            spec = torch.stft(audio.float(), self.n_fft, self.hop, window=self.window, center=True,
+                              return_complex=True).abs().pow(2)  # [B, F, 2 * frames + 1]
+            mel = torch.log(torch.matmul(spec.transpose(1, 2), self.filters) + 1e-6)[:, : 2 * frames]
+        return mel.reshape(audio.shape[0], frames, self.out_dim)

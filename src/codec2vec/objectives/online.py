@@ -1,0 +1,112 @@
+"""DinoSR targets: online clustering of an EMA teacher's layers.
+
+The teacher is an exponential moving average of the student's Transformer encoder (decay annealed
+from 0.999 to 0.9999) and reads the same input features unmasked. Each of its top-K layers is
+instance-normalised over time and assigned to the nearest codeword of that layer's codebook; the
+student predicts those ids at masked frames from its last layer, one linear head per teacher layer.
+Codebooks are fp32 buffers moved by an EMA of the vectors assigned to them (decay 0.9), summed over
+every micro-batch of a step and over all ranks, so the update is the same on one process or many.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from codec2vec.models.encoder import Encoder
+from codec2vec.objectives.base import ObjectiveOutput, masked_cross_entropy
+
+
+def instance_norm(h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Normalise each utterance's channels over its valid frames. h [B, T, W], valid [B, T]."""
+    w = valid.unsqueeze(-1).to(h.dtype)
+    n = w.sum(1, keepdim=True).clamp_min(1.0)
+    mean = (h * w).sum(1, keepdim=True) / n
+    var = ((h - mean) ** 2 * w).sum(1, keepdim=True) / n
+    return (h - mean) / torch.sqrt(var + 1e-5)
+
+
+class OnlineClustering(nn.Module):
+    def __init__(self, encoder: Encoder, top_k: int = 8, codebook_size: int = 256, codebook_decay: float = 0.9,
+                 ema_start: float = 0.999, ema_end: float = 0.9999, ema_anneal_steps: int = 30000):
+        super().__init__()
+        width = encoder.width
+        self.top_k = min(top_k, encoder.n_layers)
+        self.codebook_size, self.codebook_decay = codebook_size, codebook_decay
+        self.ema_start, self.ema_end, self.ema_anneal_steps = ema_start, ema_end, max(1, ema_anneal_steps)
+        self.teacher = copy.deepcopy(encoder).requires_grad_(False).eval()
+        self.heads = nn.ModuleList(nn.Linear(width, codebook_size) for _ in range(self.top_k))
+        # DinoSR's initialisation: random vectors normalised per channel across the codewords.
+        codewords = F.instance_norm(torch.randn(self.top_k, width, codebook_size)).transpose(1, 2)
+        self.register_buffer("codewords", codewords.contiguous())  # [K, V, W], fp32
+        self.register_buffer("counts", torch.ones(self.top_k, codebook_size))
+        self._sums: torch.Tensor | None = None  # this step's assigned-vector sums [K, V, W]
+        self._hits: torch.Tensor | None = None  # ... and counts [K, V]
+
+    def train(self, mode: bool = True) -> "OnlineClustering":
+        super().train(mode)
+        self.teacher.eval()  # the teacher never uses dropout
+        return self
+
+    @torch.no_grad()
+    def _targets(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """Codeword ids [B, T, K] of the teacher's top-K layers; accumulates codebook statistics."""
+        hidden = self.teacher(x, padding)[-self.top_k:]
+        valid = ~padding
+        ids = torch.zeros(*padding.shape, self.top_k, dtype=torch.long, device=x.device)
+        if self._sums is None:
+            self._sums = torch.zeros_like(self.codewords)
+            self._hits = torch.zeros_like(self.counts)
+        for k, h in enumerate(hidden):
+            z = instance_norm(h.float(), valid)[valid]  # [N, W]
+            nearest = torch.cdist(z, self.codewords[k]).argmin(-1)
+            ids[..., k][valid] = nearest
+            self._sums[k].index_add_(0, nearest, z)
+            self._hits[k] += torch.bincount(nearest, minlength=self.codebook_size).float()
+        return ids
+
+    def forward(self, model, batch: dict, mask: torch.Tensor, kept_layers=None) -> ObjectiveOutput:
+        x, padding = model.features(batch)
+        ids = self._targets(x.detach(), padding)
+        hidden = model.encode(x, padding, mask, kept_layers)
+        last = hidden[-1][mask]
+        logits = torch.stack([head(last) for head in self.heads], dim=1)  # [N, K, V]
+        loss, correct = masked_cross_entropy(logits, ids[mask])
+        used = ids[~padding]  # [N_valid, K]
+        histogram = torch.stack([torch.bincount(used[:, k], minlength=self.codebook_size)
+                                 for k in range(self.top_k)]).float()
+        p = histogram / histogram.sum(1, keepdim=True).clamp_min(1.0)
+        perplexity = torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum(1))
+        stats = {"codebook_usage": float((histogram > 0).float().mean()),
+                 "codebook_perplexity": float(perplexity.mean())}
+        return ObjectiveOutput(loss, {"acc": correct.sum() / self.top_k, "acc_top_layer": correct[-1]}, stats)
+
+    def ema_decay(self, step: int) -> float:
+        if step >= self.ema_anneal_steps:
+            return self.ema_end
+        return self.ema_start + (self.ema_end - self.ema_start) * step / self.ema_anneal_steps
+
+    @torch.no_grad()
+    def update(self, student: Encoder, step: int) -> None:
+        """After an optimizer step: move the codebooks by this step's assignments, then the teacher."""
+        if self._sums is not None:
+            if dist.is_available() and dist.is_initialized():
+                dist.all_reduce(self._sums)
+                dist.all_reduce(self._hits)
+            tau = self.codebook_decay
+            counts = tau * self.counts + (1 - tau) * self._hits
+            moved = (tau * self.counts.unsqueeze(-1) * self.codewords + (1 - tau) * self._sums)
+            moved = moved / counts.clamp_min(1e-20).unsqueeze(-1)
+            self.codewords.copy_(torch.where(counts.unsqueeze(-1) > 0, moved, self.codewords))
+            self.counts.copy_(counts)
+        self.discard_statistics()
+        decay = self.ema_decay(step)
+        for teacher, own in zip(self.teacher.parameters(), student.parameters()):
+            teacher.lerp_(own.detach(), 1.0 - decay)
+
+    def discard_statistics(self) -> None:
+        self._sums = self._hits = None

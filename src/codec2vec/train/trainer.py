@@ -1,0 +1,388 @@
+"""`codec2vec pretrain`: masked prediction on codec units (or audio, for the baselines).
+
+One loop, nanoGPT style. A run folder holds config.yaml (resolved), checkpoint.pt (everything to
+resume: model, teacher and codebooks, optimizer, RNG states, step), metrics.jsonl, tb/ (TensorBoard)
+and model/ (the exported model: config.json + model.safetensors). Under torchrun every rank runs
+this function; gradients are averaged by DDP and the loss of a step is normalised by the masked
+frames of all its micro-batches on all ranks, so N ranks equal one process accumulating N.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from codec2vec.atomic import atomic_path, atomic_write_text, remove_stale_temporaries
+from codec2vec.config import config_to_dict, save_config
+from codec2vec.errors import Codec2VecError, ConfigError
+from codec2vec.models.model import ModelConfig, build_model, load_pretrained, save_pretrained
+from codec2vec.objectives import MaskConfig, ObjectiveConfig, OnlineClustering, build_objective
+from codec2vec.provenance import provenance
+from codec2vec.train.data import BatchPlan, BatchReader, DataConfig, PretrainData, describe_data
+
+CHECKPOINT_FORMAT = "codec2vec-pretrain-checkpoint"
+# Settings that may change when a run is resumed: they do not change what is computed.
+RESUMABLE_KEYS = ("log_every", "save_every", "stop_after", "threads", "device", "data.workers")
+
+
+@dataclass
+class OptimConfig:
+    steps: int = 2000  # optimizer steps of the whole run
+    lr: float = 5e-4  # peak learning rate (HuBERT Base: 5e-4)
+    warmup_steps: int = 200  # linear warm-up, then linear decay ...
+    final_lr_scale: float = 0.0  # ... to lr x this at the last step
+    beta1: float = 0.9
+    beta2: float = 0.98
+    eps: float = 1e-6
+    weight_decay: float = 0.01
+    grad_clip: float = 10.0
+    accumulate: int = 1  # micro-batches per optimizer step and rank
+
+
+@dataclass
+class PretrainConfig:
+    out: str = ""  # the run folder
+    seed: int = 1
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    masking: MaskConfig = field(default_factory=MaskConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    init_from: str = ""  # a model folder whose weights start this run (e.g. the previous HuBERT iteration)
+    device: str = "auto"  # auto: cuda:LOCAL_RANK when available, else cpu
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    log_every: int = 10
+    save_every: int = 250
+    stop_after: int = 0  # end this invocation at this step (0: at optim.steps); rerun to continue
+
+
+class Pretrainer(nn.Module):
+    """The model and its objective as one module, so DDP sees every trained parameter."""
+
+    def __init__(self, model: nn.Module, objective: nn.Module):
+        super().__init__()
+        self.model, self.objective = model, objective
+
+    def forward(self, batch: dict, mask: torch.Tensor, kept_layers: list[bool] | None):
+        out = self.objective(self.model, batch, mask, kept_layers)
+        return out.loss, out.correct, out.stats
+
+
+def lr_at(step: int, cfg: OptimConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (1.0 - (1.0 - cfg.final_lr_scale) * min(1.0, progress))
+
+
+def _distributed() -> tuple[int, int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def _device(cfg: PretrainConfig, local_rank: int) -> torch.device:
+    if cfg.device != "auto":
+        return torch.device(cfg.device)
+    if torch.cuda.is_available():
+        return torch.device(f"cuda:{local_rank % torch.cuda.device_count()}")
+    return torch.device("cpu")
+
+
+def _autocast(cfg: PretrainConfig, device: torch.device):
+    precision = cfg.precision
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    raise ConfigError(f"precision must be auto, fp32 or bf16, got '{precision}'")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    flat = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            flat.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            flat[prefix + k] = v
+    return flat
+
+
+def _check_same_run(saved: dict, cfg: PretrainConfig, out: Path) -> None:
+    mine, theirs = _flatten(config_to_dict(cfg)), _flatten(saved)
+    changed = sorted(k for k in set(mine) | set(theirs)
+                     if k not in RESUMABLE_KEYS and mine.get(k) != theirs.get(k) and k != "model.input.embed_dim")
+    if changed:
+        details = "; ".join(f"{k}: {theirs.get(k)!r} -> {mine.get(k)!r}" for k in changed)
+        raise ConfigError(f"{out} holds a run with other settings ({details}); resume with the same "
+                          "settings or use a new --out")
+
+
+def _codebook_vectors(data: PretrainData, cfg: PretrainConfig) -> torch.Tensor | None:
+    """The codec's codebook vectors, from the very weights that made the units."""
+    if cfg.model.input.kind != "units" or not cfg.model.input.init_from_codec:
+        return None
+    from codec2vec.codecs import load_codec
+
+    info = data.units.info
+    codec = load_codec(info.codec_id)
+    data.units.require_codec(codec.info, f"codec '{info.codec_id}' as loaded here (to initialise the input layer)")
+    return codec.codebook_vectors().detach().float().cpu()
+
+
+def _load_checkpoint(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a damaged or foreign file: say which and what to do
+        raise Codec2VecError(f"{path}: cannot be loaded as a checkpoint ({str(e).splitlines()[0]}); "
+                             "delete it to restart the run") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise Codec2VecError(f"{path}: not a codec2vec pre-training checkpoint")
+    return state
+
+
+class MetricsLog:
+    """metrics.jsonl and TensorBoard, on rank 0. A resumed run drops records past its checkpoint."""
+
+    def __init__(self, out: Path, start_step: int):
+        self.path = out / "metrics.jsonl"
+        kept = []
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # the half-written last line of a killed run
+                if record.get("step", 0) <= start_step:
+                    kept.append(line)
+        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+        self.file = open(self.path, "a", encoding="utf-8")
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.tb = SummaryWriter(str(out / "tb"), purge_step=start_step + 1 if start_step else None)
+
+    def write(self, record: dict) -> None:
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        for k, v in record.items():
+            if k != "step" and isinstance(v, (int, float)):
+                self.tb.add_scalar(k, v, record["step"])
+
+    def close(self) -> None:
+        self.file.close()
+        self.tb.close()
+
+
+def pretrain(cfg: PretrainConfig, progress: bool = True) -> Path:
+    """Train (or resume) a run; returns its exported model folder."""
+    if not cfg.out:
+        raise ConfigError("pretrain needs --out RUN_FOLDER")
+    if cfg.optim.steps < 1 or cfg.optim.accumulate < 1:
+        raise ConfigError("optim.steps and optim.accumulate must be >= 1")
+    out = Path(cfg.out)
+    rank, world, local_rank = _distributed()
+    if world > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "gloo")
+    try:
+        return _pretrain(cfg, out, rank, world, local_rank, progress)
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+
+
+def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank: int, progress: bool) -> Path:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = _device(cfg, local_rank)
+    data = PretrainData(cfg.data, cfg.model.input.kind, cfg.objective.name, cfg.objective.labels)
+    store = data.units or data.labels
+    n_codebooks = data.units.info.n_codebooks if data.units is not None else 0
+    codebook_size = data.units.info.codebook_size if data.units is not None else 0
+    frame_rate = float(store.info.frame_rate) if store is not None else 50.0
+
+    checkpoint_path = out / "checkpoint.pt"
+    state = _load_checkpoint(checkpoint_path) if checkpoint_path.is_file() else None
+    if state is not None:
+        _check_same_run(state["config"], cfg, out)
+        if state["step"] >= cfg.optim.steps:
+            if rank == 0:
+                print(f"{out}: already trained to step {state['step']}")
+            return out / "model"
+
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    vectors = _codebook_vectors(data, cfg) if state is None else None
+    if state is not None and cfg.model.input.kind == "units" and cfg.model.input.init_from_codec:
+        cfg.model.input.embed_dim = int(state["config"]["model"]["input"]["embed_dim"])
+    model = build_model(cfg.model, n_codebooks, codebook_size, vectors)
+    if cfg.init_from and state is None:
+        source, _ = load_pretrained(cfg.init_from)
+        try:
+            model.load_state_dict(source.state_dict())
+        except RuntimeError as e:
+            raise ConfigError(f"init_from {cfg.init_from}: another model shape ({str(e).splitlines()[0]})") from None
+    objective = build_objective(cfg.objective, model, n_codebooks, codebook_size, data.n_clusters)
+    module = Pretrainer(model, objective).to(device)
+    trained = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
+                                  eps=cfg.optim.eps, weight_decay=cfg.optim.weight_decay,
+                                  fused=device.type == "cuda")
+    start_step, skipped_steps = 0, 0
+    if state is not None:
+        module.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"]["torch"])
+        start_step, skipped_steps = int(state["step"]), int(state["skipped_steps"])
+        del state
+
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out)
+        save_config(cfg, out / "config.yaml")
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"pretrain {cfg.objective.name} on {cfg.model.input.kind}: {describe_data(data)}; "
+              f"{n_params / 1e6:.1f} M parameters; {world} rank(s) on {device}; "
+              + (f"resuming at step {start_step}" if start_step else "from scratch"), file=sys.stderr)
+    ddp = module
+    if world > 1:
+        ddp = nn.parallel.DistributedDataParallel(
+            module, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
+            find_unused_parameters=cfg.model.encoder.layerdrop > 0)
+
+    end_step = min(cfg.optim.steps, cfg.stop_after) if cfg.stop_after else cfg.optim.steps
+    per_step = world * cfg.optim.accumulate
+    plan = BatchPlan(data.frames, cfg.data, cfg.seed, per_step)
+    loader = torch.utils.data.DataLoader(
+        BatchReader(data, plan, cfg.masking), batch_size=None,
+        sampler=list(plan.keys(start_step, end_step, rank, world)), num_workers=cfg.data.workers,
+        persistent_workers=False, prefetch_factor=4 if cfg.data.workers else None)
+    batches = iter(loader)
+    log = MetricsLog(out, start_step) if rank == 0 else None
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+        bar = tqdm(total=end_step, initial=start_step, unit="step", desc=f"pretrain {out.name}", file=sys.stderr)
+
+    online = objective if isinstance(objective, OnlineClustering) else None
+    window = _new_window()
+    module.train()
+    for step in range(start_step, end_step):
+        micro = [next(batches) for _ in range(cfg.optim.accumulate)]
+        masked = torch.tensor(float(sum(int(b["mask"].sum()) for b in micro)))
+        if world > 1:
+            dist.all_reduce(masked)
+        kept_layers = None
+        if cfg.model.encoder.layerdrop > 0:  # the same layers on every rank and micro-batch of the step
+            draw = np.random.default_rng([cfg.seed, step, 1]).random(model.encoder.n_layers)
+            kept_layers = (draw >= cfg.model.encoder.layerdrop).tolist()
+        lr = lr_at(step, cfg.optim)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        step_loss, step_frames, step_correct, step_stats = torch.zeros(()), 0.0, {}, {}
+        for m, batch in enumerate(micro):
+            epoch, number = batch["key"]
+            torch.manual_seed(cfg.seed * 1_000_003 + epoch * 1_000_033 + number)  # dropout: a function of the batch
+            inputs = {k: v.to(device, non_blocking=True) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+            mask = inputs.pop("mask")
+            sync = m == len(micro) - 1 or world == 1
+            with (contextlib.nullcontext() if sync else ddp.no_sync()):
+                with _autocast(cfg, device):
+                    loss_sum, correct, stats = ddp(inputs, mask, kept_layers)
+                (loss_sum.float() * world / masked.clamp_min(1.0).to(device)).backward()
+            step_loss += loss_sum.detach().float().cpu()
+            for k, v in correct.items():
+                step_correct[k] = step_correct.get(k, 0.0) + float(v)
+            for k, v in stats.items():
+                step_stats[k] = step_stats.get(k, 0.0) + v / len(micro)
+            step_frames = step_frames + float(batch["frames"].sum())
+        grad_norm = torch.nn.utils.clip_grad_norm_(trained, cfg.optim.grad_clip)
+        if torch.isfinite(grad_norm):
+            optimizer.step()
+            if online is not None:
+                online.update(model.encoder, step + 1)
+        else:  # a NaN/Inf step changes nothing; it is counted and logged
+            skipped_steps += 1
+            if online is not None:
+                online.discard_statistics()
+        optimizer.zero_grad(set_to_none=True)
+
+        totals = torch.tensor([float(step_loss), step_frames, *step_correct.values()], dtype=torch.float64)
+        if world > 1:
+            dist.all_reduce(totals)
+        window["loss"] += float(totals[0])
+        window["frames"] += float(totals[1])
+        window["masked"] += float(masked)
+        for k, v in zip(step_correct, totals[2:].tolist()):
+            window["correct"][k] = window["correct"].get(k, 0.0) + v
+        for k, v in step_stats.items():
+            window["stats"][k] = window["stats"].get(k, 0.0) + v
+        window["steps"] += 1
+        window["grad_norm"] += float(grad_norm) if torch.isfinite(grad_norm) else 0.0
+
+        done = step + 1
+        if done % cfg.log_every == 0 or done == end_step:
+            record = _window_record(window, done, lr, skipped_steps, frame_rate)
+            if online is not None and record.get("codebook_usage", 1.0) < cfg.objective.collapse_threshold:
+                record["collapse_warning"] = True
+                if rank == 0:
+                    print(f"warning: step {done}: only {record['codebook_usage']:.1%} of the online codewords are "
+                          "in use; the targets may be collapsing", file=sys.stderr)
+            if log is not None:
+                log.write(record)
+            if bar is not None:
+                bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record.get('acc', 0):.3f}")
+            window = _new_window()
+        if bar is not None:
+            bar.update(1)
+        if done % cfg.save_every == 0 or done == end_step:
+            _save(cfg, out, module, optimizer, done, skipped_steps, data, rank, world)
+    if bar is not None:
+        bar.close()
+    if log is not None:
+        log.close()
+    return out / "model"
+
+
+def _new_window() -> dict:
+    return {"loss": 0.0, "masked": 0.0, "frames": 0.0, "grad_norm": 0.0, "correct": {}, "stats": {}, "steps": 0,
+            "t0": time.time()}
+
+
+def _window_record(window: dict, step: int, lr: float, skipped: int, frame_rate: float) -> dict:
+    masked = max(window["masked"], 1.0)
+    seconds = max(time.time() - window["t0"], 1e-9)
+    record = {"step": step, "loss": window["loss"] / masked, "lr": lr,
+              "grad_norm": window["grad_norm"] / window["steps"], "masked_frames": int(window["masked"]),
+              "audio_s_per_s": window["frames"] / frame_rate / seconds, "skipped_steps": skipped}
+    record.update({k: v / masked for k, v in window["correct"].items()})
+    record.update({k: v / window["steps"] for k, v in window["stats"].items()})
+    return record
+
+
+def _save(cfg: PretrainConfig, out: Path, module: Pretrainer, optimizer, step: int, skipped: int,
+          data: PretrainData, rank: int, world: int) -> None:
+    if rank == 0:
+        state = {"format": CHECKPOINT_FORMAT, "version": 1, "step": step, "skipped_steps": skipped,
+                 "model": module.state_dict(), "optimizer": optimizer.state_dict(),
+                 "rng": {"torch": torch.get_rng_state()}, "config": config_to_dict(cfg)}
+        with atomic_path(out / "checkpoint.pt") as tmp:
+            torch.save(state, tmp)
+        meta = {"codec": data.units.info.to_header() if data.units is not None else None,
+                "n_codebooks": data.units.info.n_codebooks if data.units is not None else 0,
+                "codebook_size": data.units.info.codebook_size if data.units is not None else 0,
+                "objective": cfg.objective.name, "step": step, "pretrain_config": config_to_dict(cfg),
+                **provenance()}
+        save_pretrained(out / "model", module.model, cfg.model, meta)
+    if world > 1:
+        dist.barrier()
+
