@@ -48,7 +48,8 @@ def parse_overrides(overrides: Sequence[str]) -> list[str]:
     for item in overrides:
         if "=" not in item or item.startswith("="):
             raise ConfigError(f"override '{item}' is not of the form key=value")
-    return list(overrides)
+    # `key=` means the empty string (OmegaConf would read it as null)
+    return [item + '""' if item.endswith("=") else item for item in overrides]
 
 
 def load_config(

@@ -79,28 +79,44 @@ class UnitInput(nn.Module):
 
 
 class WaveformInput(nn.Module):
-    """HuBERT's CNN: audio [B, L] at 16 kHz -> features [B, T, 512], T = ceil(L / 320)."""
+    """HuBERT's CNN: audio [B, L] at 16 kHz -> features [B, T, 512], T = ceil(L / 320).
+
+    The first layer's group norm (one group per channel, normalised over time) only counts each
+    utterance's own samples, so a padded batch gives what each utterance gives alone.
+    """
 
     LAYERS = [(10, 5)] + [(3, 2)] * 4 + [(2, 2)] * 2  # (kernel, stride): receptive field 400, hop 320
 
     def __init__(self, cfg: InputConfig):
         super().__init__()
         channels = cfg.conv_channels
-        blocks, in_channels = [], 1
-        for i, (kernel, stride) in enumerate(self.LAYERS):
+        convs, in_channels = [], 1
+        for kernel, stride in self.LAYERS:
             conv = nn.Conv1d(in_channels, channels, kernel, stride=stride, bias=False)
             nn.init.kaiming_normal_(conv.weight)
-            norm = nn.GroupNorm(channels, channels) if i == 0 else nn.Identity()
-            blocks.append(nn.Sequential(conv, norm, nn.GELU()))
+            convs.append(conv)
             in_channels = channels
-        self.blocks = nn.Sequential(*blocks)
+        self.convs = nn.ModuleList(convs)
+        self.first_norm = nn.GroupNorm(channels, channels)
         self.out_dim = channels
 
-    def forward(self, audio: torch.Tensor, frames: int) -> torch.Tensor:
-        # Pad so the CNN yields exactly `frames` outputs: (frames - 1) * 320 + 400 samples.
-        need = (frames - 1) * AUDIO_HOP + 400
+    def forward(self, audio: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """`audio` is zero past each utterance's end; `frames` [B] are the utterances' frame counts."""
+        t = int(frames.max())
+        # Pad so the CNN yields exactly t outputs: (t - 1) * 320 + 400 samples.
+        need = (t - 1) * AUDIO_HOP + 400
         audio = nn.functional.pad(audio, (0, need - audio.shape[1])) if audio.shape[1] < need else audio[:, :need]
-        return self.blocks(audio.unsqueeze(1)).transpose(1, 2)
+        x = self.convs[0](audio.unsqueeze(1))  # [B, C, L0]
+        kernel, stride = self.LAYERS[0]
+        valid = ((frames - 1) * AUDIO_HOP + 400 - kernel) // stride + 1  # what each utterance alone would see
+        weight = (torch.arange(x.shape[-1], device=x.device)[None, :] < valid[:, None]).to(x.dtype).unsqueeze(1)
+        mean = (x * weight).sum(-1, keepdim=True) / valid.view(-1, 1, 1)
+        var = ((x - mean) ** 2 * weight).sum(-1, keepdim=True) / valid.view(-1, 1, 1)
+        x = (x - mean) / torch.sqrt(var + self.first_norm.eps)
+        x = nn.functional.gelu(x * self.first_norm.weight.view(1, -1, 1) + self.first_norm.bias.view(1, -1, 1))
+        for conv in self.convs[1:]:
+            x = nn.functional.gelu(conv(x))
+        return x.transpose(1, 2)
 
 
 class LogMelInput(nn.Module):
@@ -118,10 +134,14 @@ class LogMelInput(nn.Module):
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
         self.out_dim = 2 * cfg.n_mels
 
-    def forward(self, audio: torch.Tensor, frames: int) -> torch.Tensor:
-        audio = nn.functional.pad(audio, (0, max(0, frames * AUDIO_HOP - audio.shape[1])))[:, : frames * AUDIO_HOP]
+    def forward(self, audio: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """`audio` is zero past each utterance's end; windows are centred with zero padding, so a
+        padded batch gives what each utterance gives alone."""
+        t = int(frames.max())
+        audio = audio[:, : t * AUDIO_HOP]
+        audio = nn.functional.pad(audio, (self.n_fft // 2, t * AUDIO_HOP - audio.shape[1] + self.n_fft // 2))
         with torch.autocast(audio.device.type, enabled=False):  # the FFT wants fp32
-            spec = torch.stft(audio.float(), self.n_fft, self.hop, window=self.window, center=True,
-                              return_complex=True).abs().pow(2)  # [B, F, 2 * frames + 1]
-            mel = torch.log(torch.matmul(spec.transpose(1, 2), self.filters) + 1e-6)[:, : 2 * frames]
-        return mel.reshape(audio.shape[0], frames, self.out_dim)
+            spec = torch.stft(audio.float(), self.n_fft, self.hop, window=self.window, center=False,
+                              return_complex=True).abs().pow(2)  # [B, F, 2t + 1]
+            mel = torch.log(torch.matmul(spec.transpose(1, 2), self.filters) + 1e-6)[:, : 2 * t]
+        return mel.reshape(audio.shape[0], t, self.out_dim)

@@ -67,7 +67,7 @@ class Codec2Vec(nn.Module):
         if self.kind == "units":
             x = self.frontend(batch["units"][..., :t])
         else:
-            x = self.frontend(batch["audio"], t)
+            x = self.frontend(batch["audio"], frames)
         padding = torch.arange(t, device=frames.device)[None, :] >= frames[:, None]
         return self.project(self.feature_norm(x)), padding
 

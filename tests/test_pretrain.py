@@ -1,0 +1,315 @@
+"""Pre-training: encoder and input layers, masking, the three objectives, the trainer (resume, DDP),
+k-means label stores, and refusals of mismatched inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from codec2vec.clustering import KMeansConfig, run_kmeans
+from codec2vec.codecs import load_codec
+from codec2vec.errors import Codec2VecError, ConfigError
+from codec2vec.models import ModelConfig, build_model, load_pretrained
+from codec2vec.objectives import MaskConfig, span_mask
+from codec2vec.train import PretrainData, epoch_batches, pretrain
+from codec2vec.train.data import BatchPlan, DataConfig
+from codec2vec.train.trainer import OptimConfig, lr_at
+from codec2vec.units import UnitStore
+from codec2vec.units.store import StoreError
+from codec2vec.units.verify import verify_store
+from pretrain_fixtures import make_setup, tiny_config
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    return make_setup(tmp_path_factory.mktemp("pretrain"))
+
+
+@pytest.fixture(scope="module")
+def labels(setup):
+    cfg = KMeansConfig(out=str(setup["root"] / "km1"), units=[setup["units"]], model="codec", n_clusters=8,
+                       fit_frames=2000, n_init=1)
+    return str(run_kmeans(cfg, progress=False)[0])
+
+
+def _losses(run: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _tiny_model(kind: str = "units", **encoder) -> torch.nn.Module:
+    cfg = ModelConfig()
+    cfg.input.kind = kind
+    cfg.encoder.preset = "tiny"
+    cfg.encoder.dropout = 0.0
+    for k, v in encoder.items():
+        setattr(cfg.encoder, k, v)
+    torch.manual_seed(0)
+    return build_model(cfg, 3, 16).eval()
+
+
+# --- masking and batching -------------------------------------------------------------------------
+
+def test_span_mask_is_seeded_spans_within_lengths():
+    cfg = MaskConfig(prob=0.8, span=10, min_masks=2)
+    frames = [500, 120, 15]
+    a = span_mask(frames, 500, cfg, np.random.default_rng(3))
+    b = span_mask(frames, 500, cfg, np.random.default_rng(3))
+    assert a.shape == (3, 500) and a.dtype == bool
+    assert (a == b).all()
+    assert not a[1, 120:].any() and not a[2, 15:].any()  # never past an utterance
+    assert 0.35 < a[0].mean() < 0.65  # HuBERT's defaults mask about half the frames
+    assert a[2].sum() >= 2  # min_masks spans, even on a short utterance
+    starts = np.flatnonzero(np.diff(np.r_[0, a[0].astype(int)]) == 1)
+    runs = np.diff(np.r_[np.flatnonzero(np.diff(np.r_[0, a[0].astype(int), 0]))])[::2]
+    assert len(starts) == len(runs) and (runs % 10 == 0).all() or (runs >= 10).all()  # merged spans of 10
+
+
+def test_epoch_batches_cover_every_utterance_within_budget():
+    frames = np.array([30, 80, 55, 100, 12, 64, 99, 40, 70, 25])
+    batches = epoch_batches(frames, 200, seed=1, epoch=0)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(10))
+    assert all(frames[b].max() * len(b) <= 200 for b in batches)
+    again = epoch_batches(frames, 200, seed=1, epoch=0)
+    assert [b.tolist() for b in batches] == [b.tolist() for b in again]
+    other = epoch_batches(frames, 200, seed=1, epoch=1)
+    assert [b.tolist() for b in batches] != [b.tolist() for b in other]
+
+
+def test_two_ranks_read_what_one_process_accumulates():
+    frames = np.random.default_rng(0).integers(20, 100, 50)
+    cfg = DataConfig(max_frames=300, crop_frames=100)
+    one = list(BatchPlan(frames, cfg, 1, per_step=2).keys(0, 7, rank=0, world=1))
+    r0 = list(BatchPlan(frames, cfg, 1, per_step=2).keys(0, 7, rank=0, world=2))
+    r1 = list(BatchPlan(frames, cfg, 1, per_step=2).keys(0, 7, rank=1, world=2))
+    assert one[0::2] == r0 and one[1::2] == r1
+    resumed = list(BatchPlan(frames, cfg, 1, per_step=2).keys(3, 7, rank=0, world=1))
+    assert resumed == one[6:]  # resuming at step 3 reads exactly the remaining batches
+
+
+def test_lr_schedule_warms_up_then_decays():
+    cfg = OptimConfig(steps=10, lr=1.0, warmup_steps=4, final_lr_scale=0.1)
+    values = [lr_at(s, cfg) for s in range(10)]
+    assert values[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert values[4] == pytest.approx(1.0) and values[9] == pytest.approx(1.0 - 0.9 * 5 / 6)
+
+
+# --- models -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["units", "waveform", "logmel"])
+def test_model_hidden_states_and_batch_equals_single(kind):
+    model = _tiny_model(kind)
+    torch.manual_seed(1)
+    units = torch.randint(0, 16, (2, 3, 40))
+    audio = torch.randn(2, 40 * 320)
+    audio[1, 23 * 320 - 100:] = 0.0  # batches are zero past each utterance's end
+    frames = torch.tensor([40, 23])
+    hidden, padding = model({"units": units, "audio": audio, "frames": frames})
+    assert len(hidden) == 3 and all(h.shape == (2, 40, 64) for h in hidden)
+    assert padding[1, 23:].all() and not padding[1, :23].any()
+    alone, _ = model({"units": units[1:, :, :23], "audio": audio[1:, : 23 * 320], "frames": frames[1:]})
+    for h_batch, h_alone in zip(hidden, alone):
+        torch.testing.assert_close(h_batch[1, :23], h_alone[0], atol=2e-5, rtol=1e-4)
+
+
+def test_unit_input_starts_from_the_codec_latent(setup):
+    codec = load_codec(setup["codec"])
+    vectors = codec.codebook_vectors()
+    cfg = ModelConfig()
+    cfg.encoder.preset = "tiny"
+    model = build_model(cfg, 12, 1024, vectors).eval()
+    assert cfg.input.embed_dim == vectors.shape[-1]  # recorded for reloading
+    codes = torch.randint(0, 1024, (2, 12, 7))
+    latent = sum(vectors[q, codes[:, q]] for q in range(12))  # [B, T, D]
+    torch.testing.assert_close(model.frontend(codes), latent, atol=1e-5, rtol=1e-5)
+
+
+def test_quantizer_dropout_keeps_leading_codebooks_in_training_only():
+    model = _tiny_model("units")
+    frontend = model.frontend
+    frontend.quantizer_dropout, frontend.min_codebooks = 1.0, 1
+    codes = torch.randint(0, 16, (64, 3, 5))
+    per_codebook = frontend.table(codes + frontend.offsets.view(1, 3, 1))  # [B, Q, T, D]
+    frontend.train()
+    torch.manual_seed(0)
+    out = frontend(codes)
+    kept = [next(n for n in (1, 2, 3) if torch.allclose(out[b], per_codebook[b, :n].sum(0), atol=1e-6))
+            for b in range(64)]
+    assert set(kept) == {1, 2, 3}  # n uniform in [1, 3], always a prefix of the codebooks
+    frontend.eval()
+    torch.testing.assert_close(frontend(codes), per_codebook.sum(1))
+
+
+def test_layerdrop_only_in_training():
+    model = _tiny_model("units", layerdrop=0.5)
+    batch = {"units": torch.randint(0, 16, (1, 3, 20)), "frames": torch.tensor([20])}
+    x, padding = model.features(batch)
+    full = model.encoder(x, padding)
+    skipped = model.encoder.train()(x, padding, kept_layers=[False, True])
+    model.encoder.eval()
+    assert torch.allclose(model.encoder(x, padding, kept_layers=[False, True])[-1], full[-1])  # eval: ignored
+    assert not torch.allclose(skipped[-1], full[-1])
+
+
+# --- objectives and the trainer --------------------------------------------------------------------
+
+# First-step loss of each tiny run (seed 1): catches unintended changes to models, targets or data order.
+REGRESSION = {("units", "reconstruction"): 7.087649, ("units", "kmeans"): 2.243938, ("units", "online"): 3.592735,
+              ("waveform", "reconstruction"): 7.117733, ("logmel", "online"): 3.864334}
+
+
+@pytest.mark.parametrize("kind,objective", list(REGRESSION))
+def test_each_objective_learns(setup, labels, tmp_path, kind, objective):
+    cfg = tiny_config(setup, tmp_path / "run", f"model.input.kind={kind}", f"objective.name={objective}",
+                      f"objective.labels={labels if objective == 'kmeans' else ''}")
+    model_dir = pretrain(cfg, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records]
+    assert [r["step"] for r in records] == list(range(1, 13))
+    assert np.mean(losses[-3:]) < 0.95 * np.mean(losses[:3]), losses
+    assert all(0.0 <= r["acc"] <= 1.0 and r["audio_s_per_s"] > 0 for r in records)
+    if objective == "online":
+        assert 0 < records[-1]["codebook_usage"] <= 1 and records[-1]["codebook_perplexity"] >= 1
+    assert losses[0] == pytest.approx(REGRESSION[(kind, objective)], rel=1e-4)
+    model, meta = load_pretrained(model_dir)
+    assert meta["objective"] == objective and meta["step"] == 12
+    batch = {"units": torch.from_numpy(UnitStore(setup["units"])["u00"].astype(np.int64))[None],
+             "frames": torch.tensor([UnitStore(setup["units"]).frames("u00")])}
+    if kind != "units":
+        from codec2vec.data.audio import load_audio
+        batch["audio"] = torch.from_numpy(load_audio(Path(setup["root"]) / "corpus/audio/u00.wav", 16000))[None]
+    hidden, _ = model(batch)
+    assert len(hidden) == 3 and hidden[-1].shape == (1, int(batch["frames"][0]), 64)
+
+
+def test_resume_after_stop_equals_uninterrupted_run(setup, tmp_path):
+    full = tiny_config(setup, tmp_path / "full", "objective.name=online", "model.encoder.dropout=0.1")
+    pretrain(full, progress=False)
+    part = tiny_config(setup, tmp_path / "part", "objective.name=online", "model.encoder.dropout=0.1",
+                       "stop_after=5")
+    pretrain(part, progress=False)
+    assert len(_losses(tmp_path / "part")) == 5
+    part.stop_after = 0
+    pretrain(part, progress=False)
+    assert _losses(tmp_path / "part") == pytest.approx(_losses(tmp_path / "full"), rel=1e-6, abs=1e-7)
+    a = load_pretrained(tmp_path / "full" / "model")[0].state_dict()
+    b = load_pretrained(tmp_path / "part" / "model")[0].state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_resume_refuses_other_settings_and_damaged_checkpoints(setup, tmp_path):
+    cfg = tiny_config(setup, tmp_path / "run", "stop_after=2")
+    pretrain(cfg, progress=False)
+    with pytest.raises(ConfigError, match="optim.lr"):
+        pretrain(tiny_config(setup, tmp_path / "run", "optim.lr=0.1"), progress=False)
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(Codec2VecError, match="checkpoint.pt: cannot be loaded"):
+        pretrain(tiny_config(setup, tmp_path / "run"), progress=False)
+
+
+def test_torchrun_two_ranks_equal_one_process_accumulating(setup, tmp_path):
+    common = ["model.encoder.preset=tiny", "model.encoder.pos_conv_kernel=16", "model.encoder.pos_conv_groups=4",
+              "data.max_frames=600", "data.crop_frames=100", "data.min_frames=10", "optim.steps=4",
+              "optim.warmup_steps=2", "optim.lr=2e-3", "log_every=1", "objective.top_k=2",
+              "objective.codebook_size=32", "device=cpu", "threads=1"]
+    args = ["--units", setup["units"], "--objective", "online", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    single = subprocess.run([sys.executable, "-m", "codec2vec.cli", "pretrain", "--out", str(tmp_path / "one"),
+                             *args, *common, "optim.accumulate=2"], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert single.returncode == 0, single.stderr[-2000:]
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          "29531", "-m", "codec2vec.cli", "pretrain", "--out", str(tmp_path / "two"), *args, *common],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    assert _losses(tmp_path / "two") == pytest.approx(_losses(tmp_path / "one"), rel=1e-4)
+    a = load_pretrained(tmp_path / "one" / "model")[0].state_dict()
+    b = load_pretrained(tmp_path / "two" / "model")[0].state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)
+
+
+# --- k-means iterations ---------------------------------------------------------------------------
+
+def test_kmeans_labels_are_nearest_centroids_and_chain(setup, labels, tmp_path):
+    from safetensors.torch import load_file
+
+    store = UnitStore(labels)
+    assert store.kind == "labels" and store.n_streams == 1 and store.vocab_size == 8
+    assert verify_store(labels) == []
+    units = UnitStore(setup["units"])
+    assert store.ids == units.ids and all(store.frames(i) == units.frames(i) for i in units.ids)
+    # Labels are the nearest centroid of each frame's codec latent.
+    vectors = load_codec(setup["codec"]).codebook_vectors()
+    centroids = load_file(str(Path(labels).parents[1] / "centroids.safetensors"))["centroids"]
+    codes = torch.from_numpy(units["u03"].astype(np.int64))
+    latent = sum(vectors[q, codes[q]] for q in range(12))
+    expected = torch.cdist(latent, centroids).argmin(-1).numpy()
+    assert (store["u03"][0] == expected).all()
+    assert sum(store.header["labels"]["histogram"]) == sum(units.frames(i) for i in units.ids)
+
+    # Iteration 2: features of a model trained on iteration 1's labels, then train again from it.
+    run1 = tiny_config(setup, tmp_path / "it1", "objective.name=kmeans", f"objective.labels={labels}", "optim.steps=3")
+    model1 = pretrain(run1, progress=False)
+    second = run_kmeans(KMeansConfig(out=str(tmp_path / "km2"), units=[setup["units"]], model=str(model1), layer=1,
+                                     n_clusters=6, fit_frames=2000, n_init=1), progress=False)[0]
+    header = UnitStore(second).header["labels"]
+    assert header["features"] == "layer 1" and header["n_clusters"] == 6 and verify_store(second) == []
+    run2 = tiny_config(setup, tmp_path / "it2", "objective.name=kmeans", f"objective.labels={second}",
+                       "optim.steps=3", f"init_from={model1}")
+    pretrain(run2, progress=False)
+    assert (tmp_path / "it1" / "model" / "model.safetensors").is_file()  # every iteration's model is kept
+    assert (tmp_path / "km2" / "centroids.safetensors").is_file() and (Path(labels).parents[1] / "kmeans.json").is_file()
+
+
+def test_kmeans_rerun_reuses_the_fit_and_refuses_other_settings(setup, labels):
+    folder = Path(labels).parents[1]
+    before = (folder / "centroids.safetensors").read_bytes()
+    cfg = KMeansConfig(out=str(folder), units=[setup["units"]], model="codec", n_clusters=8, fit_frames=2000,
+                       n_init=1)
+    run_kmeans(cfg, progress=False)
+    assert (folder / "centroids.safetensors").read_bytes() == before
+    cfg.n_clusters = 9
+    with pytest.raises(ConfigError, match="other settings"):
+        run_kmeans(cfg, progress=False)
+
+
+# --- refusals ---------------------------------------------------------------------------------------
+
+def test_mismatched_labels_and_inputs_are_refused(setup, labels, tmp_path):
+    with pytest.raises(ConfigError, match="needs objective.labels"):
+        PretrainData(DataConfig(units=setup["units"]), "units", "kmeans")
+    with pytest.raises(StoreError, match="unit store, not a label store"):
+        PretrainData(DataConfig(units=setup["units"]), "units", "kmeans", labels=setup["units"])
+    with pytest.raises(ConfigError, match="needs data.audio"):
+        PretrainData(DataConfig(units=setup["units"]), "waveform", "online")
+
+    # Labels of other units: a store holding the same ids with one utterance cut short.
+    import shutil
+    other = tmp_path / "labels"
+    shutil.copytree(labels, other)
+    index = (other / "index.jsonl").read_text().splitlines()
+    first = json.loads(index[0])
+    first["frames"] -= 1
+    (other / "index.jsonl").write_text("\n".join([json.dumps(first)] + index[1:]) + "\n")
+    with pytest.raises(StoreError, match=f"utterance '{first['id']}'.*label frames"):
+        PretrainData(DataConfig(units=setup["units"]), "units", "kmeans", labels=str(other))
+
+    # Labels made from another codec's units.
+    header = json.loads((other / "header.json").read_text())
+    header["codec"]["weights_hash"] = "0" * 64
+    (other / "header.json").write_text(json.dumps(header))
+    with pytest.raises(StoreError, match="weights_hash"):
+        PretrainData(DataConfig(units=setup["units"]), "units", "kmeans", labels=str(other))
+
+
+def test_cli_pretrain_reports_a_missing_store(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "codec2vec.cli", "pretrain", "--out", str(tmp_path / "r"),
+                          "--units", str(tmp_path / "nowhere"), "--quiet"], capture_output=True, text=True)
+    assert run.returncode == 6
+    assert "nowhere: not a unit store" in run.stderr and "Traceback" not in run.stderr
