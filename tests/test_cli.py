@@ -73,7 +73,7 @@ def test_demo_runs_the_existing_stages_and_says_what_is_missing(tmp_path, capsys
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
     assert "codec2vec corpus 'synth'" in out
-    assert "Not implemented yet, so not run: pre-train" in out
+    assert "Not run by the demo: pre-training" in out
     assert (tmp_path / "demo" / "corpus" / "corpus.json").is_file()
     for subset in ("pretrain", "read", "ks", "ic", "sid", "er"):
         assert (tmp_path / "demo" / "units" / subset / "header.json").is_file()

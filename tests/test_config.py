@@ -35,6 +35,10 @@ def test_list_override():
     assert load_config(Outer, overrides=["engines=[espeak,flite]"]).engines == ["espeak", "flite"]
 
 
+def test_empty_override_is_the_empty_string():
+    assert load_config(Outer, overrides=["inner.name="]).inner.name == ""
+
+
 @pytest.mark.parametrize("override, suggestion", [("hourz=2", "hours"), ("inner.sise=3", "inner.size")])
 def test_unknown_key_is_rejected_with_suggestion(override, suggestion):
     with pytest.raises(ConfigError, match=f"unknown config key .*Did you mean '{suggestion}'"):
@@ -81,10 +85,15 @@ def test_saved_config_round_trips(tmp_path):
 def test_shipped_configs_load():
     from pathlib import Path
 
+    from codec2vec.codecs.train import CodecTrainConfig
     from codec2vec.data.synth import SynthConfig
+    from codec2vec.train import PretrainConfig
 
-    configs = sorted((Path(__file__).parent.parent / "configs" / "corpus").glob("*.yaml"))
-    assert configs, "configs/corpus/ should hold the synth presets"
-    for path in configs:
-        assert isinstance(load_config(SynthConfig, path), SynthConfig)
+    root = Path(__file__).parent.parent / "configs"
+    for folder, schema in (("corpus", SynthConfig), ("codec", CodecTrainConfig), ("pretrain", PretrainConfig)):
+        configs = sorted((root / folder).glob("*.yaml"))
+        assert configs, f"configs/{folder}/ should hold presets"
+        for path in configs:
+            assert isinstance(load_config(schema, path), schema)
+    assert load_config(PretrainConfig, root / "pretrain" / "base.yaml").model.encoder.preset == "base"
 

@@ -1,8 +1,9 @@
 """`codec2vec demo`: the pipeline end to end on the embedded default, as far as it exists.
 
 Today that is stage 1 (the offline synthetic corpus) and stages 2-3 (every subset encoded into a
-unit store with the shipped default codec). Pre-training and evaluation are not implemented yet,
-and the demo says so rather than pretending.
+unit store with the shipped default codec). Pre-training exists (`codec2vec pretrain`) but the
+demo does not run it yet, and evaluation is not implemented yet; the demo says so rather than
+pretending.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from codec2vec.units import UnitStore
 from codec2vec.units.extract import ExtractConfig, extract
 
 DEMO_HOURS = 0.2
-NOT_YET = ("pre-train (reconstruction, k-means, online clustering)", "evaluate (SUPERB-style)")
+NOT_RUN = ("pre-training: available as `codec2vec pretrain` (docs/pretraining.md), not yet part of the demo",
+           "evaluation (SUPERB-style): not implemented yet")
 
 
 def run_demo(out: str | Path) -> int:
@@ -27,5 +29,5 @@ def run_demo(out: str | Path) -> int:
     for manifest in sorted(Path(corpus).glob("*.jsonl")):
         store = extract(ExtractConfig(corpus=str(manifest), out=str(out / "units" / manifest.stem), codec="default"))
     print(UnitStore(store).describe())
-    print("\nNot implemented yet, so not run: " + "; ".join(NOT_YET) + ".")
+    print("\nNot run by the demo: " + "; ".join(NOT_RUN) + ".")
     return 0

@@ -26,6 +26,7 @@ from codec2vec.atomic import atomic_path, atomic_write_text, remove_stale_tempor
 from codec2vec.config import config_to_dict, save_config
 from codec2vec.errors import ConfigError
 from codec2vec.provenance import provenance
+from codec2vec.units.extract import length_sorted_batches
 from codec2vec.units.store import LABELS_FORMAT, STORE_VERSION, StoreError, UnitStore, file_sha256, write_index, \
     write_shard
 
@@ -97,22 +98,9 @@ class Featurizer:
         return [x[row, :n] for row, n in enumerate(frames)]
 
 
-def _batches(frames: list[int], budget: int) -> list[list[int]]:
-    order = sorted(range(len(frames)), key=lambda i: frames[i])
-    batches, current = [], []
-    for i in order:
-        if current and frames[i] * (len(current) + 1) > budget:
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
-
-
 def _features(featurizer: Featurizer, store: UnitStore, ids: list[str], budget: int):
     """Yield (id, features [T, D]) for `ids`, computed in length-sorted batches, in `ids` order per batch."""
-    for batch in _batches([store.frames(i) for i in ids], budget):
+    for batch in length_sorted_batches([store.frames(i) for i in ids], budget):
         feats = featurizer([store[ids[i]] for i in batch])
         for i, f in zip(batch, feats):
             yield ids[i], f

@@ -72,12 +72,12 @@ def _flac_bytes(path: Path) -> int:
     return buffer.tell()
 
 
-def _batches(lengths: list[int], max_samples: int) -> list[list[int]]:
-    """Indices grouped by length (sorted), each group's padded size within max_samples."""
+def length_sorted_batches(lengths: list[int], budget: int) -> list[list[int]]:
+    """Indices grouped by length (sorted), each group's padded size (longest x count) within budget."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches, current = [], []
     for i in order:
-        if current and lengths[i] * (len(current) + 1) > max_samples:
+        if current and lengths[i] * (len(current) + 1) > budget:
             batches.append(current)
             current = []
         current.append(i)
@@ -107,7 +107,7 @@ def encode_shard(codec: Codec, manifest: Manifest, rows: list[Utterance], cfg: E
 
     codes: list[np.ndarray | None] = [None] * len(kept)
     max_samples = int(cfg.max_batch_seconds * codec.sample_rate)
-    for batch in _batches([a.numel() for a in audios], max_samples):
+    for batch in length_sorted_batches([a.numel() for a in audios], max_samples):
         lengths = [audios[i].numel() for i in batch]
         padded = torch.zeros(len(batch), max(lengths))
         for row, i in enumerate(batch):
