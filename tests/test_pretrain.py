@@ -203,6 +203,19 @@ def test_resume_after_stop_equals_uninterrupted_run(setup, tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
+def test_loader_workers_and_collapse_warning(setup, tmp_path, capsys):
+    inline = tiny_config(setup, tmp_path / "inline", "objective.name=online", "optim.steps=3")
+    pretrain(inline, progress=False)
+    # Batches prepared in a worker process are the same batches; a usage floor above 100% must warn.
+    workers = tiny_config(setup, tmp_path / "workers", "objective.name=online", "optim.steps=3", "data.workers=1",
+                          "objective.collapse_threshold=1.01")
+    pretrain(workers, progress=False)
+    assert _losses(tmp_path / "workers") == pytest.approx(_losses(tmp_path / "inline"), rel=1e-6)
+    records = [json.loads(line) for line in (tmp_path / "workers" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["collapse_warning"] for r in records)
+    assert "online codewords are in use" in capsys.readouterr().err
+
+
 def test_resume_refuses_other_settings_and_damaged_checkpoints(setup, tmp_path):
     cfg = tiny_config(setup, tmp_path / "run", "stop_after=2")
     pretrain(cfg, progress=False)

@@ -168,20 +168,26 @@ class MetricsLog:
                     kept.append(line)
         atomic_write_text(self.path, "".join(line + "\n" for line in kept))
         self.file = open(self.path, "a", encoding="utf-8")
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.tb = SummaryWriter(str(out / "tb"), purge_step=start_step + 1 if start_step else None)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # a bare GPU image may lack it: metrics.jsonl still has everything
+            print("note: tensorboard is not installed; metrics go to metrics.jsonl only", file=sys.stderr)
+            self.tb = None
+        else:
+            self.tb = SummaryWriter(str(out / "tb"), purge_step=start_step + 1 if start_step else None)
 
     def write(self, record: dict) -> None:
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
-        for k, v in record.items():
-            if k != "step" and isinstance(v, (int, float)):
-                self.tb.add_scalar(k, v, record["step"])
+        if self.tb is not None:
+            for k, v in record.items():
+                if k != "step" and isinstance(v, (int, float)):
+                    self.tb.add_scalar(k, v, record["step"])
 
     def close(self) -> None:
         self.file.close()
-        self.tb.close()
+        if self.tb is not None:
+            self.tb.close()
 
 
 def pretrain(cfg: PretrainConfig, progress: bool = True) -> Path:
