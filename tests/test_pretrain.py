@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from codec2vec.cli import main
 from codec2vec.clustering import KMeansConfig, run_kmeans
 from codec2vec.codecs import load_codec
+from codec2vec.config import save_config
 from codec2vec.errors import Codec2VecError, ConfigError
 from codec2vec.models import ModelConfig, build_model, load_pretrained
 from codec2vec.objectives import MaskConfig, span_mask
@@ -188,19 +192,39 @@ def test_each_objective_learns(setup, labels, tmp_path, kind, objective):
     assert len(hidden) == 3 and hidden[-1].shape == (1, int(batch["frames"][0]), 64)
 
 
-def test_resume_after_stop_equals_uninterrupted_run(setup, tmp_path):
-    full = tiny_config(setup, tmp_path / "full", "objective.name=online", "model.encoder.dropout=0.1")
-    pretrain(full, progress=False)
-    part = tiny_config(setup, tmp_path / "part", "objective.name=online", "model.encoder.dropout=0.1",
-                       "stop_after=5")
+def test_resume_after_stop_or_sigkill_equals_uninterrupted_run(setup, tmp_path):
+    settings = ("objective.name=online", "model.encoder.dropout=0.1")
+    pretrain(tiny_config(setup, tmp_path / "full", *settings), progress=False)
+    full = _losses(tmp_path / "full")
+    weights = load_pretrained(tmp_path / "full" / "model")[0].state_dict()
+
+    def same_weights(run: Path) -> bool:
+        other = load_pretrained(run / "model")[0].state_dict()
+        return all(torch.allclose(weights[k], other[k], atol=1e-6) for k in weights)
+
+    # Stopped on purpose at step 5, then continued.
+    part = tiny_config(setup, tmp_path / "part", *settings, "stop_after=5")
     pretrain(part, progress=False)
     assert len(_losses(tmp_path / "part")) == 5
     part.stop_after = 0
     pretrain(part, progress=False)
-    assert _losses(tmp_path / "part") == pytest.approx(_losses(tmp_path / "full"), rel=1e-6, abs=1e-7)
-    a = load_pretrained(tmp_path / "full" / "model")[0].state_dict()
-    b = load_pretrained(tmp_path / "part" / "model")[0].state_dict()
-    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert _losses(tmp_path / "part") == pytest.approx(full, rel=1e-6, abs=1e-7) and same_weights(tmp_path / "part")
+
+    # Killed (SIGKILL) mid-run, checkpoints every 2 steps, then the same command again.
+    killed = tmp_path / "killed"
+    save_config(tiny_config(setup, killed, *settings, "save_every=2"), tmp_path / "killed.yaml")
+    cmd = [sys.executable, "-m", "codec2vec.cli", "pretrain", "--config", str(tmp_path / "killed.yaml"), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and (
+            not (killed / "metrics.jsonl").is_file() or len(_losses(killed)) < 3):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(_losses(killed)) < 12, "the run finished before it could be killed"
+    assert main(["pretrain", "--config", str(tmp_path / "killed.yaml"), "--quiet"]) == 0
+    assert _losses(killed) == pytest.approx(full, rel=1e-6, abs=1e-7) and same_weights(killed)
+    assert not list(killed.glob(".*.tmp*"))
 
 
 def test_loader_workers_and_collapse_warning(setup, tmp_path, capsys):
