@@ -12,7 +12,7 @@ import torch.nn.functional as F
 class ObjectiveOutput:
     loss: torch.Tensor  # summed over masked frames; each frame's loss averaged over its targets
     correct: dict[str, torch.Tensor]  # name -> masked frames whose target was predicted (a count)
-    stats: dict[str, float] = field(default_factory=dict)  # other per-step figures (codebook usage)
+    stats: dict[str, torch.Tensor] = field(default_factory=dict)  # other figures (codebook usage), 0-dim
 
 
 def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

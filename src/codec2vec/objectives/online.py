@@ -81,8 +81,7 @@ class OnlineClustering(nn.Module):
                                  for k in range(self.top_k)]).float()
         p = histogram / histogram.sum(1, keepdim=True).clamp_min(1.0)
         perplexity = torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum(1))
-        stats = {"codebook_usage": float((histogram > 0).float().mean()),
-                 "codebook_perplexity": float(perplexity.mean())}
+        stats = {"codebook_usage": (histogram > 0).float().mean(), "codebook_perplexity": perplexity.mean()}
         return ObjectiveOutput(loss, {"acc": correct.sum() / self.top_k, "acc_top_layer": correct[-1]}, stats)
 
     def ema_decay(self, step: int) -> float:

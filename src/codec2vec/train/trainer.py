@@ -212,7 +212,7 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
         torch.set_num_threads(cfg.threads)
     device = _device(cfg, local_rank)
     data = PretrainData(cfg.data, cfg.model.input.kind, cfg.objective.name, cfg.objective.labels)
-    store = data.units or data.labels
+    store = data.units if data.units is not None else data.labels
     n_codebooks = data.units.info.n_codebooks if data.units is not None else 0
     codebook_size = data.units.info.codebook_size if data.units is not None else 0
     frame_rate = float(store.info.frame_rate) if store is not None else 50.0
@@ -284,7 +284,8 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
     module.train()
     for step in range(start_step, end_step):
         micro = [next(batches) for _ in range(cfg.optim.accumulate)]
-        masked = torch.tensor(float(sum(int(b["mask"].sum()) for b in micro)))
+        # Collectives run on the device (NCCL needs CUDA tensors); one host sync per step, at the end.
+        masked = torch.tensor(float(sum(int(b["mask"].sum()) for b in micro)), device=device)
         if world > 1:
             dist.all_reduce(masked)
         kept_layers = None
@@ -294,7 +295,7 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
         lr = lr_at(step, cfg.optim)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        step_loss, step_frames, step_correct, step_stats = torch.zeros(()), 0.0, {}, {}
+        sums, frames = None, 0.0  # sums: the loss, each accuracy count, each statistic (mean over micro-batches)
         for m, batch in enumerate(micro):
             epoch, number = batch["key"]
             torch.manual_seed(cfg.seed * 1_000_003 + epoch * 1_000_033 + number)  # dropout: a function of the batch
@@ -304,15 +305,14 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
             with (contextlib.nullcontext() if sync else ddp.no_sync()):
                 with _autocast(cfg, device):
                     loss_sum, correct, stats = ddp(inputs, mask, kept_layers)
-                (loss_sum.float() * world / masked.clamp_min(1.0).to(device)).backward()
-            step_loss += loss_sum.detach().float().cpu()
-            for k, v in correct.items():
-                step_correct[k] = step_correct.get(k, 0.0) + float(v)
-            for k, v in stats.items():
-                step_stats[k] = step_stats.get(k, 0.0) + v / len(micro)
-            step_frames = step_frames + float(batch["frames"].sum())
+                (loss_sum.float() * world / masked.clamp_min(1.0)).backward()
+            values = torch.stack([loss_sum.detach().float(), *(v.float() for v in correct.values()),
+                                  *(v.float() / len(micro) for v in stats.values())])
+            sums = values if sums is None else sums + values
+            frames += float(batch["frames"].sum())
         grad_norm = torch.nn.utils.clip_grad_norm_(trained, cfg.optim.grad_clip)
-        if torch.isfinite(grad_norm):
+        finite = bool(torch.isfinite(grad_norm))
+        if finite:
             optimizer.step()
             if online is not None:
                 online.update(model.encoder, step + 1)
@@ -322,18 +322,19 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
                 online.discard_statistics()
         optimizer.zero_grad(set_to_none=True)
 
-        totals = torch.tensor([float(step_loss), step_frames, *step_correct.values()], dtype=torch.float64)
+        totals = torch.cat([sums.double(), torch.tensor([frames], dtype=torch.float64, device=device)])
         if world > 1:
             dist.all_reduce(totals)
-        window["loss"] += float(totals[0])
-        window["frames"] += float(totals[1])
+        totals = totals.tolist()
+        window["loss"] += totals[0]
+        window["frames"] += totals[-1]
         window["masked"] += float(masked)
-        for k, v in zip(step_correct, totals[2:].tolist()):
+        for k, v in zip(correct, totals[1: 1 + len(correct)]):
             window["correct"][k] = window["correct"].get(k, 0.0) + v
-        for k, v in step_stats.items():
-            window["stats"][k] = window["stats"].get(k, 0.0) + v
+        for k, v in zip(stats, totals[1 + len(correct): -1]):
+            window["stats"][k] = window["stats"].get(k, 0.0) + v / world
         window["steps"] += 1
-        window["grad_norm"] += float(grad_norm) if torch.isfinite(grad_norm) else 0.0
+        window["grad_norm"] += float(grad_norm) if finite else 0.0
 
         done = step + 1
         if done % cfg.log_every == 0 or done == end_step:
