@@ -54,7 +54,7 @@ class PretrainData:
         if objective == "reconstruction" and self.units is None:
             raise ConfigError("objective reconstruction needs data.units: its targets are the codec units")
         if objective == "kmeans" and self.labels is None:
-            raise ConfigError("objective kmeans needs objective.labels (a label store from `codec2vec kmeans`)")
+            raise ConfigError("objective kmeans needs objective.labels (--labels): a label store from `codec2vec kmeans`")
         if kind != "units":
             if not cfg.audio:
                 raise ConfigError(f"input.kind={kind} needs data.audio (the corpus manifest)")
