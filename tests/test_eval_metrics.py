@@ -1,0 +1,60 @@
+"""Metric functions against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from codec2vec.eval import (char_error_rate, ctc_greedy, equal_error_rate, phone_error_rate, unit_quality,
+                            word_error_rate)
+
+
+def test_error_rates_count_edits_over_reference_tokens():
+    # "a x c" against "a b c d": one substitution, one deletion -> 2 / 4
+    assert phone_error_rate([["a", "b", "c", "d"]], [["a", "x", "c"]]) == pytest.approx(0.5)
+    # two utterances pooled: 1 insertion over 2 + 0 edits over 3 words -> 1 / 5
+    assert word_error_rate(["the cat", "a red dog"], ["the cat sat", "a red dog"]) == pytest.approx(0.2)
+    assert char_error_rate(["abcd"], ["abed"]) == pytest.approx(0.25)
+    assert phone_error_rate([["a", "b"]], [[]]) == pytest.approx(1.0)  # nothing recognised: every phone deleted
+
+
+def test_ctc_greedy_merges_repeats_then_drops_blanks():
+    assert ctc_greedy([0, 1, 1, 0, 1, 2, 2, 0]) == [1, 1, 2]
+    assert ctc_greedy([3, 3, 3], blank=3) == []
+    assert ctc_greedy([]) == []
+
+
+def test_equal_error_rate_on_known_score_sets():
+    # perfectly separated: no threshold errs
+    assert equal_error_rate(np.array([0.9, 0.8, 0.3, 0.2]), np.array([1, 1, 0, 0])) == pytest.approx(0.0)
+    # targets 0.9 0.8 0.7 0.2, non-targets 0.75 0.3 0.1 0.05: accepting >= 0.7 rejects one target of four
+    # and accepts one non-target of four -> both rates 0.25
+    scores = np.array([0.9, 0.8, 0.7, 0.2, 0.75, 0.3, 0.1, 0.05])
+    labels = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    assert equal_error_rate(scores, labels) == pytest.approx(0.25)
+    # reversed scores: every threshold errs on half or more
+    assert equal_error_rate(-np.array([0.9, 0.8, 0.3, 0.2]), np.array([1, 1, 0, 0])) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="both target and non-target"):
+        equal_error_rate(np.array([0.1, 0.2]), np.array([1, 1]))
+
+
+def test_unit_quality_on_hand_made_alignments():
+    phones = np.array(["a", "a", "b", "b"])
+    same = unit_quality(phones, np.array([7, 7, 3, 3]))  # one unit per phone
+    assert (same.phone_purity, same.cluster_purity, same.pnmi) == pytest.approx((1.0, 1.0, 1.0))
+    one = unit_quality(phones, np.array([0, 0, 0, 0]))  # a single unit says nothing
+    assert (one.phone_purity, one.cluster_purity, one.pnmi) == pytest.approx((0.5, 1.0, 0.0))
+    crossed = unit_quality(phones, np.array([0, 1, 0, 1]))  # units independent of phones
+    assert (crossed.phone_purity, crossed.cluster_purity, crossed.pnmi) == pytest.approx((0.5, 0.5, 0.0))
+    # phones a a a b, units 0 0 1 1: p(a,0)=1/2, p(a,1)=1/4, p(b,1)=1/4
+    mixed = unit_quality(np.array(["a", "a", "a", "b"]), np.array([0, 0, 1, 1]))
+    h_phone = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+    mutual = 0.5 * math.log(0.5 / (0.75 * 0.5)) + 0.25 * math.log(0.25 / (0.75 * 0.5)) \
+        + 0.25 * math.log(0.25 / (0.25 * 0.5))
+    assert mixed.phone_purity == pytest.approx(0.5 + 0.25)  # unit 0 -> a (1/2), unit 1 -> a or b (1/4)
+    assert mixed.cluster_purity == pytest.approx(0.5 + 0.25)  # phone a -> unit 0 (1/2), phone b -> unit 1 (1/4)
+    assert mixed.pnmi == pytest.approx(mutual / h_phone)
+    with pytest.raises(ValueError, match="equal-length"):
+        unit_quality(np.array([1, 2]), np.array([1]))
