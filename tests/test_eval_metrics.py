@@ -58,3 +58,29 @@ def test_unit_quality_on_hand_made_alignments():
     assert mixed.pnmi == pytest.approx(mutual / h_phone)
     with pytest.raises(ValueError, match="equal-length"):
         unit_quality(np.array([1, 2]), np.array([1]))
+
+
+def test_weighted_layer_sum_starts_uniform_and_learns_which_layer():
+    import torch
+
+    from codec2vec.eval import WeightedLayerSum
+
+    torch.manual_seed(0)
+    hidden = [torch.randn(2, 5, 4) for _ in range(3)]
+    featurizer = WeightedLayerSum(3)
+    torch.testing.assert_close(featurizer(hidden), (hidden[0] + hidden[1] + hidden[2]) / 3)
+    assert featurizer.layer_weights() == pytest.approx([1 / 3] * 3)
+    # Asked to reproduce layer 2, gradient descent moves the weight onto it.
+    optimizer = torch.optim.SGD(featurizer.parameters(), lr=1.0)
+    for _ in range(200):
+        loss = (featurizer(hidden) - hidden[2]).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    weights = featurizer.layer_weights()
+    assert weights[2] > 0.9 and sum(weights) == pytest.approx(1.0)
+    normed = WeightedLayerSum(3, layer_norm=True)(hidden)
+    expected = sum(torch.nn.functional.layer_norm(h, (4,)) for h in hidden) / 3
+    torch.testing.assert_close(normed, expected)
+    with pytest.raises(ValueError, match="expected 3 hidden states"):
+        featurizer(hidden[:2])
