@@ -54,13 +54,12 @@ class Featurizer:
     def __init__(self, cfg: KMeansConfig, store: UnitStore, device: torch.device):
         self.device = device
         if cfg.model == "codec":
-            from codec2vec.codecs import load_codec
+            from codec2vec.models.inputs import InputConfig, UnitInput
 
-            codec = load_codec(store.info.codec_id)
-            store.require_codec(codec.info, f"codec '{store.info.codec_id}' as loaded here")
-            vectors = codec.codebook_vectors().detach().float()  # [Q, K, D]
-            self.table = vectors.reshape(-1, vectors.shape[-1]).to(device)
-            self.offsets = (torch.arange(vectors.shape[0]) * vectors.shape[1]).to(device)
+            # The unit input layer as initialised from the codec: its sum is the quantized latent.
+            vectors = store.codebook_vectors("for k-means features")
+            self.latent = UnitInput(InputConfig(), store.info.n_codebooks, store.info.codebook_size,
+                                    vectors).to(device).eval()
             self.model, self.layer, self.source = None, None, {"features": "codec latent", "codec": store.info.codec_id}
         else:
             from codec2vec.models import load_pretrained
@@ -90,7 +89,7 @@ class Featurizer:
             units[row, :, : c.shape[1]] = torch.from_numpy(c.astype(np.int64))
         units = units.to(self.device)
         if self.model is None:
-            x = self.table[units + self.offsets.view(1, -1, 1)].sum(1)  # [B, T, D]
+            x = self.latent(units)  # [B, T, D]
         else:
             hidden, _ = self.model({"units": units, "frames": torch.tensor(frames, device=self.device)})
             x = hidden[self.layer]

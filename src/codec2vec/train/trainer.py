@@ -133,12 +133,7 @@ def _codebook_vectors(data: PretrainData, cfg: PretrainConfig) -> torch.Tensor |
     """The codec's codebook vectors, from the very weights that made the units."""
     if cfg.model.input.kind != "units" or not cfg.model.input.init_from_codec:
         return None
-    from codec2vec.codecs import load_codec
-
-    info = data.units.info
-    codec = load_codec(info.codec_id)
-    data.units.require_codec(codec.info, f"codec '{info.codec_id}' as loaded here (to initialise the input layer)")
-    return codec.codebook_vectors().detach().float().cpu()
+    return data.units.codebook_vectors("to initialise the input layer")
 
 
 def _load_checkpoint(path: Path) -> dict:

@@ -208,6 +208,15 @@ class UnitStore:
         if diff:
             raise StoreError(f"{self.path} does not match {what}: " + "; ".join(diff))
 
+    def codebook_vectors(self, purpose: str):
+        """[n_codebooks, codebook_size, D] (float32, CPU) of the codec that made these codes, loaded
+        by its id and refused unless it has the very weights (hash) that made them."""
+        from codec2vec.codecs import load_codec
+
+        codec = load_codec(self.info.codec_id)
+        self.require_codec(codec.info, f"codec '{self.info.codec_id}' as loaded here ({purpose})")
+        return codec.codebook_vectors().detach().float().cpu()
+
     def describe(self) -> str:
         h = self.header
         t = h["totals"]
