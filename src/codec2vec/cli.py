@@ -152,6 +152,42 @@ def _cmd_kmeans(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from codec2vec.config import load_config
+    from codec2vec.eval import EvalConfig, evaluate
+
+    values = {"model": args.model, "corpus": args.corpus, "units": args.units, "out": args.out,
+              "tasks": args.tasks.split(",") if args.tasks else None,
+              "lr_sweep": [float(x) for x in args.lr_sweep.split(",")] if args.lr_sweep else None,
+              "device": args.device}
+    cfg = load_config(EvalConfig, args.config, args.overrides, _drop_none(values))
+    out = evaluate(cfg, progress=not args.quiet)
+    print((out / "results.md").read_text(encoding="utf-8"))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from codec2vec.eval.report import report
+
+    path = report(args.runs, args.out)
+    print(path.read_text(encoding="utf-8"))
+    print(f"report written to {path}")
+    return 0
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from codec2vec.config import load_config
+    from codec2vec.eval.benchmark import BenchmarkConfig, run_benchmark
+
+    values = {"models": args.models or None, "out": args.out, "corpus": args.corpus, "units": args.units,
+              "real": args.real, "device": args.device}
+    cfg = load_config(BenchmarkConfig, args.config, args.overrides, _drop_none(values))
+    path = run_benchmark(cfg, progress=not args.quiet)
+    print(path.read_text(encoding="utf-8"))
+    print(f"report written to {path}")
+    return 0
+
+
 def _drop_none(values: dict) -> dict:
     """Nested CLI values without the options the user did not give."""
     kept = {}
@@ -269,6 +305,34 @@ def build_parser() -> argparse.ArgumentParser:
     km.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_args(km)
     km.set_defaults(func=_cmd_kmeans)
+
+    ev = verbs.add_parser("evaluate", help="SUPERB-style downstream tasks on a frozen upstream (stage 5)")
+    ev.add_argument("--model", help="model folder (RUN/model), 'fbank' or 'codec:<name>'")
+    ev.add_argument("--tasks", help="comma-separated: pr,asr,ks,sid,ic,er,asv (default: all)")
+    ev.add_argument("--corpus", help="corpus folder with the task subsets (corpus.json)")
+    ev.add_argument("--units", help="folder of unit stores by subset; missing ones are extracted")
+    ev.add_argument("--out", help="results folder (a JSON per task, results.md)")
+    ev.add_argument("--lr-sweep", help="comma-separated learning rates; the best dev result is kept")
+    ev.add_argument("--device", help="auto, cpu, cuda ...")
+    ev.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_config_args(ev)
+    ev.set_defaults(func=_cmd_evaluate)
+
+    rep = verbs.add_parser("report", help="several evaluated upstreams side by side (table + PNG plots)")
+    rep.add_argument("runs", nargs="+", help="results folders of `codec2vec evaluate`")
+    rep.add_argument("--out", required=True, help="folder for report.md and the plots")
+    rep.set_defaults(func=_cmd_report)
+
+    bench = verbs.add_parser("benchmark", help="the offline suite (all tasks + unit PNMI) for several upstreams")
+    bench.add_argument("--models", nargs="+", help="model folders, 'fbank', 'codec:<name>'")
+    bench.add_argument("--out", help="benchmark folder (one results folder per upstream, report.md)")
+    bench.add_argument("--corpus", help="synthetic corpus folder (default data/synth-small)")
+    bench.add_argument("--units", help="its unit stores by subset (default data/synth-small-units)")
+    bench.add_argument("--real", help="real English clips for PNMI (default data/real-en; '' leaves them out)")
+    bench.add_argument("--device", help="auto, cpu, cuda ...")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_args(bench)
+    bench.set_defaults(func=_cmd_benchmark)
 
     demo = verbs.add_parser("demo", help="run the pipeline end to end on the embedded default")
     demo.add_argument("--out", default="demo-output")

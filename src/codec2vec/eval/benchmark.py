@@ -1,0 +1,167 @@
+"""`codec2vec benchmark`: the offline suite for one or more upstreams with one command.
+
+For each upstream: `evaluate` on every task of the synthetic corpus, then unit quality (k-means
+units of a hidden state; PNMI against the synthetic phone times and against pocketsphinx
+alignments of the real English clips), then one report over all of them. Every piece is cached
+or written per upstream, so a rerun resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from codec2vec.atomic import atomic_write_text
+from codec2vec.config import config_to_dict, save_config
+from codec2vec.data.corpus import corpus_manifest, read_corpus_header
+from codec2vec.errors import ConfigError
+from codec2vec.eval.downstream import HeadConfig
+from codec2vec.eval.harness import EvalConfig, evaluate
+from codec2vec.eval.features import cached_features, unit_store_for
+from codec2vec.eval.pnmi import aligned_rows, frame_phones, score_units
+from codec2vec.eval.report import UNIT_QUALITY_FILE, report
+from codec2vec.eval.tasks import TASKS, task_manifest
+from codec2vec.eval.upstream import load_upstream
+from codec2vec.provenance import provenance
+from codec2vec.units.store import UnitStore
+
+
+@dataclass
+class UnitQualityConfig:
+    layer: int = -1  # hidden state clustered; -1 = the middle one (HuBERT's choice for its targets)
+    n_clusters: int = 100
+    fit_frames: int = 100_000
+    seed: int = 1
+
+
+@dataclass
+class BenchmarkConfig:
+    models: list[str] = field(default_factory=list)  # upstreams: model folders, "fbank", "codec:<name>"
+    out: str = ""
+    corpus: str = "data/synth-small"  # the synthetic corpus: every task, and phone times
+    units: str = "data/synth-small-units"  # its unit stores by subset (extracted when missing)
+    real: str = "data/real-en"  # real English clips for PNMI ("" to leave out; `make real-en` makes them)
+    real_units: str = "data/real-en-units"
+    tasks: list[str] = field(default_factory=lambda: list(TASKS))
+    seed: int = 1
+    lr_sweep: list[float] = field(default_factory=list)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    unit_quality: UnitQualityConfig = field(default_factory=UnitQualityConfig)
+    device: str = "auto"
+
+
+def _kmeans_units(train, cfg: UnitQualityConfig, layer: int):
+    from sklearn.cluster import MiniBatchKMeans
+
+    rng = np.random.default_rng(cfg.seed)
+    frames = np.concatenate([train[i][:, layer] for i in range(len(train))]).astype(np.float32)
+    if len(frames) > cfg.fit_frames:
+        frames = frames[rng.choice(len(frames), cfg.fit_frames, replace=False)]
+    return MiniBatchKMeans(cfg.n_clusters, random_state=cfg.seed, n_init=3, batch_size=10_000).fit(frames)
+
+
+def unit_quality_report(cfg: BenchmarkConfig, spec: str, cache_root: Path, alignments: dict, log=print) -> dict:
+    """PNMI and purities of an upstream's k-means units (and, for the codec, its first codebook)."""
+    upstream = load_upstream(spec, _device(cfg.device))
+    manifest = task_manifest(cfg.corpus, TASKS["pr"])
+    q = cfg.unit_quality
+    layer = q.layer if q.layer >= 0 else upstream.n_hidden // 2
+    if layer >= upstream.n_hidden:
+        raise ConfigError(f"unit_quality.layer {layer}: {upstream.name} has hidden states 0..{upstream.n_hidden - 1}")
+
+    def features(man, split, rows):
+        store = unit_store_for(upstream, man, cfg.units if man is manifest else cfg.real_units, cfg.device, log)
+        return cached_features(upstream, man, split, rows, "frames", False, cache_root, store)
+
+    kmeans = _kmeans_units(features(manifest, "train", manifest.split("train")), q, layer)
+    units_name = f"k-means {q.n_clusters} @ hidden {layer}"
+    result = {"upstream": upstream.name, "key": upstream.key, "layer": layer, "settings": dataclasses.asdict(q),
+              "synthetic": [], "real": [], "provenance": provenance()}
+    sets = [("synthetic", manifest, manifest.split("test"), [r.phonemes for r in manifest.split("test")])]
+    if alignments:
+        real = corpus_manifest(cfg.real, next(iter(read_corpus_header(cfg.real)["subsets"])))
+        rows = [r for r in real.rows if r.id in alignments]
+        sets.append(("real", real, rows, [alignments[r.id] for r in rows]))
+    for name, man, rows, phone_times in sets:
+        feats = features(man, "test" if name == "synthetic" else "aligned", rows)
+        phones = [frame_phones(p, feats.lengths[i], feats.header["frame_rate"]) for i, p in enumerate(phone_times)]
+        units = [kmeans.predict(np.asarray(feats[i][:, layer], dtype=np.float32)) for i in range(len(feats))]
+        quality = score_units(phones, units)
+        result[name].append({"units": units_name, "utterances": len(rows), **dataclasses.asdict(quality)})
+        if upstream.name.startswith("codec-"):
+            store = UnitStore(unit_store_for(upstream, man, cfg.units if name == "synthetic" else cfg.real_units,
+                                             cfg.device, log))
+            codes = [store[r.id][0] for r in rows]
+            quality = score_units(phones, codes)
+            result[name].append({"units": "codec codebook 1", "utterances": len(rows), **dataclasses.asdict(quality)})
+    return result
+
+
+def _device(name: str) -> str:
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+def _real_alignments(cfg: BenchmarkConfig, out: Path, log) -> dict:
+    """id -> phone times of the real clips (pocketsphinx), computed once and kept in OUT."""
+    if not cfg.real:
+        return {}
+    if not (Path(cfg.real) / "corpus.json").is_file():
+        log(f"real-speech PNMI left out: {cfg.real} is not a corpus folder (`make real-en` makes it)")
+        return {}
+    path = out / "real-alignments.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    header = read_corpus_header(cfg.real)
+    manifest = corpus_manifest(cfg.real, next(iter(header["subsets"])))
+    rows, alignments = aligned_rows(manifest, manifest.rows, log)
+    result = {r.id: a for r, a in zip(rows, alignments)}
+    atomic_write_text(path, json.dumps(result) + "\n")
+    return result
+
+
+def run_benchmark(cfg: BenchmarkConfig, progress: bool = True) -> Path:
+    """Evaluate every model, score its units, write OUT/report.md; returns its path."""
+    if not cfg.models or not cfg.out:
+        raise ConfigError("benchmark needs models and out")
+    from tqdm import tqdm
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    log = tqdm.write if progress else (lambda *_: None)
+    cache = out / "feature-cache"
+    alignments = _real_alignments(cfg, out, log)
+    runs = []
+    bar = tqdm(total=len(cfg.models) * 2, desc="benchmark", disable=not progress)
+    for spec in cfg.models:
+        run_out = out / _run_name(spec)
+        bar.set_postfix_str(f"{_run_name(spec)}: tasks")
+        evaluate(EvalConfig(model=spec, tasks=cfg.tasks, corpus=cfg.corpus, units=cfg.units, out=str(run_out),
+                            cache=str(cache), seed=cfg.seed, lr_sweep=cfg.lr_sweep, head=cfg.head,
+                            device=cfg.device), progress=False)
+        bar.update()
+        bar.set_postfix_str(f"{_run_name(spec)}: unit quality")
+        quality_path = run_out / UNIT_QUALITY_FILE
+        settings = config_to_dict(cfg.unit_quality)
+        done = json.loads(quality_path.read_text(encoding="utf-8")) if quality_path.is_file() else None
+        if not done or done.get("settings") != settings or bool(done.get("real")) != bool(alignments):
+            atomic_write_text(quality_path, json.dumps(unit_quality_report(cfg, spec, cache, alignments, log),
+                                                      indent=2) + "\n")
+        bar.update()
+        runs.append(run_out)
+    bar.close()
+    return report(runs, out, title="Offline benchmark")
+
+
+def _run_name(spec: str) -> str:
+    """A folder name per upstream: the run folder's name for models, 'fbank', 'codec-<name>'."""
+    if spec == "fbank" or spec.startswith("codec:"):
+        return spec.replace(":", "-").replace("/", "_") if spec != "codec:" else "codec-default"
+    path = Path(spec)
+    return path.parent.name if path.name == "model" else path.name

@@ -1,0 +1,172 @@
+"""Frozen upstream features, computed once per (upstream, corpus subset, split) and cached on disk.
+
+A cache entry is a folder: features.bin (float16 frames [sum T, L, D], or float32 pooled
+[N, L, D]) and index.json (written last, so its presence means the entry is complete) with the
+ids, lengths and offsets and what the features depend on: the upstream's identity (weights hash,
+codec), the manifest's hash, the split, the pooling. An entry whose record does not match is
+recomputed, never reused.
+
+Utterance tasks only ever see mean-pooled features, and the featurizer's weighted sum is linear,
+so the cache stores each layer's mean over valid frames (of the layer-normalised frames when the
+featurizer normalises): the same numbers as pooling after the weighted sum, at 1/T the size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from codec2vec.atomic import atomic_write_text
+from codec2vec.data.audio import load_audio
+from codec2vec.data.manifest import Manifest, Utterance
+from codec2vec.errors import ConfigError
+from codec2vec.eval.upstream import Upstream
+from codec2vec.models.inputs import AUDIO_HOP, AUDIO_RATE, frames_for_samples
+from codec2vec.units.extract import length_sorted_batches
+from codec2vec.units.store import StoreError, UnitStore, file_sha256
+
+CACHE_FORMAT = "codec2vec-features"
+
+
+@dataclass
+class CachedFeatures:
+    """Read-only view of one cache entry: `features[i]` -> [T_i, L, D] (frames) or [L, D] (mean)."""
+
+    path: Path
+    header: dict
+    data: np.memmap
+
+    @property
+    def ids(self) -> list[str]:
+        return self.header["ids"]
+
+    @property
+    def lengths(self) -> list[int]:
+        return self.header["lengths"]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if self.header["pooling"] == "mean":
+            return self.data[i]
+        start = self.header["offsets"][i]
+        return self.data[start: start + self.lengths[i]]
+
+
+def _open(path: Path) -> CachedFeatures:
+    header = json.loads((path / "index.json").read_text(encoding="utf-8"))
+    rows = len(header["ids"]) if header["pooling"] == "mean" else sum(header["lengths"])
+    shape = (rows, header["n_hidden"], header["width"])
+    dtype = np.float32 if header["pooling"] == "mean" else np.float16
+    data = np.memmap(path / "features.bin", dtype=dtype, mode="r", shape=shape) if rows else np.zeros(shape, dtype)
+    return CachedFeatures(path, header, data)
+
+
+def _batch_inputs(upstream: Upstream, manifest: Manifest, rows: list[Utterance], store: UnitStore | None,
+                  device: torch.device) -> dict:
+    if upstream.input == "units":
+        codes = [store[r.id] for r in rows]
+        frames = [c.shape[1] for c in codes]
+        units = torch.zeros(len(rows), codes[0].shape[0], max(frames), dtype=torch.long)
+        for i, c in enumerate(codes):
+            units[i, :, : c.shape[1]] = torch.from_numpy(c.astype(np.int64))
+        return {"units": units.to(device), "frames": torch.tensor(frames, device=device)}
+    audio = [load_audio(manifest.audio_path(r), AUDIO_RATE) for r in rows]
+    samples = torch.tensor([len(a) for a in audio])
+    batch = torch.zeros(len(rows), int(samples.max()))  # zero past each end: batch == single
+    for i, a in enumerate(audio):
+        batch[i, : len(a)] = torch.from_numpy(a)
+    return {"audio": batch.to(device), "frames": frames_for_samples(samples).to(device)}
+
+
+def _unit_store(upstream: Upstream, units: str | Path | None, rows: list[Utterance], what: str) -> UnitStore | None:
+    if upstream.input != "units":
+        return None
+    if not units:
+        raise ConfigError(f"{upstream.name} reads codec units: give the unit store of {what}")
+    store = UnitStore(units)
+    store.require_codec(upstream.codec, f"the codec of upstream {upstream.name}")
+    missing = [r.id for r in rows if r.id not in store]
+    if missing:
+        raise StoreError(f"{units}: no units for {len(missing)} utterance(s) of {what}, e.g. '{missing[0]}'; "
+                         "extract the subset again with the upstream's codec")
+    return store
+
+
+def unit_store_for(upstream: Upstream, manifest: Manifest, units_root: str | Path, device: str = "auto",
+                   log=print) -> Path | None:
+    """UNITS/<subset>: the unit store a unit upstream reads for `manifest`, extracted with the
+    upstream's own codec when it does not exist yet. None for audio upstreams."""
+    if upstream.input != "units":
+        return None
+    if not units_root:
+        raise ConfigError(f"{upstream.name} reads codec units: give `units` (a folder of unit stores by subset)")
+    store = Path(units_root) / manifest.header.subset
+    if not (store / "header.json").is_file():
+        from codec2vec.units.extract import ExtractConfig, extract
+
+        log(f"extracting {manifest.path} with codec '{upstream.codec.codec_id}' into {store}")
+        extract(ExtractConfig(corpus=str(manifest.path), out=str(store), codec=upstream.codec.codec_id, device=device),
+                progress=True)
+    return store
+
+
+def cached_features(upstream: Upstream, manifest: Manifest, split: str, rows: list[Utterance], pooling: str,
+                    layer_norm: bool, cache_root: str | Path, units: str | Path | None = None,
+                    max_batch_frames: int = 20_000, progress: bool = True) -> CachedFeatures:
+    """The cached features of `rows` (one split of `manifest`), computing them on a miss."""
+    if pooling not in ("frames", "mean"):
+        raise ValueError(f"pooling must be 'frames' or 'mean', got {pooling!r}")
+    name = f"{manifest.header.corpus}-{manifest.header.subset}-{split}-{pooling}" + ("-ln" if pooling == "mean" and layer_norm else "")
+    path = Path(cache_root) / upstream.key / name
+    record = {"upstream": upstream.identity, "manifest_sha256": file_sha256(manifest.path), "split": split, "pooling": pooling,
+              "layer_norm": bool(layer_norm and pooling == "mean"), "ids": [r.id for r in rows]}
+    if (path / "index.json").is_file():
+        cached = _open(path)
+        if all(cached.header.get(k) == v for k, v in record.items()):
+            return cached
+    store = _unit_store(upstream, units, rows, f"{manifest.path.name} ({split})")
+    estimated = [store.frames(r.id) if store else max(1, round(r.duration * AUDIO_RATE / AUDIO_HOP)) for r in rows]
+    batches = length_sorted_batches(estimated, max_batch_frames)
+
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    lengths, offsets, written, n_hidden, width = [0] * len(rows), [0] * len(rows), 0, 0, 0
+    pooled = [None] * len(rows)
+    from tqdm import tqdm
+
+    with open(tmp / "features.bin", "wb") as out:
+        for batch in tqdm(batches, desc=f"features {upstream.name} {manifest.header.subset}/{split}",
+                          disable=not progress, leave=False):
+            inputs = _batch_inputs(upstream, manifest, [rows[i] for i in batch], store, upstream.device)
+            hidden = torch.stack(upstream.hidden(inputs), dim=2).float()  # [B, T, L, D]
+            n_hidden, width = hidden.shape[2], hidden.shape[3]
+            for j, i in enumerate(batch):
+                t = int(inputs["frames"][j])
+                frames = hidden[j, :t]
+                lengths[i] = t
+                if pooling == "mean":
+                    pooled[i] = (F.layer_norm(frames, frames.shape[-1:]) if layer_norm else frames).mean(0).cpu().numpy()
+                else:
+                    offsets[i] = written
+                    out.write(frames.to(torch.float16).cpu().numpy().tobytes())
+                    written += t
+        if pooling == "mean" and rows:
+            out.write(np.stack(pooled).astype(np.float32).tobytes())
+        out.flush()
+        os.fsync(out.fileno())
+    header = {"codec2vec": CACHE_FORMAT, "version": 1, "manifest": str(manifest.path), **record, "frame_rate": upstream.frame_rate,
+              "n_hidden": n_hidden or upstream.n_hidden, "width": width, "lengths": lengths, "offsets": offsets}
+    atomic_write_text(tmp / "index.json", json.dumps(header) + "\n")
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+    return _open(path)

@@ -1,0 +1,232 @@
+"""`codec2vec evaluate`: the SUPERB protocol on one frozen upstream, task by task.
+
+For each task: find its corpus subset, cache the upstream's features per split (unit upstreams
+read that subset's unit store, extracted with the upstream's own codec if missing), train the
+head once per learning rate (`lr_sweep`), keep the best dev score, report dev and test. Each task
+writes OUT/<task>.json when done, so a rerun skips finished tasks; OUT/results.json and
+OUT/results.md gather them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from codec2vec.atomic import atomic_write_text
+from codec2vec.config import config_to_dict, save_config
+from codec2vec.data.manifest import Manifest
+from codec2vec.errors import ConfigError
+from codec2vec.eval.downstream import DEFAULT_LR, Examples, HeadConfig, score, train_head, vocabulary
+from codec2vec.eval.features import cached_features, unit_store_for
+from codec2vec.eval.tasks import Task, folds, parse_tasks, task_manifest
+from codec2vec.eval.upstream import Upstream, load_upstream
+from codec2vec.provenance import provenance
+from codec2vec.units.store import file_sha256
+
+RESULT_FORMAT = "codec2vec-eval"
+# Settings that do not change a task's numbers: a finished task is reused when only these differ.
+_NOT_RESULT_KEYS = ("tasks", "out", "cache", "device", "threads", "units")
+PROTOCOL_NOTES = {
+    "asv": "closed-set proxy: trials score each test utterance against the mean embedding of every "
+           "training speaker (SUPERB's ASV uses unseen speakers and an x-vector head)",
+    "asr": "greedy CTC decoding, no language model",
+}
+
+
+@dataclass
+class EvalConfig:
+    model: str = ""  # model folder (RUN/model), "fbank" or "codec:<name>"
+    tasks: list[str] = field(default_factory=lambda: ["pr", "asr", "ks", "sid", "ic", "er", "asv"])
+    corpus: str = ""  # corpus folder (corpus.json): synthetic, or `codec2vec corpus prepare`d
+    units: str = ""  # folder of unit stores named by subset (UNITS/read, ...); missing ones are extracted
+    out: str = ""  # results folder
+    cache: str = ""  # feature cache root; "" = OUT/feature-cache
+    seed: int = 1
+    lr_sweep: list[float] = field(default_factory=list)  # learning rates to try; [] = head.lr or the task default
+    dev_ratio: float = 0.2  # cross-validated corpora (IEMOCAP sessions): share of training rows held out as dev
+    head: HeadConfig = field(default_factory=HeadConfig)
+    max_batch_frames: int = 20_000  # padded frames per upstream forward pass
+    device: str = "auto"
+    threads: int = 0  # torch threads; 0 = torch's default
+
+
+def _device(name: str) -> str:
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+def _result_settings(cfg: EvalConfig) -> dict:
+    settings = config_to_dict(cfg)
+    return {k: v for k, v in settings.items() if k not in _NOT_RESULT_KEYS}
+
+
+class TaskRunner:
+    """Caches and trains for one task of one upstream."""
+
+    def __init__(self, cfg: EvalConfig, upstream: Upstream, task: Task, log):
+        self.cfg, self.upstream, self.task, self.log = cfg, upstream, task, log
+        self.manifest: Manifest = task_manifest(cfg.corpus, task)
+        self.cache_root = Path(cfg.cache or Path(cfg.out) / "feature-cache")
+        if task.level == "frame":
+            self.classes = vocabulary(task)
+        else:
+            self.classes = sorted({str(task.label(r)) for r in self.manifest.rows})
+        self._caches: dict = {}
+
+    def _split(self, name: str):
+        if name not in self._caches:
+            rows = self.manifest.split(name)
+            pooling = "frames" if self.task.level == "frame" else "mean"
+            self._caches[name] = (rows, cached_features(
+                self.upstream, self.manifest, name, rows, pooling, self.cfg.head.layer_norm, self.cache_root,
+                unit_store_for(self.upstream, self.manifest, self.cfg.units, self.cfg.device, self.log),
+                self.cfg.max_batch_frames))
+        return self._caches[name]
+
+    def _examples(self, parts: list[tuple[str, list[int] | None]]) -> Examples:
+        out = Examples()
+        for split, keep in parts:
+            rows, cache = self._split(split)
+            for i in range(len(rows)) if keep is None else keep:
+                label = self.task.label(rows[i])
+                out.items.append((cache, i))
+                out.targets.append([self.classes.index(t) for t in label] if self.task.level == "frame"
+                                   else self.classes.index(str(label)))
+                out.speakers.append(rows[i].speaker)
+        return out
+
+    def setups(self) -> list[tuple[str, dict[str, Examples]]]:
+        """(fold name, train/dev/test examples): one setup, or one per fold of a cross-validated corpus."""
+        fold_names = folds(self.manifest)
+        if not fold_names:
+            missing = [s for s in ("train", "dev", "test") if not self.manifest.split(s)]
+            if missing:
+                raise ConfigError(f"{self.manifest.path}: task {self.task.name} needs splits train, dev and test; "
+                                  f"missing {missing}")
+            return [("", {s: self._examples([(s, None)]) for s in ("train", "dev", "test")})]
+        setups = []
+        for k, test in enumerate(fold_names):
+            rng = np.random.default_rng(self.cfg.seed + k)
+            train, dev = [], []
+            for split in fold_names:
+                if split == test:
+                    continue
+                n = len(self.manifest.split(split))
+                held = set(rng.choice(n, size=int(round(n * self.cfg.dev_ratio)), replace=False).tolist())
+                train.append((split, [i for i in range(n) if i not in held]))
+                dev.append((split, sorted(held)))
+            setups.append((test, {"train": self._examples(train), "dev": self._examples(dev),
+                                  "test": self._examples([(test, None)])}))
+        return setups
+
+    def run(self) -> dict:
+        task, cfg = self.task, self.cfg
+        started = time.perf_counter()
+        setups = self.setups()
+        feature_seconds = time.perf_counter() - started
+        lrs = cfg.lr_sweep or [cfg.head.lr or DEFAULT_LR[task.name]]
+        sign = 1.0 if task.higher_is_better else -1.0
+        per_fold = []
+        for fold, data in setups:
+            cache = data["train"].items[0][0]
+            n_hidden, width = cache.header["n_hidden"], cache.header["width"]
+            trials = []
+            for lr in lrs:
+                model, info = train_head(task, data, n_hidden, width, len(self.classes), cfg.head, lr, cfg.seed)
+                trials.append((info, model))
+                self.log(f"{self.upstream.name} {task.name}{' ' + fold if fold else ''} lr {lr:g}: "
+                         f"dev {task.select} {info['dev']:.4f} (epoch {info['best_epoch']}/{info['epochs']})")
+            info, model = max(trials, key=lambda t: sign * t[0]["dev"])
+            batch = cfg.head.batch_size or 64
+            per_fold.append({
+                "fold": fold or None, "lr": info["lr"], "best_epoch": info["best_epoch"], "epochs": info["epochs"],
+                "dev": score(task, model, data["dev"], batch, data["train"]),
+                "test": score(task, model, data["test"], batch, data["train"]),
+                "layer_weights": model.featurizer.layer_weights(),
+                "examples": {s: len(e) for s, e in data.items()},
+                "sweep": [{"lr": t[0]["lr"], "dev": t[0]["dev"], "best_epoch": t[0]["best_epoch"]} for t in trials],
+                "history": info["history"],
+            })
+        mean = lambda part, key: float(np.mean([f[part][key] for f in per_fold]))  # noqa: E731
+        metrics = sorted(per_fold[0]["test"])
+        header = self.manifest.header
+        return {
+            "codec2vec": RESULT_FORMAT, "version": 1, "task": task.name, "description": task.description,
+            "metric": task.metric, "higher_is_better": task.higher_is_better,
+            "dev": mean("dev", task.metric), "test": mean("test", task.metric),
+            "dev_metrics": {m: mean("dev", m) for m in metrics}, "test_metrics": {m: mean("test", m) for m in metrics},
+            "layer_weights": np.mean([f["layer_weights"] for f in per_fold], axis=0).tolist(),
+            "classes": len(self.classes), "folds": per_fold,
+            "upstream": {"spec": cfg.model, "name": self.upstream.name, "key": self.upstream.key,
+                         **self.upstream.identity},
+            "corpus": {"folder": cfg.corpus, "name": header.corpus, "subset": header.subset,
+                       "manifest_sha256": file_sha256(self.manifest.path)},
+            "proxy": "; ".join(n for n in (header.notes if "PROXY" in header.notes else "",
+                                           "synthetic speech (TTS voices)" if header.corpus == "synth" else "") if n),
+            "protocol": PROTOCOL_NOTES.get(task.name, ""),
+            "seconds": {"features": round(feature_seconds, 1), "total": round(time.perf_counter() - started, 1)},
+            "settings": _result_settings(cfg), "provenance": provenance(),
+        }
+
+
+def _finished(path: Path, cfg: EvalConfig, upstream: Upstream) -> dict | None:
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text(encoding="utf-8"))
+    if result.get("settings") == _result_settings(cfg) and result.get("upstream", {}).get("key") == upstream.key:
+        return result
+    return None
+
+
+def results_table(results: list[dict]) -> str:
+    lines = ["| task | metric | dev | test | lr | best epoch | top layer (weight) |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        weights = r["layer_weights"]
+        top = int(np.argmax(weights))
+        lrs = ",".join(sorted({f"{f['lr']:g}" for f in r["folds"]}))
+        epochs = ",".join(str(f["best_epoch"]) for f in r["folds"])
+        lines.append(f"| {r['task']} | {r['metric']} | {format_metric(r, 'dev')} | {format_metric(r, 'test')} | {lrs} | "
+                     f"{epochs} | {top} ({weights[top]:.2f}) |")
+    return "\n".join(lines) + "\n"
+
+
+def format_metric(result: dict, part: str) -> str:
+    """Error rates and accuracies in percent, as SUPERB reports them."""
+    return f"{100 * result[part]:.1f}"
+
+
+def evaluate(cfg: EvalConfig, progress: bool = True) -> Path:
+    """Run every task of cfg.tasks on cfg.model; returns the results folder."""
+    if not cfg.model or not cfg.corpus or not cfg.out:
+        raise ConfigError("evaluate needs model, corpus and out")
+    tasks = parse_tasks(cfg.tasks)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    upstream = load_upstream(cfg.model, _device(cfg.device))
+    log = print if progress else (lambda *_: None)
+    results = []
+    for task in tasks:
+        path = out / f"{task.name}.json"
+        result = _finished(path, cfg, upstream)
+        if result is None:
+            log(f"{upstream.name}: {task.name} ({task.description})")
+            result = TaskRunner(cfg, upstream, task, log).run()
+            atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+        log(f"{upstream.name} {task.name}: dev {result['metric']} {format_metric(result, 'dev')}, "
+            f"test {format_metric(result, 'test')}")
+        results.append(result)
+    summary = {"codec2vec": RESULT_FORMAT + "-summary", "version": 1, "upstream": results[0]["upstream"],
+               "tasks": {r["task"]: {k: r[k] for k in ("metric", "higher_is_better", "dev", "test", "layer_weights",
+                                                        "proxy")} for r in results},
+               "provenance": provenance()}
+    atomic_write_text(out / "results.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / "results.md", f"# {upstream.name} ({cfg.model})\n\nCorpus: {cfg.corpus}. "
+                      "Percent; PER/WER/EER lower is better, accuracy higher.\n\n" + results_table(results))
+    return out

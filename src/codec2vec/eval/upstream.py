@@ -1,0 +1,141 @@
+"""Upstreams: frozen models that turn a batch into every hidden state on a known frame grid.
+
+Three kinds, one interface (s3prl's upstream): `hidden(batch)` -> list of [B, T, D] and the true
+lengths [B].
+- a model folder this project trained (units, waveform or log-mel input; any objective);
+- `codec:<name>`: the codec's quantized latent (the sum of each frame's codebook vectors, what a
+  unit model's input layer starts from), no pre-training;
+- `fbank`: 80 log-mel bins every 10 ms, two frames stacked per 20 ms so it shares the 50 Hz grid.
+
+A unit upstream reads codes made by its own codec (checked by weights hash): downstream audio is
+discretized with the same codec before the model sees it, as in the paper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from codec2vec.codecs.base import CodecInfo
+from codec2vec.errors import ConfigError
+from codec2vec.models.inputs import AUDIO_HOP, AUDIO_RATE, InputConfig, LogMelInput, UnitInput
+from codec2vec.units.store import file_sha256
+
+FRAME_RATE = AUDIO_RATE / AUDIO_HOP  # 50 Hz: every upstream here shares the codec frame grid
+
+
+class Upstream(torch.nn.Module):
+    """input: "units" (batch["units"] [B, Q, T] from `codec`) or "audio" (batch["audio"] at 16 kHz)."""
+
+    input: str
+    codec: CodecInfo | None = None
+    frame_rate: float = FRAME_RATE
+
+    def __init__(self, name: str, identity: dict, device: str | torch.device):
+        super().__init__()
+        self.name = name
+        self.device = torch.device(device)
+        self.identity = identity  # what the features depend on: recorded in caches and results
+
+    @property
+    def key(self) -> str:
+        """A short hash of the identity: the feature cache's folder name."""
+        text = json.dumps(self.identity, sort_keys=True)
+        return f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+    @property
+    def n_hidden(self) -> int:
+        raise NotImplementedError
+
+    def hidden(self, batch: dict) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+
+class ModelUpstream(Upstream):
+    """A saved codec2vec model (`RUN/model` or the run folder itself): all L + 1 hidden states."""
+
+    def __init__(self, folder: str | Path, device: str | torch.device = "cpu"):
+        from codec2vec.models import load_pretrained
+
+        folder = Path(folder)
+        if not (folder / "config.json").is_file() and (folder / "model" / "config.json").is_file():
+            folder = folder / "model"
+        model, config = load_pretrained(folder, device)
+        name = folder.parent.name if folder.name == "model" else folder.name
+        super().__init__(name, {"upstream": "model", "model_sha256": file_sha256(folder / "model.safetensors"),
+                                "codec": config.get("codec"), "objective": config.get("objective"),
+                                "step": config.get("step")}, device)
+        self.model, self.folder = model, folder
+        self.input = "units" if model.kind == "units" else "audio"
+        if self.input == "units":
+            if not config.get("codec"):
+                raise ConfigError(f"{folder}: a unit model whose config.json names no codec")
+            self.codec = CodecInfo.from_header(config["codec"])
+
+    @property
+    def n_hidden(self) -> int:
+        return self.model.n_hidden
+
+    @torch.inference_mode()
+    def hidden(self, batch: dict) -> list[torch.Tensor]:
+        hidden, _ = self.model(batch)
+        return hidden
+
+
+class CodecLatentUpstream(Upstream):
+    """The codec's own quantized latent: one hidden state, the sum of the frame's codebook vectors."""
+
+    input = "units"
+
+    def __init__(self, codec_name: str, device: str | torch.device = "cpu"):
+        from codec2vec.codecs import load_codec
+
+        codec = load_codec(codec_name)
+        super().__init__(f"codec-{Path(codec_name).name}", {"upstream": "codec-latent", "codec": codec.info.to_header()},
+                         device)
+        self.codec = codec.info
+        vectors = codec.codebook_vectors().detach().float().cpu()
+        self.latent = UnitInput(InputConfig(), codec.info.n_codebooks, codec.info.codebook_size, vectors).to(device).eval()
+
+    @property
+    def n_hidden(self) -> int:
+        return 1
+
+    @torch.inference_mode()
+    def hidden(self, batch: dict) -> list[torch.Tensor]:
+        t = int(batch["frames"].max())
+        return [self.latent(batch["units"][..., :t])]
+
+
+class FbankUpstream(Upstream):
+    """Log-mel filterbank features (SUPERB's FBANK reference, without deltas), no learning at all."""
+
+    input = "audio"
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        super().__init__("fbank", {"upstream": "fbank", "n_mels": 80, "window_ms": 25, "hop_ms": 10, "stacked": 2},
+                         device)
+        self.logmel = LogMelInput(InputConfig(n_mels=80)).to(device)
+
+    @property
+    def n_hidden(self) -> int:
+        return 1
+
+    @torch.inference_mode()
+    def hidden(self, batch: dict) -> list[torch.Tensor]:
+        return [self.logmel(batch["audio"], batch["frames"])]
+
+
+def load_upstream(spec: str, device: str | torch.device = "cpu") -> Upstream:
+    """`fbank`, `codec:<codec name, hub id or folder>`, or a model folder (or its run folder)."""
+    if spec == "fbank":
+        return FbankUpstream(device)
+    if spec.startswith("codec:"):
+        return CodecLatentUpstream(spec.removeprefix("codec:") or "default", device)
+    path = Path(spec)
+    if not path.exists():
+        raise ConfigError(f"upstream '{spec}' not found: give a model folder (RUN/model), 'fbank' or 'codec:<name>'")
+    return ModelUpstream(path, device)

@@ -1,0 +1,228 @@
+"""The evaluation harness on a tiny tone corpus: upstreams, feature cache, heads, evaluate, report,
+benchmark and unit quality."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from codec2vec.config import load_config
+from codec2vec.data.manifest import read_manifest
+from codec2vec.errors import ConfigError
+from codec2vec.eval import EvalConfig, evaluate, load_upstream
+from codec2vec.eval.downstream import Examples, HeadConfig, train_head
+from codec2vec.eval.features import cached_features
+from codec2vec.eval.heads import Downstream, UtteranceHead
+from codec2vec.eval.pnmi import frame_phones, score_units
+from codec2vec.eval.report import report
+from codec2vec.eval.tasks import TASKS, asr_text, task_manifest
+from codec2vec.units.store import StoreError
+from eval_fixtures import make_eval_setup, save_tiny_model, write_task_corpus
+
+FAST = [f"head.max_epochs.{t}=3" for t in TASKS] + ["head.asr_hidden=16", "device=cpu"]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    return make_eval_setup(tmp_path_factory.mktemp("eval"))
+
+
+def _config(setup, out, model=None, *overrides):
+    return load_config(EvalConfig, overrides=[f"model={model or setup['model']}", f"corpus={setup['corpus']}",
+                                              f"units={setup['units']}", f"out={out}", *FAST, *overrides])
+
+
+def test_frame_phones_and_unit_quality_values():
+    phones = frame_phones([["sil", 0.0, 0.03], ["aa", 0.03, 0.07], ["s", 0.08, 0.1]], 6, 50.0)
+    # frame centres 0.01, 0.03, 0.05, 0.07, 0.09, 0.11: 0.03 starts "aa"; 0.07 ends it; 0.11 is past the end
+    assert phones.tolist() == ["sil", "aa", "aa", "sil", "s", "sil"]
+    quality = score_units([np.array(["a", "a", "b"]), np.array(["b"])], [np.array([0, 0, 1]), np.array([1])])
+    assert quality.pnmi == pytest.approx(1.0) and quality.phone_purity == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="utterance 0"):
+        score_units([np.array(["a"])], [np.array([0, 1])])
+
+
+def test_task_labels_and_manifest_lookup(setup):
+    read = task_manifest(setup["corpus"], TASKS["pr"])
+    row = read.rows[0]
+    assert TASKS["pr"].label(row) == [p for p, _, _ in row.phonemes]
+    assert TASKS["asv"].label(row) == row.speaker
+    assert task_manifest(setup["corpus"], TASKS["asv"]).header.subset == "sid"  # no asv subset: speaker-id's
+    assert asr_text("Don't  stop-me, NOW!") == "don't stop me now"
+
+
+def test_upstreams_give_every_hidden_state_on_the_frame_grid(setup):
+    manifest = task_manifest(setup["corpus"], TASKS["ks"])
+    rows = manifest.split("dev")
+    model = load_upstream(setup["model"])
+    assert (model.input, model.n_hidden) == ("units", 3)  # tiny preset: 2 layers + input
+    fbank = load_upstream("fbank")
+    assert (fbank.input, fbank.n_hidden) == ("audio", 1)
+    for upstream, width in ((model, 64), (fbank, 160)):
+        feats = cached_features(upstream, manifest, "dev", rows, "frames", False, setup["root"] / "cache-grid",
+                                Path(setup["units"]) / "ks" if upstream.input == "units" else None, progress=False)
+        assert feats.header["width"] == width and feats.header["frame_rate"] == 50.0
+        # ceil(samples / 320) frames, as the codec makes them
+        samples = [sf.info(str(manifest.audio_path(r))).frames for r in rows]
+        assert feats.lengths == [-(-n // 320) for n in samples]
+
+
+def test_cached_features_batch_equals_single_and_are_reused(setup, monkeypatch):
+    manifest = task_manifest(setup["corpus"], TASKS["pr"])
+    rows = manifest.split("test")
+    upstream = load_upstream(setup["model"])
+    units = Path(setup["units"]) / "read"
+    batched = cached_features(upstream, manifest, "test", rows, "frames", False, setup["root"] / "c1", units,
+                              progress=False)
+    single = cached_features(upstream, manifest, "test", rows, "frames", False, setup["root"] / "c2", units,
+                             max_batch_frames=1, progress=False)
+    for i in range(len(rows)):
+        np.testing.assert_allclose(np.asarray(batched[i], np.float32), np.asarray(single[i], np.float32), atol=2e-3)
+    monkeypatch.setattr(type(upstream), "hidden", lambda *a: pytest.fail("cache miss: the upstream ran again"))
+    again = cached_features(upstream, manifest, "test", rows, "frames", False, setup["root"] / "c1", units,
+                            progress=False)
+    assert again.path == batched.path and np.array_equal(again[0], batched[0])
+
+
+def test_a_changed_manifest_recomputes_the_cache(setup, tmp_path):
+    corpus = write_task_corpus(tmp_path / "corpus", seed=0)
+    manifest = read_manifest(corpus / "ks.jsonl")
+    upstream = load_upstream("fbank")
+    first = cached_features(upstream, manifest, "dev", manifest.split("dev"), "mean", False, tmp_path / "c", None,
+                            progress=False)
+    before = np.array(first[0])
+    write_task_corpus(corpus, seed=5)  # other audio, same ids and paths
+    manifest = read_manifest(corpus / "ks.jsonl")
+    second = cached_features(upstream, manifest, "dev", manifest.split("dev"), "mean", False, tmp_path / "c", None,
+                             progress=False)
+    assert not np.allclose(before, np.array(second[0]))
+
+
+def test_pooled_cache_equals_pooling_after_the_weighted_sum(setup):
+    manifest = task_manifest(setup["corpus"], TASKS["ks"])
+    rows = manifest.split("dev")
+    upstream = load_upstream(setup["model"])
+    units = Path(setup["units"]) / "ks"
+    for layer_norm in (False, True):
+        frames = cached_features(upstream, manifest, "dev", rows, "frames", False, setup["root"] / "cp", units,
+                                 progress=False)
+        pooled = cached_features(upstream, manifest, "dev", rows, "mean", layer_norm, setup["root"] / "cp", units,
+                                 progress=False)
+        torch.manual_seed(0)
+        frame_model = Downstream(3, torch.nn.Identity(), layer_norm)
+        frame_model.featurizer.logits.data = torch.tensor([0.3, -1.0, 0.5])
+        pooled_model = Downstream(3, torch.nn.Identity())
+        pooled_model.featurizer.logits.data = frame_model.featurizer.logits.data.clone()
+        for i in range(len(rows)):
+            x = torch.from_numpy(np.asarray(frames[i], np.float32)).permute(1, 0, 2)  # [L, T, D]
+            want = frame_model(x).mean(0)
+            got = pooled_model(torch.from_numpy(np.array(pooled[i])))
+            torch.testing.assert_close(got, want, atol=2e-3, rtol=1e-3)
+
+
+def test_every_task_trains_reports_and_resumes(setup, monkeypatch):
+    out = setup["root"] / "all-tasks"
+    evaluate(_config(setup, out), progress=False)
+    for name, task in TASKS.items():
+        result = json.loads((out / f"{name}.json").read_text())
+        assert result["task"] == name and result["metric"] == task.metric
+        assert set(result["test_metrics"]) >= {task.metric} and 0.0 <= result["test"] <= (10 if name == "pr" else 1)
+        assert result["upstream"]["model_sha256"] and result["upstream"]["codec"]["codec_id"] == setup["codec"]
+        assert result["provenance"]["versions"]["torch"] and "git_revision" in result["provenance"]
+        assert result["settings"]["seed"] == 1 and result["folds"][0]["examples"] == {"train": 12, "dev": 4, "test": 4}
+        assert sum(result["layer_weights"]) == pytest.approx(1.0) and len(result["layer_weights"]) == 3
+        assert 1 <= result["folds"][0]["best_epoch"] <= 3 and len(result["folds"][0]["history"]) <= 3
+    assert json.loads((out / "results.json").read_text())["tasks"]["asr"]["metric"] == "wer"
+    assert "| asv | eer |" in (out / "results.md").read_text()
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json") if p.name != "results.json"}
+    monkeypatch.setattr("codec2vec.eval.harness.TaskRunner.run", lambda self: pytest.fail("finished task rerun"))
+    evaluate(_config(setup, out), progress=False)
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in out.glob("*.json") if p.name != "results.json"}
+
+
+def test_heads_learn_the_tone_tasks(setup):
+    """Not just running: on the tone corpus, FBANK features let the heads beat chance clearly."""
+    out = setup["root"] / "learn"
+    evaluate(_config(setup, out, "fbank", "tasks=[pr,ks]", "head.max_epochs.pr=40", "head.max_epochs.ks=40",
+                     "head.lr=0.005", "head.batch_size=2", "head.patience=40"), progress=False)
+    pr = json.loads((out / "pr.json").read_text())
+    ks = json.loads((out / "ks.json").read_text())
+    assert pr["test"] < 0.75  # phone error rate: an empty or random hypothesis scores >= 1
+    assert ks["test"] >= 0.5  # 4 keywords: chance is 0.25
+
+
+def test_lr_sweep_keeps_the_best_dev_result(setup):
+    out = setup["root"] / "sweep"
+    evaluate(_config(setup, out, "fbank", "tasks=[ks]", "lr_sweep=[1e-7,0.01]", "head.max_epochs.ks=20"),
+             progress=False)
+    result = json.loads((out / "ks.json").read_text())
+    sweep = {s["lr"]: s["dev"] for s in result["folds"][0]["sweep"]}
+    assert set(sweep) == {1e-7, 0.01}
+    assert result["folds"][0]["lr"] == max(sweep, key=sweep.get)
+
+
+def test_cross_validation_folds(tmp_path):
+    setup = {"corpus": str(write_task_corpus(tmp_path / "corpus", er_folds=True)), "model": "fbank", "units": ""}
+    out = tmp_path / "out"
+    evaluate(_config(setup, out, "fbank", "tasks=[er]"), progress=False)
+    result = json.loads((out / "er.json").read_text())
+    assert [f["fold"] for f in result["folds"]] == ["session1", "session2", "session3"]
+    assert result["folds"][0]["examples"] == {"train": 12, "dev": 4, "test": 8}  # 20 % of each training fold held out
+    assert result["test"] == pytest.approx(np.mean([f["test"]["accuracy"] for f in result["folds"]]))
+
+
+def test_asv_scores_trials_against_enrolled_speakers():
+    """Embeddings that are the speaker one-hot give EER 0; the trial grid is utterances x speakers."""
+    class Cache:  # pooled features [1 layer, D]: the speaker's one-hot
+        header = {"pooling": "mean"}
+
+        def __getitem__(self, i):
+            return np.eye(3, dtype=np.float32)[[i % 3]]
+    data = Examples([(Cache(), i) for i in range(9)], [i % 3 for i in range(9)], [f"s{i % 3}" for i in range(9)])
+    model, info = train_head(TASKS["asv"], {"train": data, "dev": data, "test": data}, 1, 3, 3,
+                             HeadConfig(max_epochs={"asv": 30}, mlp_hidden=8, dropout=0.0), 0.05, 0)
+    assert isinstance(model.head, UtteranceHead) and info["dev"] == 0.0
+
+
+def test_unit_upstream_refuses_units_of_another_codec(setup, tmp_path):
+    other = save_tiny_model(tmp_path / "other-model", Path(setup["codec"]))
+    config = json.loads((other / "config.json").read_text())
+    config["codec"]["weights_hash"] = "0" * 64  # as if trained on units of other weights
+    (other / "config.json").write_text(json.dumps(config))
+    manifest = task_manifest(setup["corpus"], TASKS["ks"])
+    with pytest.raises(StoreError, match="weights_hash"):
+        cached_features(load_upstream(str(other)), manifest, "dev", manifest.split("dev"), "mean", False,
+                        tmp_path / "cache", Path(setup["units"]) / "ks", progress=False)
+
+
+def test_bad_requests_are_named(setup, tmp_path):
+    with pytest.raises(ConfigError, match="unknown task"):
+        evaluate(_config(setup, tmp_path / "x", "fbank", "tasks=[pr,qbe]"), progress=False)
+    with pytest.raises(ConfigError, match="not found"):
+        evaluate(_config(setup, tmp_path / "x", str(tmp_path / "missing")), progress=False)
+
+
+def test_report_and_benchmark_cli(setup, tmp_path):
+    bench = tmp_path / "bench"
+    args = [sys.executable, "-m", "codec2vec.cli", "benchmark", "--models", "fbank", setup["model"], "--out", str(bench),
+            "--corpus", setup["corpus"], "--units", setup["units"], "--real", "", "--quiet", *FAST,
+            "tasks=[pr,ks,asv]", "unit_quality.n_clusters=8"]
+    done = subprocess.run(args, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (bench / "report.md").read_text()
+    name = Path(setup["model"]).parent.name  # a model folder is named after its run
+    assert "| fbank |" in text and f"| {name} |" in text and "PNMI (synthetic)" in text
+    assert (bench / "layer_weights.png").stat().st_size > 1000 and (bench / "metrics.png").stat().st_size > 1000
+    quality = json.loads((bench / name / "unit_quality.json").read_text())
+    assert 0.0 < quality["synthetic"][0]["pnmi"] <= 1.0 and quality["layer"] == 1
+    merged = report([bench / "fbank", bench / name], tmp_path / "merged")
+    assert merged.read_text().count("\n| ") == 3  # header + two upstreams
+    again = subprocess.run(args, capture_output=True, text=True)  # everything cached or finished
+    assert again.returncode == 0 and (bench / "report.md").read_text() == text
