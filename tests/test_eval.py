@@ -151,7 +151,7 @@ def test_heads_learn_the_tone_tasks(setup):
     """Not just running: on the tone corpus, FBANK features let the heads beat chance clearly."""
     out = setup["root"] / "learn"
     evaluate(_config(setup, out, "fbank", "tasks=[pr,ks]", "head.max_epochs.pr=40", "head.max_epochs.ks=40",
-                     "head.lr=0.005", "head.batch_size=2", "head.patience=40"), progress=False)
+                     "head.lr.pr=0.005", "head.lr.ks=0.005", "head.batch_size=2", "head.patience=40"), progress=False)
     pr = json.loads((out / "pr.json").read_text())
     ks = json.loads((out / "ks.json").read_text())
     assert pr["test"] < 0.75  # phone error rate: an empty or random hypothesis scores >= 1
@@ -226,3 +226,71 @@ def test_report_and_benchmark_cli(setup, tmp_path):
     assert merged.read_text().count("\n| ") == 3  # header + two upstreams
     again = subprocess.run(args, capture_output=True, text=True)  # everything cached or finished
     assert again.returncode == 0 and (bench / "report.md").read_text() == text
+    described = subprocess.run([sys.executable, "-m", "codec2vec.cli", "describe", str(bench / "fbank")],
+                               capture_output=True, text=True)
+    assert "evaluation results" in described.stdout and "| pr | per |" in described.stdout
+
+
+REAL_CARDS = Path(__file__).resolve().parents[1] / "data" / "real-en"
+
+
+@pytest.mark.skipif(not (REAL_CARDS / "real-en.jsonl").is_file(), reason="needs `make real-en` (real English clips)")
+def test_forced_alignment_of_real_speech():
+    """pocketsphinx aligns a real recording's transcript; on TTS voices its phone search often fails,
+    which is why PNMI on synthetic speech uses the synthesizer's own phone times."""
+    pytest.importorskip("pocketsphinx")
+    from codec2vec.data.audio import load_audio
+    from codec2vec.eval.pnmi import ForcedAligner
+
+    manifest = read_manifest(REAL_CARDS / "real-en.jsonl")
+    row = next(r for r in manifest.rows if r.id == "cards-005")  # "eight of spades four of clubs ..."
+    aligned = ForcedAligner().align(load_audio(manifest.audio_path(row), 16000), row.text)
+    assert [p for p, _, _ in aligned if p != "sil"][:5] == ["ey", "t", "ah", "v", "s"]
+    assert all(e > s for _, s, e in aligned) and aligned[-1][2] <= row.duration + 0.02
+    with pytest.raises(ValueError, match="empty transcript"):
+        ForcedAligner().align(np.zeros(16000, np.float32), "?!")
+
+
+def test_online_codebook_units_are_the_teachers_nearest_codewords(tmp_path):
+    from codec2vec.eval.features import batch_inputs
+    from codec2vec.eval.pnmi import OnlineCodebookUnits
+    from codec2vec.objectives.online import instance_norm
+    from codec2vec.train import pretrain
+    from codec2vec.units import UnitStore
+    from pretrain_fixtures import make_setup, tiny_config
+
+    tones = make_setup(tmp_path)
+    pretrain(tiny_config(tones, tmp_path / "run", "objective.name=online", "optim.steps=3"), progress=False)
+    upstream = load_upstream(str(tmp_path / "run"))
+    manifest = read_manifest(tones["manifest"])
+    batch = batch_inputs(upstream, manifest, manifest.rows[:4], UnitStore(tones["units"]), upstream.device)
+    units = OnlineCodebookUnits(tmp_path / "run", upstream)
+    ids = units(batch)
+    assert [len(i) for i in ids] == batch["frames"].tolist()
+    with torch.no_grad():  # by hand: teacher's top layer, normalised, nearest of the top codebook
+        x, padding = upstream.model.features(batch)
+        top = instance_norm(units.objective.teacher(x, padding)[-1], ~padding)
+        nearest = torch.cdist(top, units.objective.codewords[-1].expand(len(ids), -1, -1)).argmin(-1)
+    for row, got in enumerate(ids):
+        assert np.array_equal(got, nearest[row, : len(got)].numpy())
+    assert int(units.objective.codewords.abs().sum()) > 0 and units.objective._sums is None
+
+
+def test_split_names_of_standard_corpora():
+    from codec2vec.data.manifest import Manifest, ManifestHeader, Utterance
+    from codec2vec.errors import ManifestError
+    from codec2vec.eval.tasks import folds, split_names
+
+    def manifest(corpus, splits):
+        rows = [Utterance(f"u{i}", "a.wav", 1.0, 16000, "s", split) for i, split in enumerate(splits)]
+        return Manifest(Path(f"{corpus}.jsonl"), ManifestHeader(corpus, corpus, ["asr"]), rows)
+
+    libri = manifest("librispeech", ["train-clean-100", "train-clean-360", "dev-clean", "test-clean", "test-other"])
+    assert split_names(libri) == {"train": "train-clean-100", "dev": "dev-clean", "test": "test-clean"}
+    assert split_names(libri, {"train": "train-clean-360", "dev": "dev-clean", "test": "test-other"})["test"] == "test-other"
+    with pytest.raises(ManifestError, match=r"\['dev-other'\] not found"):
+        split_names(libri, {"train": "train-clean-100", "dev": "dev-other", "test": "test-clean"})
+    iemocap = manifest("iemocap", ["session1", "session2", "session3"])
+    assert split_names(iemocap) == {} and folds(iemocap) == ["session1", "session2", "session3"]
+    with pytest.raises(ManifestError, match="needs splits train, dev and test"):
+        split_names(manifest("real-en", ["test", "test"]))

@@ -64,6 +64,16 @@ def _describe_model(folder: Path) -> str:
     return "\n".join(lines)
 
 
+def _describe_results(folder: Path) -> str:
+    from codec2vec.eval.harness import results_table
+    from codec2vec.eval.report import load_run
+
+    run = load_run(folder)
+    upstream = next(iter(run["tasks"].values()))["upstream"]
+    return (f"codec2vec evaluation results at {folder}: upstream {upstream['name']} ({upstream['spec']}), "
+            f"{len(run['tasks'])} task(s)\n" + results_table(list(run["tasks"].values())).rstrip())
+
+
 def describe(path: str | Path) -> str:
     path = Path(path)
     if not path.exists():
@@ -78,6 +88,8 @@ def describe(path: str | Path) -> str:
         return _describe_model(path)
     if path.is_dir() and (path / "checkpoint.pt").is_file() and (path / "model").is_dir():
         return _describe_model(path / "model")
+    if path.is_dir() and (path / "results.json").is_file():
+        return _describe_results(path)
     if path.is_file() and path.name == CORPUS_FILE:
         return _describe_corpus(path.parent)
     if path.is_file() and path.suffix == ".jsonl":
@@ -89,4 +101,4 @@ def describe(path: str | Path) -> str:
             kind = None
         if kind == "manifest":
             return _describe_manifest(path)
-    raise Codec2VecError(f"{path}: not a codec2vec artifact (expected a corpus folder, a manifest .jsonl, a unit or label store, a model or run folder)")
+    raise Codec2VecError(f"{path}: not a codec2vec artifact (expected a corpus folder, a manifest .jsonl, a unit or label store, a model or run folder, evaluation results)")

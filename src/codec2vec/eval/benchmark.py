@@ -21,11 +21,11 @@ from codec2vec.data.corpus import corpus_manifest, read_corpus_header
 from codec2vec.errors import ConfigError
 from codec2vec.eval.downstream import HeadConfig
 from codec2vec.eval.harness import EvalConfig, evaluate
-from codec2vec.eval.features import cached_features, unit_store_for
-from codec2vec.eval.pnmi import aligned_rows, frame_phones, score_units
+from codec2vec.eval.features import batch_inputs, cached_features, unit_store_for
+from codec2vec.eval.pnmi import OnlineCodebookUnits, aligned_rows, frame_phones, score_units
 from codec2vec.eval.report import UNIT_QUALITY_FILE, report
 from codec2vec.eval.tasks import TASKS, task_manifest
-from codec2vec.eval.upstream import load_upstream
+from codec2vec.eval.upstream import ModelUpstream, load_upstream
 from codec2vec.provenance import provenance
 from codec2vec.units.store import UnitStore
 
@@ -77,6 +77,14 @@ def unit_quality_report(cfg: BenchmarkConfig, spec: str, cache_root: Path, align
         store = unit_store_for(upstream, man, cfg.units if man is manifest else cfg.real_units, cfg.device, log)
         return cached_features(upstream, man, split, rows, "frames", False, cache_root, store)
 
+    def _store(man, name):
+        return UnitStore(unit_store_for(upstream, man, cfg.units if name == "synthetic" else cfg.real_units,
+                                        cfg.device, log)) if upstream.input == "units" else None
+
+    online = None
+    if isinstance(upstream, ModelUpstream) and (upstream.folder.parent / "checkpoint.pt").is_file() \
+            and upstream.identity.get("objective") == "online":
+        online = OnlineCodebookUnits(upstream.folder.parent, upstream)
     kmeans = _kmeans_units(features(manifest, "train", manifest.split("train")), q, layer)
     units_name = f"k-means {q.n_clusters} @ hidden {layer}"
     result = {"upstream": upstream.name, "key": upstream.key, "layer": layer, "settings": dataclasses.asdict(q),
@@ -92,9 +100,16 @@ def unit_quality_report(cfg: BenchmarkConfig, spec: str, cache_root: Path, align
         units = [kmeans.predict(np.asarray(feats[i][:, layer], dtype=np.float32)) for i in range(len(feats))]
         quality = score_units(phones, units)
         result[name].append({"units": units_name, "utterances": len(rows), **dataclasses.asdict(quality)})
+        if online is not None:
+            units = []
+            for start in range(0, len(rows), 16):
+                part = rows[start: start + 16]
+                units += online(batch_inputs(upstream, man, part, _store(man, name), upstream.device))
+            quality = score_units(phones, units)
+            result[name].append({"units": "online codebook (top layer)", "utterances": len(rows),
+                                 **dataclasses.asdict(quality)})
         if upstream.name.startswith("codec-"):
-            store = UnitStore(unit_store_for(upstream, man, cfg.units if name == "synthetic" else cfg.real_units,
-                                             cfg.device, log))
+            store = _store(man, name)
             codes = [store[r.id][0] for r in rows]
             quality = score_units(phones, codes)
             result[name].append({"units": "codec codebook 1", "utterances": len(rows), **dataclasses.asdict(quality)})

@@ -18,7 +18,7 @@ from codec2vec.eval.tasks import ASR_VOCAB, PR_VOCAB, Task
 
 @dataclass
 class HeadConfig:
-    lr: float = 0.0  # 0 = the task's default (DEFAULT_LR)
+    lr: dict[str, float] = field(default_factory=dict)  # per task, e.g. {asr: 0.003}; missing = DEFAULT_LR
     max_epochs: dict[str, int] = field(default_factory=dict)  # per task, e.g. {asr: 10}; missing = DEFAULT_EPOCHS
     patience: int = 10  # epochs without a better dev score before stopping
     batch_size: int = 0  # utterances per step; 0 = 16 for frame tasks, 64 for utterance tasks

@@ -70,7 +70,7 @@ def _open(path: Path) -> CachedFeatures:
     return CachedFeatures(path, header, data)
 
 
-def _batch_inputs(upstream: Upstream, manifest: Manifest, rows: list[Utterance], store: UnitStore | None,
+def batch_inputs(upstream: Upstream, manifest: Manifest, rows: list[Utterance], store: UnitStore | None,
                   device: torch.device) -> dict:
     if upstream.input == "units":
         codes = [store[r.id] for r in rows]
@@ -147,7 +147,7 @@ def cached_features(upstream: Upstream, manifest: Manifest, split: str, rows: li
     with open(tmp / "features.bin", "wb") as out:
         for batch in tqdm(batches, desc=f"features {upstream.name} {manifest.header.subset}/{split}",
                           disable=not progress, leave=False):
-            inputs = _batch_inputs(upstream, manifest, [rows[i] for i in batch], store, upstream.device)
+            inputs = batch_inputs(upstream, manifest, [rows[i] for i in batch], store, upstream.device)
             hidden = torch.stack(upstream.hidden(inputs), dim=2).float()  # [B, T, L, D]
             n_hidden, width = hidden.shape[2], hidden.shape[3]
             for j, i in enumerate(batch):

@@ -23,7 +23,7 @@ from codec2vec.data.manifest import Manifest
 from codec2vec.errors import ConfigError
 from codec2vec.eval.downstream import DEFAULT_LR, Examples, HeadConfig, score, train_head, vocabulary
 from codec2vec.eval.features import cached_features, unit_store_for
-from codec2vec.eval.tasks import Task, folds, parse_tasks, task_manifest
+from codec2vec.eval.tasks import Task, folds, parse_tasks, split_names, task_manifest
 from codec2vec.eval.upstream import Upstream, load_upstream
 from codec2vec.provenance import provenance
 from codec2vec.units.store import file_sha256
@@ -47,7 +47,8 @@ class EvalConfig:
     out: str = ""  # results folder
     cache: str = ""  # feature cache root; "" = OUT/feature-cache
     seed: int = 1
-    lr_sweep: list[float] = field(default_factory=list)  # learning rates to try; [] = head.lr or the task default
+    lr_sweep: list[float] = field(default_factory=list)  # learning rates to try on every task; [] = head.lr
+    splits: dict[str, str] = field(default_factory=dict)  # train/dev/test -> manifest split names ({} = standard)
     dev_ratio: float = 0.2  # cross-validated corpora (IEMOCAP sessions): share of training rows held out as dev
     head: HeadConfig = field(default_factory=HeadConfig)
     max_batch_frames: int = 20_000  # padded frames per upstream forward pass
@@ -101,13 +102,10 @@ class TaskRunner:
 
     def setups(self) -> list[tuple[str, dict[str, Examples]]]:
         """(fold name, train/dev/test examples): one setup, or one per fold of a cross-validated corpus."""
+        names = split_names(self.manifest, self.cfg.splits)
+        if names:
+            return [("", {s: self._examples([(names[s], None)]) for s in ("train", "dev", "test")})]
         fold_names = folds(self.manifest)
-        if not fold_names:
-            missing = [s for s in ("train", "dev", "test") if not self.manifest.split(s)]
-            if missing:
-                raise ConfigError(f"{self.manifest.path}: task {self.task.name} needs splits train, dev and test; "
-                                  f"missing {missing}")
-            return [("", {s: self._examples([(s, None)]) for s in ("train", "dev", "test")})]
         setups = []
         for k, test in enumerate(fold_names):
             rng = np.random.default_rng(self.cfg.seed + k)
@@ -128,7 +126,7 @@ class TaskRunner:
         started = time.perf_counter()
         setups = self.setups()
         feature_seconds = time.perf_counter() - started
-        lrs = cfg.lr_sweep or [cfg.head.lr or DEFAULT_LR[task.name]]
+        lrs = cfg.lr_sweep or [cfg.head.lr.get(task.name) or DEFAULT_LR[task.name]]
         sign = 1.0 if task.higher_is_better else -1.0
         per_fold = []
         for fold, data in setups:

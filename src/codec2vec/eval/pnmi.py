@@ -12,6 +12,7 @@ English clips that have only a transcript, from pocketsphinx forced alignment (C
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -72,6 +73,9 @@ class ForcedAligner:
                     d.set_alignment()
             phones = [(p.name.lower(), p.start, p.duration) for w in d.get_alignment() for p in w]
         except (RuntimeError, KeyError) as e:
+            from pocketsphinx import Decoder
+
+            self.decoder = Decoder(samprate=16000, loglevel="FATAL")  # a failed search can leave it unusable
             raise ValueError(f"pocketsphinx could not align it ({e})") from None
         if not phones:
             raise ValueError("pocketsphinx found no alignment")
@@ -103,3 +107,33 @@ def aligned_rows(manifest: Manifest, rows: list[Utterance], log=print) -> tuple[
         log(f"phone alignment: skipped {len(skipped)} of {len(rows)} utterances of {manifest.path.name}, "
             f"e.g. {skipped[0][0]}: {skipped[0][1]}")
     return kept, alignments
+
+
+class OnlineCodebookUnits:
+    """The units a DinoSR-style (online) run learned to predict: the EMA teacher's top layer,
+    instance-normalised, assigned to its nearest codeword. Read from the run's checkpoint.pt (the
+    exported model folder keeps only the student)."""
+
+    def __init__(self, run: Path, upstream):
+        import torch
+
+        from codec2vec.objectives import OnlineClustering
+
+        state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+        objective_cfg = state["config"]["objective"]
+        if objective_cfg["name"] != "online":
+            raise ValueError(f"{run}: trained with the {objective_cfg['name']} objective, not online clustering")
+        self.upstream = upstream
+        self.objective = OnlineClustering(upstream.model.encoder, objective_cfg["top_k"], objective_cfg["codebook_size"])
+        prefix = "objective."
+        self.objective.load_state_dict({k[len(prefix):]: v for k, v in state["model"].items() if k.startswith(prefix)})
+        self.objective.to(upstream.device).eval()
+
+    def __call__(self, batch: dict) -> list[np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            x, padding = self.upstream.model.features(batch)
+            ids = self.objective._targets(x, padding)[..., -1]  # the top layer's codeword per frame
+            self.objective.discard_statistics()
+        return [ids[i, : int(n)].cpu().numpy() for i, n in enumerate(batch["frames"])]

@@ -84,12 +84,31 @@ def task_manifest(corpus: str, task: Task) -> Manifest:
                       + ", ".join(f"{s} {i.get('tasks', [])}" for s, i in header["subsets"].items()) + ")")
 
 
+# Standard corpora whose own split names differ: SUPERB's choice of train/dev/test among them.
+SPLIT_NAMES = {"librispeech": {"train": "train-clean-100", "dev": "dev-clean", "test": "test-clean"}}
+
+
+def split_names(manifest: Manifest, override: dict[str, str] | None = None) -> dict[str, str]:
+    """train/dev/test -> the manifest's split names: `override`, else the corpus's SUPERB choice,
+    else the names themselves. Empty when the manifest is cross-validated (see `folds`)."""
+    present = set(manifest.splits)
+    names = dict(override or SPLIT_NAMES.get(manifest.header.corpus) or {s: s for s in ("train", "dev", "test")})
+    if set(names) != {"train", "dev", "test"}:
+        raise ConfigError(f"splits must map train, dev and test, got {sorted(names)}")
+    if set(names.values()) <= present:
+        return names
+    if override or manifest.header.corpus in SPLIT_NAMES:
+        raise ManifestError(f"{manifest.path}: splits {sorted(set(names.values()) - present)} not found "
+                            f"(it has {sorted(present)}); set `splits.train=...` etc.")
+    if not folds(manifest):
+        raise ManifestError(f"{manifest.path}: needs splits train, dev and test (or folds); it has {sorted(present)}")
+    return {}
+
+
 def folds(manifest: Manifest) -> list[str]:
-    """Cross-validation folds: the splits of a manifest that has no train/dev/test (IEMOCAP's
-    session1..5). Empty when the manifest has the usual splits."""
+    """Cross-validation folds: the splits of a manifest that has neither train nor test but
+    several numbered splits (IEMOCAP's session1..5)."""
     splits = manifest.splits
-    if {"train", "test"} <= set(splits):
+    if "train" in splits or "test" in splits or len(splits) < 2:
         return []
-    if len(splits) < 2:
-        raise ManifestError(f"{manifest.path}: needs train/dev/test splits or at least two folds, has {splits}")
     return splits
