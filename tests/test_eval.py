@@ -143,8 +143,15 @@ def test_every_task_trains_reports_and_resumes(setup, monkeypatch):
     assert "| asv | eer |" in (out / "results.md").read_text()
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json") if p.name != "results.json"}
     monkeypatch.setattr("codec2vec.eval.harness.TaskRunner.run", lambda self: pytest.fail("finished task rerun"))
+    older = json.loads((out / "ks.json").read_text())
+    del older["settings"]["splits"], older["settings"]["head"]["mlp_hidden"]  # as written before those settings existed
+    (out / "ks.json").write_text(json.dumps(older))
     evaluate(_config(setup, out), progress=False)
+    stamps["ks.json"] = (out / "ks.json").stat().st_mtime_ns
     assert stamps == {p.name: p.stat().st_mtime_ns for p in out.glob("*.json") if p.name != "results.json"}
+    monkeypatch.undo()  # other settings: the task runs again
+    evaluate(_config(setup, out, None, "tasks=[ks]", "head.mlp_hidden=32"), progress=False)
+    assert json.loads((out / "ks.json").read_text())["settings"]["head"]["mlp_hidden"] == 32
 
 
 def test_heads_learn_the_tone_tasks(setup):

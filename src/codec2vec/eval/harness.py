@@ -163,19 +163,31 @@ class TaskRunner:
                          **self.upstream.identity},
             "corpus": {"folder": cfg.corpus, "name": header.corpus, "subset": header.subset,
                        "manifest_sha256": file_sha256(self.manifest.path)},
-            "proxy": "; ".join(n for n in (header.notes if "PROXY" in header.notes else "",
-                                           "synthetic speech (TTS voices)" if header.corpus == "synth" else "") if n),
+            "proxy": [n for n in (header.notes if "PROXY" in header.notes else "",
+                                  "synthetic speech (TTS voices)" if header.corpus == "synth" else "") if n],
             "protocol": PROTOCOL_NOTES.get(task.name, ""),
             "seconds": {"features": round(feature_seconds, 1), "total": round(time.perf_counter() - started, 1)},
             "settings": _result_settings(cfg), "provenance": provenance(),
         }
 
 
+def _with_defaults(stored: dict, defaults: dict) -> dict:
+    """A result written before a setting existed ran with that setting's default."""
+    merged = dict(stored)
+    for key, value in defaults.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(value, dict) and isinstance(merged[key], dict):
+            merged[key] = _with_defaults(merged[key], value)
+    return merged
+
+
 def _finished(path: Path, cfg: EvalConfig, upstream: Upstream) -> dict | None:
     if not path.is_file():
         return None
     result = json.loads(path.read_text(encoding="utf-8"))
-    if result.get("settings") == _result_settings(cfg) and result.get("upstream", {}).get("key") == upstream.key:
+    settings = _with_defaults(result.get("settings", {}), _result_settings(EvalConfig()))
+    if settings == _result_settings(cfg) and result.get("upstream", {}).get("key") == upstream.key:
         return result
     return None
 

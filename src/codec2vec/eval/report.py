@@ -108,12 +108,16 @@ def report(runs: list[str | Path], out: str | Path, title: str = "Downstream res
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plots = _plots(loaded, out)
-    notes = sorted({f"{t.upper()}: {res['proxy']}" for r in loaded for t, res in r["tasks"].items() if res.get("proxy")}
-                   | {f"{t.upper()}: {res['protocol']}" for r in loaded for t, res in r["tasks"].items()
-                      if res.get("protocol")})
+    notes: dict[str, set[str]] = {}  # note -> the tasks it concerns
+    for run in loaded:
+        for task, result in run["tasks"].items():
+            for part in list(result.get("proxy") or []) + [result.get("protocol") or ""]:
+                if part:
+                    notes.setdefault(part, set()).add(task.upper())
     text = (f"# {title}\n\nTest split, percent (SUPERB convention). Rows: "
             + ", ".join(f"{r['name']} ({r['folder']})" for r in loaded) + ".\n\n" + report_table(loaded)
             + "\n" + "".join(f"![{p.stem}]({p.name})\n" for p in plots)
-            + ("\nNotes:\n" + "".join(f"- {n}\n" for n in notes) if notes else ""))
+            + ("\nNotes:\n" + "".join(f"- {', '.join(sorted(t))}: {n}\n" for n, t in sorted(notes.items()))
+               if notes else ""))
     atomic_write_text(out / "report.md", text)
     return out / "report.md"
