@@ -86,8 +86,8 @@ def test_cached_features_batch_equals_single_and_are_reused(setup, monkeypatch):
     for i in range(len(rows)):
         np.testing.assert_allclose(np.asarray(batched[i], np.float32), np.asarray(single[i], np.float32), atol=2e-3)
     monkeypatch.setattr(type(upstream), "hidden", lambda *a: pytest.fail("cache miss: the upstream ran again"))
-    again = cached_features(upstream, manifest, "test", rows, "frames", False, setup["root"] / "c1", units,
-                            progress=False)
+    again = cached_features(upstream, manifest, "test", rows, "frames", False, setup["root"] / "c1",
+                            lambda: pytest.fail("a cache hit looked for the unit store"), progress=False)
     assert again.path == batched.path and np.array_equal(again[0], batched[0])
 
 

@@ -74,8 +74,9 @@ def unit_quality_report(cfg: BenchmarkConfig, spec: str, cache_root: Path, align
         raise ConfigError(f"unit_quality.layer {layer}: {upstream.name} has hidden states 0..{upstream.n_hidden - 1}")
 
     def features(man, split, rows):
-        store = unit_store_for(upstream, man, cfg.units if man is manifest else cfg.real_units, cfg.device, log)
-        return cached_features(upstream, man, split, rows, "frames", False, cache_root, store)
+        root = cfg.units if man is manifest else cfg.real_units
+        return cached_features(upstream, man, split, rows, "frames", False, cache_root,
+                               lambda: unit_store_for(upstream, man, root, cfg.device, log))
 
     def _store(man, name):
         return UnitStore(unit_store_for(upstream, man, cfg.units if name == "synthetic" else cfg.real_units,

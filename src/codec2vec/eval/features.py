@@ -18,6 +18,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -120,9 +121,10 @@ def unit_store_for(upstream: Upstream, manifest: Manifest, units_root: str | Pat
 
 
 def cached_features(upstream: Upstream, manifest: Manifest, split: str, rows: list[Utterance], pooling: str,
-                    layer_norm: bool, cache_root: str | Path, units: str | Path | None = None,
+                    layer_norm: bool, cache_root: str | Path, units: str | Path | Callable | None = None,
                     max_batch_frames: int = 20_000, progress: bool = True) -> CachedFeatures:
-    """The cached features of `rows` (one split of `manifest`), computing them on a miss."""
+    """The cached features of `rows` (one split of `manifest`), computing them on a miss. `units`
+    (the unit store of a unit upstream) may be a function giving it, called only on a miss."""
     if pooling not in ("frames", "mean"):
         raise ValueError(f"pooling must be 'frames' or 'mean', got {pooling!r}")
     name = f"{manifest.header.corpus}-{manifest.header.subset}-{split}-{pooling}" + ("-ln" if pooling == "mean" and layer_norm else "")
@@ -133,6 +135,8 @@ def cached_features(upstream: Upstream, manifest: Manifest, split: str, rows: li
         cached = _open(path)
         if all(cached.header.get(k) == v for k, v in record.items()):
             return cached
+    if callable(units):
+        units = units()
     store = _unit_store(upstream, units, rows, f"{manifest.path.name} ({split})")
     estimated = [store.frames(r.id) if store else max(1, round(r.duration * AUDIO_RATE / AUDIO_HOP)) for r in rows]
     batches = length_sorted_batches(estimated, max_batch_frames)

@@ -84,7 +84,7 @@ class TaskRunner:
             pooling = "frames" if self.task.level == "frame" else "mean"
             self._caches[name] = (rows, cached_features(
                 self.upstream, self.manifest, name, rows, pooling, self.cfg.head.layer_norm, self.cache_root,
-                unit_store_for(self.upstream, self.manifest, self.cfg.units, self.cfg.device, self.log),
+                lambda: unit_store_for(self.upstream, self.manifest, self.cfg.units, self.cfg.device, self.log),
                 self.cfg.max_batch_frames))
         return self._caches[name]
 
