@@ -301,3 +301,29 @@ def test_split_names_of_standard_corpora():
     assert split_names(iemocap) == {} and folds(iemocap) == ["session1", "session2", "session3"]
     with pytest.raises(ManifestError, match="needs splits train, dev and test"):
         split_names(manifest("real-en", ["test", "test"]))
+
+
+def test_embed_raw_audio_equals_the_unit_store_path(setup):
+    """codec2vec.load(...).embed(audio) discretizes with the model's codec: the same hidden states
+    as reading the extracted units; other sample rates are resampled."""
+    import codec2vec
+    from codec2vec.data.audio import load_audio
+    from codec2vec.eval.features import batch_inputs
+    from codec2vec.units import UnitStore
+
+    manifest = task_manifest(setup["corpus"], TASKS["ks"])
+    rows = manifest.split("dev")[:3]
+    upstream = codec2vec.load(setup["model"])
+    audio = [load_audio(manifest.audio_path(r), 16000) for r in rows]
+    hidden, frames = upstream.embed(audio)
+    want = upstream.hidden(batch_inputs(upstream, manifest, rows, UnitStore(Path(setup["units"]) / "ks"), upstream.device))
+    assert len(hidden) == 3 and frames.tolist() == [-(-len(a) // 320) for a in audio]
+    for got, ref in zip(hidden, want):
+        torch.testing.assert_close(got, ref)
+    single, _ = upstream.embed(audio[1])
+    torch.testing.assert_close(single[-1][0], hidden[-1][1, : int(frames[1])], atol=1e-4, rtol=1e-4)
+    fbank = codec2vec.load("fbank")
+    import soxr
+    at_8k = soxr.resample(audio[0], 16000, 8000)
+    hidden8, frames8 = fbank.embed(at_8k, sample_rate=8000)
+    assert hidden8[0].shape == (1, int(frames8[0]), 160) and abs(int(frames8[0]) - int(frames[0])) <= 1

@@ -17,11 +17,12 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from codec2vec.codecs.base import CodecInfo
 from codec2vec.errors import ConfigError
-from codec2vec.models.inputs import AUDIO_HOP, AUDIO_RATE, InputConfig, LogMelInput, UnitInput
+from codec2vec.models.inputs import AUDIO_HOP, AUDIO_RATE, InputConfig, LogMelInput, UnitInput, frames_for_samples
 from codec2vec.units.store import file_sha256
 
 FRAME_RATE = AUDIO_RATE / AUDIO_HOP  # 50 Hz: every upstream here shares the codec frame grid
@@ -52,6 +53,40 @@ class Upstream(torch.nn.Module):
 
     def hidden(self, batch: dict) -> list[torch.Tensor]:
         raise NotImplementedError
+
+    def embed(self, audio: list[np.ndarray] | np.ndarray, sample_rate: int = AUDIO_RATE) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Every hidden state [B, T, D] and the frame counts [B] for raw audio (one array or a list,
+        mono float). A unit upstream first discretizes it with its own codec, as extraction would."""
+        import soxr
+
+        clips = [audio] if isinstance(audio, np.ndarray) and audio.ndim == 1 else list(audio)
+        rate = self.codec.sample_rate if self.input == "units" else AUDIO_RATE
+        clips = [torch.from_numpy(np.asarray(soxr.resample(c, sample_rate, rate) if sample_rate != rate else c,
+                                             dtype=np.float32)) for c in clips]
+        lengths = torch.tensor([len(c) for c in clips])
+        padded = torch.zeros(len(clips), int(lengths.max()))  # zero past each end: batch == single
+        for i, c in enumerate(clips):
+            padded[i, : len(c)] = c
+        if self.input == "units":
+            codes, frames = self._codec().encode(padded, lengths)
+            batch = {"units": codes.to(self.device), "frames": frames.to(self.device)}
+        else:
+            batch = {"audio": padded.to(self.device), "frames": frames_for_samples(lengths).to(self.device)}
+        return self.hidden(batch), batch["frames"]
+
+    def _codec(self):
+        """The codec that made this upstream's units, loaded once and refused unless its weights match."""
+        if getattr(self, "_loaded_codec", None) is None:
+            from codec2vec.codecs import load_codec
+
+            codec = load_codec(self.codec.codec_id).to(self.device)
+            mine, theirs = self.codec.to_header(), codec.info.to_header()
+            diff = [k for k in mine if k != "codec_id" and mine[k] != theirs[k]]
+            if diff:
+                raise ConfigError(f"codec '{self.codec.codec_id}' as loaded here differs from the one {self.name} "
+                                  f"was trained on ({', '.join(diff)})")
+            self._loaded_codec = codec
+        return self._loaded_codec
 
 
 class ModelUpstream(Upstream):
