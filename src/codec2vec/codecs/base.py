@@ -57,6 +57,12 @@ class CodecInfo:
             "codebook_size": self.codebook_size,
         }
 
+    def differences(self, other: "CodecInfo", mine: str = "this", theirs: str = "that") -> list[str]:
+        """What makes codes of the two codecs incompatible (the id is a name, not a difference)."""
+        a, b = self.to_header(), other.to_header()
+        return [f"{k}: {mine} {a[k]!r} vs {theirs + ' ' if theirs else ''}{b[k]!r}"
+                for k in a if k != "codec_id" and a[k] != b[k]]
+
     @classmethod
     def from_header(cls, header: dict) -> "CodecInfo":
         return cls(

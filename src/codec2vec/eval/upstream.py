@@ -80,11 +80,10 @@ class Upstream(torch.nn.Module):
             from codec2vec.codecs import load_codec
 
             codec = load_codec(self.codec.codec_id).to(self.device)
-            mine, theirs = self.codec.to_header(), codec.info.to_header()
-            diff = [k for k in mine if k != "codec_id" and mine[k] != theirs[k]]
+            diff = self.codec.differences(codec.info, "trained on", "loaded")
             if diff:
                 raise ConfigError(f"codec '{self.codec.codec_id}' as loaded here differs from the one {self.name} "
-                                  f"was trained on ({', '.join(diff)})")
+                                  f"was trained on ({'; '.join(diff)})")
             self._loaded_codec = codec
         return self._loaded_codec
 

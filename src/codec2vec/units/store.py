@@ -202,9 +202,7 @@ class UnitStore:
 
     def require_codec(self, info: CodecInfo, what: str) -> None:
         """Refuse to mix these codes with `what`, made for another codec or at other rates."""
-        mine = self.info.to_header()
-        theirs = info.to_header()
-        diff = [f"{k}: store {mine[k]!r} vs {theirs[k]!r}" for k in mine if k != "codec_id" and mine[k] != theirs[k]]
+        diff = self.info.differences(info, "store", "")
         if diff:
             raise StoreError(f"{self.path} does not match {what}: " + "; ".join(diff))
 
