@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from codec2vec.atomic import atomic_path, atomic_write_text, remove_stale_temporaries
 from codec2vec.config import config_to_dict, save_config
 from codec2vec.errors import ConfigError
+from codec2vec.models.inputs import pad_codes
 from codec2vec.provenance import provenance
 from codec2vec.units.extract import length_sorted_batches
 from codec2vec.units.store import LABELS_FORMAT, STORE_VERSION, StoreError, UnitStore, file_sha256, write_index, \
@@ -83,10 +84,7 @@ class Featurizer:
     @torch.inference_mode()
     def __call__(self, codes: list[np.ndarray]) -> list[np.ndarray]:
         """codes: [Q, T_i] per utterance -> features [T_i, D] per utterance (float32)."""
-        frames = [c.shape[1] for c in codes]
-        units = torch.zeros(len(codes), codes[0].shape[0], max(frames), dtype=torch.long)
-        for row, c in enumerate(codes):
-            units[row, :, : c.shape[1]] = torch.from_numpy(c.astype(np.int64))
+        units, frames = pad_codes(codes)
         units = units.to(self.device)
         if self.model is None:
             x = self.latent(units)  # [B, T, D]

@@ -25,7 +25,7 @@ from codec2vec.eval.features import batch_inputs, cached_features, unit_store_fo
 from codec2vec.eval.pnmi import OnlineCodebookUnits, aligned_rows, frame_phones, score_units
 from codec2vec.eval.report import UNIT_QUALITY_FILE, report
 from codec2vec.eval.tasks import TASKS, task_manifest
-from codec2vec.eval.upstream import ModelUpstream, load_upstream
+from codec2vec.eval.upstream import ModelUpstream, load_upstream, upstream_name
 from codec2vec.provenance import provenance
 from codec2vec.units.store import UnitStore
 
@@ -156,13 +156,13 @@ def run_benchmark(cfg: BenchmarkConfig, progress: bool = True) -> Path:
     runs = []
     bar = tqdm(total=len(cfg.models) * 2, desc="benchmark", disable=not progress)
     for spec in cfg.models:
-        run_out = out / _run_name(spec)
-        bar.set_postfix_str(f"{_run_name(spec)}: tasks")
+        run_out = out / upstream_name(spec)
+        bar.set_postfix_str(f"{upstream_name(spec)}: tasks")
         evaluate(EvalConfig(model=spec, tasks=cfg.tasks, corpus=cfg.corpus, units=cfg.units, out=str(run_out),
                             cache=str(cache), seed=cfg.seed, lr_sweep=cfg.lr_sweep, head=cfg.head,
                             device=cfg.device), progress=False)
         bar.update()
-        bar.set_postfix_str(f"{_run_name(spec)}: unit quality")
+        bar.set_postfix_str(f"{upstream_name(spec)}: unit quality")
         quality_path = run_out / UNIT_QUALITY_FILE
         settings = config_to_dict(cfg.unit_quality)
         done = json.loads(quality_path.read_text(encoding="utf-8")) if quality_path.is_file() else None
@@ -173,11 +173,3 @@ def run_benchmark(cfg: BenchmarkConfig, progress: bool = True) -> Path:
         runs.append(run_out)
     bar.close()
     return report(runs, out, title="Offline benchmark")
-
-
-def _run_name(spec: str) -> str:
-    """A folder name per upstream: the run folder's name for models, 'fbank', 'codec-<name>'."""
-    if spec == "fbank" or spec.startswith("codec:"):
-        return spec.replace(":", "-").replace("/", "_") if spec != "codec:" else "codec-default"
-    path = Path(spec)
-    return path.parent.name if path.name == "model" else path.name

@@ -29,7 +29,7 @@ from codec2vec.data.audio import load_audio
 from codec2vec.data.manifest import Manifest, Utterance
 from codec2vec.errors import ConfigError
 from codec2vec.eval.upstream import Upstream
-from codec2vec.models.inputs import AUDIO_HOP, AUDIO_RATE, frames_for_samples
+from codec2vec.models.inputs import AUDIO_HOP, AUDIO_RATE, frames_for_samples, pad_codes
 from codec2vec.units.extract import length_sorted_batches
 from codec2vec.units.store import StoreError, UnitStore, file_sha256
 
@@ -74,11 +74,7 @@ def _open(path: Path) -> CachedFeatures:
 def batch_inputs(upstream: Upstream, manifest: Manifest, rows: list[Utterance], store: UnitStore | None,
                   device: torch.device) -> dict:
     if upstream.input == "units":
-        codes = [store[r.id] for r in rows]
-        frames = [c.shape[1] for c in codes]
-        units = torch.zeros(len(rows), codes[0].shape[0], max(frames), dtype=torch.long)
-        for i, c in enumerate(codes):
-            units[i, :, : c.shape[1]] = torch.from_numpy(c.astype(np.int64))
+        units, frames = pad_codes([store[r.id] for r in rows])
         return {"units": units.to(device), "frames": torch.tensor(frames, device=device)}
     audio = [load_audio(manifest.audio_path(r), AUDIO_RATE) for r in rows]
     samples = torch.tensor([len(a) for a in audio])

@@ -94,11 +94,11 @@ class ModelUpstream(Upstream):
     def __init__(self, folder: str | Path, device: str | torch.device = "cpu"):
         from codec2vec.models import load_pretrained
 
+        name = upstream_name(str(folder))
         folder = Path(folder)
         if not (folder / "config.json").is_file() and (folder / "model" / "config.json").is_file():
             folder = folder / "model"
         model, config = load_pretrained(folder, device)
-        name = folder.parent.name if folder.name == "model" else folder.name
         super().__init__(name, {"upstream": "model", "model_sha256": file_sha256(folder / "model.safetensors"),
                                 "codec": config.get("codec"), "objective": config.get("objective"),
                                 "step": config.get("step")}, device)
@@ -128,7 +128,7 @@ class CodecLatentUpstream(Upstream):
         from codec2vec.codecs import load_codec
 
         codec = load_codec(codec_name)
-        super().__init__(f"codec-{Path(codec_name).name}", {"upstream": "codec-latent", "codec": codec.info.to_header()},
+        super().__init__(upstream_name(f"codec:{codec_name}"), {"upstream": "codec-latent", "codec": codec.info.to_header()},
                          device)
         self.codec = codec.info
         vectors = codec.codebook_vectors().detach().float().cpu()
@@ -161,6 +161,16 @@ class FbankUpstream(Upstream):
     @torch.inference_mode()
     def hidden(self, batch: dict) -> list[torch.Tensor]:
         return [self.logmel(batch["audio"], batch["frames"])]
+
+
+def upstream_name(spec: str) -> str:
+    """What results and reports call an upstream: 'fbank', 'codec-<name>', or the run folder's name."""
+    if spec == "fbank":
+        return spec
+    if spec.startswith("codec:"):
+        return f"codec-{Path(spec.removeprefix('codec:') or 'default').name}"
+    path = Path(spec)
+    return path.parent.name if path.name == "model" else path.name
 
 
 def load_upstream(spec: str, device: str | torch.device = "cpu") -> Upstream:

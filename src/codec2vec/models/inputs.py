@@ -32,6 +32,15 @@ class InputConfig:
     n_mels: int = 80  # logmel bins
 
 
+def pad_codes(codes: list[np.ndarray]) -> tuple[torch.Tensor, list[int]]:
+    """Codes [streams, T_i] per utterance -> a zero-padded int64 batch [B, streams, max T_i] and the T_i."""
+    frames = [c.shape[1] for c in codes]
+    units = torch.zeros(len(codes), codes[0].shape[0], max(frames), dtype=torch.long)
+    for row, c in enumerate(codes):
+        units[row, :, : c.shape[1]] = torch.from_numpy(c.astype(np.int64))
+    return units, frames
+
+
 def frames_for_samples(samples: torch.Tensor) -> torch.Tensor:
     return torch.clamp((samples + AUDIO_HOP - 1) // AUDIO_HOP, min=1)
 
