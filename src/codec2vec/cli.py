@@ -202,9 +202,11 @@ def _drop_none(values: dict) -> dict:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from codec2vec.demo import run_demo
+    from codec2vec.config import load_config
+    from codec2vec.demo import DemoConfig, run_demo
 
-    return run_demo(args.out)
+    cfg = load_config(DemoConfig, args.config, args.overrides, {"out": args.out})
+    return run_demo(cfg, progress=not args.quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -334,8 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(bench)
     bench.set_defaults(func=_cmd_benchmark)
 
-    demo = verbs.add_parser("demo", help="run the pipeline end to end on the embedded default")
-    demo.add_argument("--out", default="demo-output")
+    demo = verbs.add_parser("demo", help="the whole pipeline on the embedded default, ending in a report")
+    demo.add_argument("--out", help="output folder (default demo-output)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_config_args(demo)
     demo.set_defaults(func=_cmd_demo)
     return parser
 

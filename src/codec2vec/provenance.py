@@ -40,5 +40,16 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def machine() -> str:
+    """The hardware a measurement ran on, in words: the GPU if torch uses one, else the CPU cores."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
+    return f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU (torch {torch.__version__})"
+
+
 def provenance() -> dict:
     return {"versions": package_versions(), "git_revision": git_revision()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from fractions import Fraction
@@ -55,6 +56,21 @@ _OFFLINE_HELP = (
 )
 
 
+@contextlib.contextmanager
+def _quiet_loading():
+    """No 'Loading weights' bar for weights already on disk (it took ms and cluttered every stage's
+    output); downloads keep their progress bars."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
 def _load_model(source: str):
     try:
         from transformers import AutoModel
@@ -66,14 +82,16 @@ def _load_model(source: str):
             raise CodecError(f"{folder}: not a codec folder (no config.json); expected a transformers "
                              "DAC, EnCodec or Mimi folder as saved by save_pretrained")
         try:
-            return AutoModel.from_pretrained(folder)
+            with _quiet_loading():
+                return AutoModel.from_pretrained(folder)
         except (OSError, ValueError, KeyError) as e:
             raise CodecError(f"{folder}: cannot load codec weights ({str(e).splitlines()[0]})") from None
     if source.startswith((".", "/", "~")) or source.count("/") != 1:
         raise CodecError(f"codec '{source}' is neither a known name ({', '.join(CODECS)}), "
                          "an existing folder, nor a hub id of the form owner/name")
     try:
-        return AutoModel.from_pretrained(source, local_files_only=True)
+        with _quiet_loading():
+            return AutoModel.from_pretrained(source, local_files_only=True)
     except OSError:
         pass
     try:

@@ -76,7 +76,8 @@ def unit_quality_report(cfg: BenchmarkConfig, spec: str, cache_root: Path, align
     def features(man, split, rows):
         root = cfg.units if man is manifest else cfg.real_units
         return cached_features(upstream, man, split, rows, "frames", False, cache_root,
-                               lambda: unit_store_for(upstream, man, root, cfg.device, log))
+                               lambda: unit_store_for(upstream, man, root, cfg.device, log, progress=False),
+                               progress=False)
 
     def _store(man, name):
         return UnitStore(unit_store_for(upstream, man, cfg.units if name == "synthetic" else cfg.real_units,

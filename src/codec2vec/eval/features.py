@@ -99,7 +99,7 @@ def _unit_store(upstream: Upstream, units: str | Path | None, rows: list[Utteran
 
 
 def unit_store_for(upstream: Upstream, manifest: Manifest, units_root: str | Path, device: str = "auto",
-                   log=print) -> Path | None:
+                   log=print, progress: bool = True) -> Path | None:
     """UNITS/<subset>: the unit store a unit upstream reads for `manifest`, extracted with the
     upstream's own codec when it does not exist yet. None for audio upstreams."""
     if upstream.input != "units":
@@ -112,7 +112,7 @@ def unit_store_for(upstream: Upstream, manifest: Manifest, units_root: str | Pat
 
         log(f"extracting {manifest.path} with codec '{upstream.codec.codec_id}' into {store}")
         extract(ExtractConfig(corpus=str(manifest.path), out=str(store), codec=upstream.codec.codec_id, device=device),
-                progress=True)
+                progress=progress)
     return store
 
 

@@ -68,8 +68,8 @@ def _result_settings(cfg: EvalConfig) -> dict:
 class TaskRunner:
     """Caches and trains for one task of one upstream."""
 
-    def __init__(self, cfg: EvalConfig, upstream: Upstream, task: Task, log):
-        self.cfg, self.upstream, self.task, self.log = cfg, upstream, task, log
+    def __init__(self, cfg: EvalConfig, upstream: Upstream, task: Task, log, progress: bool = True):
+        self.cfg, self.upstream, self.task, self.log, self.progress = cfg, upstream, task, log, progress
         self.manifest: Manifest = task_manifest(cfg.corpus, task)
         self.cache_root = Path(cfg.cache or Path(cfg.out) / "feature-cache")
         if task.level == "frame":
@@ -84,8 +84,9 @@ class TaskRunner:
             pooling = "frames" if self.task.level == "frame" else "mean"
             self._caches[name] = (rows, cached_features(
                 self.upstream, self.manifest, name, rows, pooling, self.cfg.head.layer_norm, self.cache_root,
-                lambda: unit_store_for(self.upstream, self.manifest, self.cfg.units, self.cfg.device, self.log),
-                self.cfg.max_batch_frames))
+                lambda: unit_store_for(self.upstream, self.manifest, self.cfg.units, self.cfg.device, self.log,
+                                       self.progress),
+                self.cfg.max_batch_frames, self.progress))
         return self._caches[name]
 
     def _examples(self, parts: list[tuple[str, list[int] | None]]) -> Examples:
@@ -227,7 +228,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> Path:
         result = _finished(path, cfg, upstream)
         if result is None:
             log(f"{upstream.name}: {task.name} ({task.description})")
-            result = TaskRunner(cfg, upstream, task, log).run()
+            result = TaskRunner(cfg, upstream, task, log, progress).run()
             atomic_write_text(path, json.dumps(result, indent=2) + "\n")
         log(f"{upstream.name} {task.name}: dev {result['metric']} {format_metric(result, 'dev')}, "
             f"test {format_metric(result, 'test')}")

@@ -39,17 +39,14 @@ def _cell(result: dict | None) -> str:
 
 def report_table(runs: list[dict]) -> str:
     tasks = [t for t in TASKS if any(t in r["tasks"] for r in runs)]
-    pnmi = any(r["units"] for r in runs)
+    pnmi_sets = [name for name in ("synthetic", "real") if any((r["units"] or {}).get(name) for r in runs)]
     head = [f"{t.upper()} {TASKS[t].metric.upper() if TASKS[t].metric != 'accuracy' else 'acc'} "
             f"{'↑' if TASKS[t].higher_is_better else '↓'}" for t in tasks]
-    lines = ["| upstream | " + " | ".join(head) + (" | PNMI (synthetic) | PNMI (real) |" if pnmi else " |")
-             + " eval time (min) |",
-             "|---" * (2 + len(tasks) + (2 if pnmi else 0)) + "|"]
+    head += [f"PNMI ({name})" for name in pnmi_sets] + ["eval time (min)"]
+    lines = ["| upstream | " + " | ".join(head) + " |", "|---" * (1 + len(head)) + "|"]
     for run in runs:
         cells = [_cell(run["tasks"].get(t)) for t in tasks]
-        if pnmi:
-            units = run["units"] or {}
-            cells += [_pnmi_cell(units.get("synthetic")), _pnmi_cell(units.get("real"))]
+        cells += [_pnmi_cell((run["units"] or {}).get(name)) for name in pnmi_sets]
         cells.append(f"{sum(r['seconds']['total'] for r in run['tasks'].values()) / 60:.1f}")
         lines.append(f"| {run['name']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
