@@ -69,12 +69,3 @@ def test_console_script_runs_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr and "no such file or folder" in result.stderr
 
 
-def test_demo_runs_the_existing_stages_and_says_what_is_missing(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
-    out = capsys.readouterr().out
-    assert "codec2vec corpus 'synth'" in out
-    assert "Not run by the demo: pre-training" in out
-    assert (tmp_path / "demo" / "corpus" / "corpus.json").is_file()
-    for subset in ("pretrain", "read", "ks", "ic", "sid", "er"):
-        assert (tmp_path / "demo" / "units" / subset / "header.json").is_file()
-    assert "unit store" in out and "12 codebooks x 1024" in out

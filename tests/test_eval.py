@@ -327,3 +327,49 @@ def test_embed_raw_audio_equals_the_unit_store_path(setup):
     at_8k = soxr.resample(audio[0], 16000, 8000)
     hidden8, frames8 = fbank.embed(at_8k, sample_rate=8000)
     assert hidden8[0].shape == (1, int(frames8[0]), 160) and abs(int(frames8[0]) - int(frames[0])) <= 1
+
+
+def test_export_is_self_contained_and_loads_to_the_same_hidden_states(setup, tmp_path):
+    import codec2vec
+    from codec2vec.cli import main
+    from codec2vec.models.export import export_model
+
+    rng = np.random.default_rng(3)
+    audio = [rng.uniform(-0.3, 0.3, 5000).astype(np.float32), rng.uniform(-0.3, 0.3, 7300).astype(np.float32)]
+    original = codec2vec.load(setup["model"])
+    want, frames = original.embed(audio)
+
+    assert main(["export", setup["model"], "--out", str(tmp_path / "fp32")]) == 0
+    config = json.loads((tmp_path / "fp32" / "config.json").read_text())
+    assert (config["model_type"], config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"],
+            config["codec_folder"]) == ("codec2vec", 64, 2, 256, "codec")
+    assert "units of codec" in (tmp_path / "fp32" / "README.md").read_text()
+    exported = codec2vec.load(str(tmp_path / "fp32"))
+    assert exported.codec_source == str(tmp_path / "fp32" / "codec")  # units come from the export's own codec
+    got, got_frames = exported.embed(audio)
+    assert torch.equal(got_frames, frames)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=0)
+
+    half = export_model(setup["model"], tmp_path / "fp16", dtype="float16")
+    assert (half / "model.safetensors").stat().st_size < 0.6 * (tmp_path / "fp32" / "model.safetensors").stat().st_size
+    got16, _ = codec2vec.load(str(half)).embed(audio)
+    torch.testing.assert_close(got16[-1], want[-1], rtol=0.05, atol=0.05)
+    with pytest.raises(ConfigError, match="neither a model folder .* nor a shipped model"):
+        export_model(str(tmp_path / "nothing"), tmp_path / "x")
+
+
+def test_shipped_model_loads_in_two_lines_and_exports():
+    import codec2vec
+    from codec2vec.models.export import export_model, pretrained_models
+
+    shipped = pretrained_models()
+    assert "synth-recon-4x256" in shipped
+    upstream = codec2vec.load("synth-recon-4x256")
+    t = np.arange(16000) / 16000
+    hidden, frames = upstream.embed((0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+    assert len(hidden) == 5 and hidden[-1].shape == (1, 50, 256) and frames.tolist() == [50]
+    assert all(torch.isfinite(h).all() for h in hidden)
+    config = json.loads((shipped["synth-recon-4x256"] / "config.json").read_text())
+    assert config["codec"]["codec_id"] == "default" and config["codec_folder"] is None
+    assert "synthetic" in (shipped["synth-recon-4x256"] / "README.md").read_text().lower()

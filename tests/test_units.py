@@ -225,3 +225,27 @@ def test_bad_audio_is_named_or_skipped(setup, tmp_path):
     assert units.ids == ["good"]
     skipped = json.loads((tmp_path / "s2" / "skipped.json").read_text())
     assert [s["id"] for s in skipped] == ["broken"] and "broken.wav" in skipped[0]["error"]
+
+
+def test_splits_select_rows_with_the_same_codes(setup, store, tmp_path):
+    _, codec_dir, manifest = setup
+    full = UnitStore(store)
+    lines = Path(manifest).read_text().splitlines()
+    rows = [json.loads(line) for line in lines[1:]]
+    for k, row in enumerate(rows):
+        row["split"] = "test" if k % 3 == 0 else "train"
+    split_manifest = Path(manifest).parent / "split.jsonl"
+    split_manifest.write_text("\n".join([lines[0]] + [json.dumps(r) for r in rows]) + "\n")
+    cfg = ExtractConfig(corpus=str(split_manifest), out=str(tmp_path / "test-only"), codec=codec_dir, shard_size=2,
+                        splits=["test"])
+    part = UnitStore(extract(cfg, progress=False))
+    assert list(part.ids) == [r["id"] for r in rows if r["split"] == "test"] == ["a", "d", "g"]
+    for uid in part.ids:
+        np.testing.assert_array_equal(part[uid], full[uid])
+    assert part.header["corpus"]["splits"] == ["test"]
+    with pytest.raises(StoreError, match=r"finished store of the splits \['test'\], not all"):
+        extract(ExtractConfig(corpus=str(split_manifest), out=cfg.out, codec=codec_dir), progress=False)
+    from codec2vec.errors import ConfigError
+    with pytest.raises(ConfigError, match=r"no split dev-clean \(it has test, train\)"):
+        extract(ExtractConfig(corpus=str(split_manifest), out=str(tmp_path / "x"), codec=codec_dir,
+                              splits=["dev-clean"]), progress=False)

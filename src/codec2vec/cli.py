@@ -96,7 +96,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from codec2vec.units.store import UnitStore
 
     values = {"corpus": args.corpus, "out": args.out, "codec": args.codec, "workers": args.workers,
-              "device": args.device, "packing": args.packing, "skip_bad": args.skip_bad or None}
+              "device": args.device, "packing": args.packing, "skip_bad": args.skip_bad or None,
+              "splits": args.splits.split(",") if args.splits else None}
     cfg = load_config(ExtractConfig, args.config, args.overrides, values)
     out = extract(cfg, progress=not args.quiet)
     if int(os.environ.get("RANK", 0)) == 0:
@@ -149,6 +150,14 @@ def _cmd_kmeans(args: argparse.Namespace) -> int:
     cfg = load_config(KMeansConfig, args.config, args.overrides, values)
     for store in run_kmeans(cfg, progress=not args.quiet):
         print(UnitStore(store).describe())
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from codec2vec.models.export import export_model
+
+    card = open(args.card, encoding="utf-8").read() if args.card else ""
+    print(f"exported to {export_model(args.model, args.out, args.dtype, card)}")
     return 0
 
 
@@ -268,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     extract_cmd.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
     extract_cmd.add_argument("--packing", choices=["uint16", "bitpack"])
     extract_cmd.add_argument("--skip-bad", action="store_true", help="skip unreadable audio, listing it in skipped.json")
+    extract_cmd.add_argument("--splits", help="comma-separated splits to encode (default: all), "
+                             "e.g. train-clean-100,train-clean-360,train-other-500")
     extract_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_args(extract_cmd)
     extract_cmd.set_defaults(func=_cmd_extract)
@@ -307,6 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     km.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_args(km)
     km.set_defaults(func=_cmd_kmeans)
+
+    exp = verbs.add_parser("export", help="a trained model as a self-contained folder (config.json + safetensors)")
+    exp.add_argument("model", help="model, run or export folder, or a shipped model's name")
+    exp.add_argument("--out", required=True, help="export folder")
+    exp.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                     help="weights' precision in the export (loading casts back to float32)")
+    exp.add_argument("--card", help="markdown file appended to the model card (README.md): data, intended use")
+    exp.set_defaults(func=_cmd_export)
 
     ev = verbs.add_parser("evaluate", help="SUPERB-style downstream tasks on a frozen upstream (stage 5)")
     ev.add_argument("--model", help="model folder (RUN/model), 'fbank' or 'codec:<name>'")

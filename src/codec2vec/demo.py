@@ -19,6 +19,7 @@ import json
 import time
 import traceback
 from dataclasses import dataclass, field
+from typing import Callable
 from pathlib import Path
 from statistics import median
 
@@ -58,7 +59,8 @@ class DemoConfig:
     crop_frames: int = 250
     lr: float = 1e-3
     clusters: int = 100  # k-means targets (HuBERT iteration 1)
-    references: list[str] = field(default_factory=lambda: ["fbank", "codec:default"])  # upstreams to compare with
+    # upstreams to compare with: "fbank", "codec" (the latent of the demo's codec), any model or codec:NAME
+    references: list[str] = field(default_factory=lambda: ["fbank", "codec"])
     tasks: list[str] = field(default_factory=lambda: list(TASKS))
     head: HeadConfig = field(default_factory=_demo_head)
     pnmi_clusters: int = 100
@@ -70,7 +72,7 @@ class Stage:
     name: str
     what: str
     needs: list[str]
-    run: object  # () -> str: a one-line summary of what the stage made
+    run: Callable[[], str]  # does the work; returns a one-line summary of what it made
 
 
 class StageLog:
@@ -237,13 +239,17 @@ def _pretrain(cfg: DemoConfig, paths: DemoPaths, objective: str, kind: str, prog
 def _evaluate(cfg: DemoConfig, paths: DemoPaths, progress: bool) -> str:
     from codec2vec.eval.benchmark import BenchmarkConfig, UnitQualityConfig, run_benchmark
 
-    models = list(cfg.references) + [str(p) for p in _trained_runs(cfg, paths)]
+    models = _references(cfg) + [str(p) for p in _trained_runs(cfg, paths)]
     run_benchmark(BenchmarkConfig(models=models, out=str(paths.eval), corpus=str(paths.corpus),
                                   units=str(paths.units), real="", tasks=list(cfg.tasks), seed=cfg.seed,
                                   head=cfg.head, device=cfg.device,
                                   unit_quality=UnitQualityConfig(n_clusters=cfg.pnmi_clusters, seed=cfg.seed)),
                   progress=progress)
     return f"{len(models)} upstreams x {len(cfg.tasks)} tasks"
+
+
+def _references(cfg: DemoConfig) -> list[str]:
+    return [f"codec:{cfg.codec}" if r == "codec" else r for r in cfg.references]
 
 
 def _trained_runs(cfg: DemoConfig, paths: DemoPaths) -> list[Path]:
@@ -324,7 +330,7 @@ def write_report(cfg: DemoConfig, paths: DemoPaths) -> str:
 
     state = json.loads((paths.out / STATE_FILE).read_text(encoding="utf-8"))["stages"]
     runs = _trained_runs(cfg, paths)
-    evaluated = [paths.eval / upstream_name(m) for m in list(cfg.references) + [str(r) for r in runs]]
+    evaluated = [paths.eval / upstream_name(m) for m in _references(cfg) + [str(r) for r in runs]]
     table = report_table([load_run(e) for e in evaluated if e.is_dir()])
     atomic_write_text(paths.eval / "table.md", table)
     lines = [f"# codec2vec demo report\n",

@@ -110,8 +110,9 @@ def unit_store_for(upstream: Upstream, manifest: Manifest, units_root: str | Pat
     if not (store / "header.json").is_file():
         from codec2vec.units.extract import ExtractConfig, extract
 
-        log(f"extracting {manifest.path} with codec '{upstream.codec.codec_id}' into {store}")
-        extract(ExtractConfig(corpus=str(manifest.path), out=str(store), codec=upstream.codec.codec_id, device=device),
+        codec = upstream.codec_source or upstream.codec.codec_id
+        log(f"extracting {manifest.path} with codec '{codec}' into {store}")
+        extract(ExtractConfig(corpus=str(manifest.path), out=str(store), codec=codec, device=device),
                 progress=progress)
     return store
 
@@ -135,7 +136,7 @@ def cached_features(upstream: Upstream, manifest: Manifest, split: str, rows: li
         units = units()
     store = _unit_store(upstream, units, rows, f"{manifest.path.name} ({split})")
     estimated = [store.frames(r.id) if store else max(1, round(r.duration * AUDIO_RATE / AUDIO_HOP)) for r in rows]
-    batches = length_sorted_batches(estimated, max_batch_frames)
+    batches = length_sorted_batches(estimated, min(max_batch_frames, upstream.max_batch_frames or max_batch_frames))
 
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

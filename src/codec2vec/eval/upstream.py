@@ -33,6 +33,8 @@ class Upstream(torch.nn.Module):
 
     input: str
     codec: CodecInfo | None = None
+    codec_source: str | None = None  # where its codec loads from, when not by codec.codec_id (an export's codec/)
+    max_batch_frames: int | None = None  # a cap on frames per forward pass, for upstreams heavy in memory
     frame_rate: float = FRAME_RATE
 
     def __init__(self, name: str, identity: dict, device: str | torch.device):
@@ -79,7 +81,7 @@ class Upstream(torch.nn.Module):
         if getattr(self, "_loaded_codec", None) is None:
             from codec2vec.codecs import load_codec
 
-            codec = load_codec(self.codec.codec_id).to(self.device)
+            codec = load_codec(self.codec_source or self.codec.codec_id).to(self.device)
             diff = self.codec.differences(codec.info, "trained on", "loaded")
             if diff:
                 raise ConfigError(f"codec '{self.codec.codec_id}' as loaded here differs from the one {self.name} "
@@ -93,21 +95,24 @@ class ModelUpstream(Upstream):
 
     def __init__(self, folder: str | Path, device: str | torch.device = "cpu"):
         from codec2vec.models import load_pretrained
+        from codec2vec.models.export import CODEC_FOLDER, resolve_model
 
         name = upstream_name(str(folder))
-        folder = Path(folder)
-        if not (folder / "config.json").is_file() and (folder / "model" / "config.json").is_file():
-            folder = folder / "model"
+        folder = resolve_model(str(folder))
         model, config = load_pretrained(folder, device)
         super().__init__(name, {"upstream": "model", "model_sha256": file_sha256(folder / "model.safetensors"),
                                 "codec": config.get("codec"), "objective": config.get("objective"),
                                 "step": config.get("step")}, device)
         self.model, self.folder = model, folder
         self.input = "units" if model.kind == "units" else "audio"
+        if model.kind == "waveform":  # the CNN's 512 x 3200/s first-layer activations: ~1.5 GB per 60 s batch
+            self.max_batch_frames = 3000
         if self.input == "units":
             if not config.get("codec"):
                 raise ConfigError(f"{folder}: a unit model whose config.json names no codec")
             self.codec = CodecInfo.from_header(config["codec"])
+            if (folder / CODEC_FOLDER / "config.json").is_file():  # an export carries its codec
+                self.codec_source = str(folder / CODEC_FOLDER)
 
     @property
     def n_hidden(self) -> int:
@@ -174,12 +179,15 @@ def upstream_name(spec: str) -> str:
 
 
 def load_upstream(spec: str, device: str | torch.device = "cpu") -> Upstream:
-    """`fbank`, `codec:<codec name, hub id or folder>`, or a model folder (or its run folder)."""
+    """`fbank`, `codec:<codec name, hub id or folder>`, a shipped model's name, or a model folder
+    (a run folder, an export)."""
     if spec == "fbank":
         return FbankUpstream(device)
     if spec.startswith("codec:"):
         return CodecLatentUpstream(spec.removeprefix("codec:") or "default", device)
-    path = Path(spec)
-    if not path.exists():
-        raise ConfigError(f"upstream '{spec}' not found: give a model folder (RUN/model), 'fbank' or 'codec:<name>'")
-    return ModelUpstream(path, device)
+    from codec2vec.models.export import pretrained_models
+
+    if not Path(spec).exists() and spec not in pretrained_models():
+        raise ConfigError(f"upstream '{spec}' not found: give a model folder (RUN/model), a shipped model "
+                          f"({', '.join(pretrained_models()) or 'none'}), 'fbank' or 'codec:<name>'")
+    return ModelUpstream(spec, device)

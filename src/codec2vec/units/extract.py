@@ -14,7 +14,7 @@ import json
 import multiprocessing
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +44,22 @@ class ExtractConfig:
     workers: int = 1  # local processes (CPU); under torchrun each rank is one process
     threads: int = 0  # torch threads per process; 0 = cores / workers
     skip_bad: bool = False  # report unreadable audio in skipped.json instead of stopping
+    splits: list[str] = field(default_factory=list)  # encode only these splits of the manifest; [] = all
 
 
 def _shard_name(k: int) -> str:
     return f"shard-{k:05d}"
+
+
+def selected_rows(manifest: Manifest, splits: list[str]) -> list[Utterance]:
+    """The manifest's rows in `splits` (all rows when empty), in manifest order."""
+    if not splits:
+        return manifest.rows
+    present = sorted({row.split for row in manifest.rows})
+    unknown = [s for s in splits if s not in present]
+    if unknown:
+        raise ConfigError(f"{manifest.path}: no split {', '.join(unknown)} (it has {', '.join(present)})")
+    return [row for row in manifest.rows if row.split in splits]
 
 
 def _shards(rows: list[Utterance], size: int) -> list[list[Utterance]]:
@@ -136,6 +148,7 @@ def _run_descriptor(cfg: ExtractConfig, codec: Codec, manifest_path: Path) -> di
         "packing": cfg.packing,
         "shard_size": cfg.shard_size,
         "skip_bad": cfg.skip_bad,
+        "splits": sorted(cfg.splits),
     }
 
 
@@ -160,7 +173,7 @@ def _extract_rank(cfg: ExtractConfig, rank: int, world: int, progress: bool, cod
     out = Path(cfg.out)
     manifest = read_manifest(cfg.corpus, check_files=False)
     codec = codec.to(_device(cfg)) if codec is not None else load_codec(cfg.codec, device=_device(cfg))
-    mine = [(k, rows) for k, rows in enumerate(_shards(manifest.rows, cfg.shard_size))
+    mine = [(k, rows) for k, rows in enumerate(_shards(selected_rows(manifest, cfg.splits), cfg.shard_size))
             if k % world == rank and not (out / f"{_shard_name(k)}.json").is_file()]
     bar = None
     if progress and rank == 0:
@@ -186,7 +199,7 @@ def _worker(cfg: ExtractConfig, rank: int, world: int) -> None:
 def finalize(cfg: ExtractConfig, codec_header: dict, manifest: Manifest) -> Path:
     """Merge the shard records into index.jsonl and header.json (written last)."""
     out = Path(cfg.out)
-    n_shards = len(_shards(manifest.rows, cfg.shard_size))
+    n_shards = len(_shards(selected_rows(manifest, cfg.splits), cfg.shard_size))
     records = []
     for k in range(n_shards):
         path = out / f"{_shard_name(k)}.json"
@@ -203,7 +216,8 @@ def finalize(cfg: ExtractConfig, codec_header: dict, manifest: Manifest) -> Path
         "codec": codec_header,
         "packing": cfg.packing,
         "corpus": {"manifest": str(Path(cfg.corpus)), "manifest_sha256": file_sha256(Path(cfg.corpus)),
-                   "name": manifest.header.corpus, "subset": manifest.header.subset},
+                   "name": manifest.header.corpus, "subset": manifest.header.subset,
+                   "splits": sorted(cfg.splits)},
         "shards": index["shards"],
         "index_sha256": index["index_sha256"],
         "totals": {
@@ -248,10 +262,15 @@ def extract(cfg: ExtractConfig, progress: bool = True) -> Path:
         store = UnitStore(out)
         if store.header["corpus"]["manifest_sha256"] != file_sha256(manifest_path):
             raise StoreError(f"{out} is a finished store of another version of {manifest_path}; use a new --out")
+        if store.header["corpus"].get("splits", []) != sorted(cfg.splits):
+            raise StoreError(f"{out} is a finished store of the splits {store.header['corpus'].get('splits') or 'all'}"
+                             f", not {sorted(cfg.splits) or 'all'}; use a new --out")
         if rank == 0:
             print(f"{out}: already complete ({len(store)} utterances)")
         return out
     manifest = read_manifest(manifest_path, check_files=False)
+    if not selected_rows(manifest, cfg.splits):
+        raise ConfigError(f"{manifest_path}: no utterances to encode")
     codec = load_codec(cfg.codec)  # before any work: fail early, and the run descriptor needs its hash
     codec_header = codec.info.to_header()
     if rank == 0:

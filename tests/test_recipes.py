@@ -1,0 +1,93 @@
+"""The staged recipes at tiny scale (slow: several torchrun launches). LibriSpeech: a random-weight DAC,
+a fixture in LibriSpeech's layout, 2 CPU ranks for extraction and pre-training. Synthetic: a minimal
+corpus with the tiny preset. Each runs every stage, then a rerun skips them all."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from codec_fixtures import save_tiny_dac
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = "the cat sat on a mat while two dogs ran far away from home".split()
+TINY_PRETRAIN = ("model.encoder.preset=tiny optim.steps=2 optim.warmup_steps=1 data.max_frames=400 "
+                 "data.crop_frames=100 data.workers=0 objective.top_k=1 save_every=1 log_every=1 device=cpu")
+
+
+def _librispeech(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for split, n in (("train-clean-100", 8), ("dev-clean", 3), ("test-clean", 3)):
+        for speaker in (101, 202):
+            chapter = root / "LibriSpeech" / split / str(speaker) / "7"
+            chapter.mkdir(parents=True)
+            lines = []
+            for k in range(n):
+                uid = f"{speaker}-7-{k:04d}"
+                seconds = rng.uniform(0.8, 1.6)
+                t = np.arange(int(seconds * 16000)) / 16000
+                audio = 0.3 * np.sin(2 * np.pi * rng.uniform(120, 400) * t) + 0.02 * rng.standard_normal(len(t))
+                sf.write(str(chapter / f"{uid}.flac"), audio.astype(np.float32), 16000)
+                lines.append(f"{uid} {' '.join(rng.choice(WORDS, 4)).upper()}")
+            (chapter / f"{speaker}-7.trans.txt").write_text("\n".join(lines) + "\n")
+    return root / "LibriSpeech"
+
+
+def _run(recipe: str, env: dict, *args: str) -> str:
+    proc = subprocess.run(["bash", f"recipes/{recipe}/run.sh", *args], cwd=ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_librispeech_recipe_every_stage_on_two_cpu_ranks(tmp_path):
+    exp = tmp_path / "exp"
+    env = {"LIBRISPEECH": str(_librispeech(tmp_path / "src")), "EXP": str(exp),
+           "CODEC": str(save_tiny_dac(tmp_path / "codec")), "TRAIN_SPLITS": "train-clean-100", "NPROC": "2",
+           "PYTHON": sys.executable, "MASTER_PORT": "29613", "PRETRAIN_ARGS": TINY_PRETRAIN,
+           "KMEANS_ARGS": "n_clusters=8 layer=1 device=cpu", "EXTRACT_ARGS": "device=cpu",
+           "EVAL_ARGS": "head.max_epochs.asr=1 head.asr_hidden=16 device=cpu"}
+    out = _run("librispeech", env)
+    names = ["prepare", "extract", "recon", "online", "kmeans1", "hubert1", "kmeans2", "hubert2", "evaluate"]
+    assert sorted(p.name for p in (exp / ".done").iterdir()) == [f"{i}-{n}" for i, n in enumerate(names, 1)]
+    assert "ks: no speech-commands corpus given; skipped" in out
+    assert out.count("1 rank(s)") == 0 and out.count("2 rank(s) on cpu") == 4
+
+    train = json.loads((exp / "units" / "train" / "librispeech" / "header.json").read_text())
+    assert train["corpus"]["splits"] == ["train-clean-100"] and train["totals"]["utterances"] == 16
+    evalu = json.loads((exp / "units" / "eval" / "librispeech" / "librispeech" / "header.json").read_text())
+    assert evalu["totals"]["utterances"] == 28
+    # two ranks trained each model (DDP), iteration 2 learned from iteration 1's labels
+    for run in ("recon", "online", "hubert1", "hubert2"):
+        assert json.loads((exp / "runs" / run / "model" / "config.json").read_text())["step"] == 2
+        result = json.loads((exp / "results" / run / "asr.json").read_text())
+        assert result["task"] == "asr" and 0 <= result["test"]
+    kmeans2 = json.loads((exp / "runs" / "kmeans2" / "kmeans.json").read_text())
+    assert kmeans2["config"]["model"].endswith("hubert1/model") and kmeans2["config"]["layer"] == 1
+    assert (exp / "results" / "report" / "report.md").is_file()
+
+    again = _run("librispeech", env)
+    assert again.count("done earlier") == 9 and "started" not in again
+    (exp / ".done" / "9-evaluate").unlink()
+    only = _run("librispeech", env, "--stage", "9", "--stop-stage", "9")
+    assert "stage 9 (evaluate): started" in only and "stage 8" not in only
+
+
+def test_synthetic_recipe_every_stage(tmp_path):
+    exp = tmp_path / "exp"
+    epochs = " ".join(f"head.max_epochs.{t}=1" for t in ("pr", "asr", "ks", "sid", "ic", "er", "asv"))
+    env = {"EXP": str(exp), "HOURS": "0.01", "WORKERS": "2", "PRESET": "tiny", "STEPS": "2", "PYTHON": sys.executable,
+           "MASTER_PORT": "29614", "PRETRAIN_ARGS": "data.max_frames=400 data.crop_frames=100 device=cpu",
+           "KMEANS_ARGS": "n_clusters=8", "BENCH_ARGS": f"{epochs} unit_quality.n_clusters=8 device=cpu"}
+    _run("synthetic", env)
+    assert len(list((exp / ".done").iterdir())) == 6
+    report = (exp / "benchmark" / "report.md").read_text()
+    for name in ("fbank", "codec-default", "recon", "online", "hubert1", "hubert2", "waveform-online"):
+        assert f"| {name} |" in report
+    assert _run("synthetic", env).count("done earlier") == 6
