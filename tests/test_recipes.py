@@ -23,19 +23,19 @@ TINY_PRETRAIN = ("model.encoder.preset=tiny optim.steps=2 optim.warmup_steps=1 d
 
 def _librispeech(root: Path) -> Path:
     rng = np.random.default_rng(0)
-    for split, n in (("train-clean-100", 8), ("dev-clean", 3), ("test-clean", 3)):
+    for number, (split, n) in enumerate((("train-clean-100", 8), ("dev-clean", 3), ("test-clean", 3))):
         for speaker in (101, 202):
-            chapter = root / "LibriSpeech" / split / str(speaker) / "7"
+            chapter = root / "LibriSpeech" / split / str(speaker) / str(number)
             chapter.mkdir(parents=True)
             lines = []
             for k in range(n):
-                uid = f"{speaker}-7-{k:04d}"
+                uid = f"{speaker}-{number}-{k:04d}"
                 seconds = rng.uniform(0.8, 1.6)
                 t = np.arange(int(seconds * 16000)) / 16000
                 audio = 0.3 * np.sin(2 * np.pi * rng.uniform(120, 400) * t) + 0.02 * rng.standard_normal(len(t))
                 sf.write(str(chapter / f"{uid}.flac"), audio.astype(np.float32), 16000)
                 lines.append(f"{uid} {' '.join(rng.choice(WORDS, 4)).upper()}")
-            (chapter / f"{speaker}-7.trans.txt").write_text("\n".join(lines) + "\n")
+            (chapter / f"{speaker}-{number}.trans.txt").write_text("\n".join(lines) + "\n")
     return root / "LibriSpeech"
 
 
