@@ -373,3 +373,42 @@ def test_shipped_model_loads_in_two_lines_and_exports():
     config = json.loads((shipped["synth-recon-4x256"] / "config.json").read_text())
     assert config["codec"]["codec_id"] == "default" and config["codec_folder"] is None
     assert "synthetic" in (shipped["synth-recon-4x256"] / "README.md").read_text().lower()
+
+
+def test_evaluate_killed_at_random_points_resumes_to_the_same_results(setup, tmp_path):
+    """SIGKILL while features are cached and while heads train, then the same command: every task's
+    results equal an uninterrupted run's; no half-written cache entry is read."""
+    import signal
+    import time
+
+    tasks = ["ks", "sid", "er"]
+    args = ["evaluate", "--model", setup["model"], "--corpus", setup["corpus"], "--units", setup["units"],
+            "--tasks", ",".join(tasks), "--quiet", "head.max_epochs.ks=3", "head.max_epochs.sid=3",
+            "head.max_epochs.er=3"]
+    from codec2vec.cli import main
+
+    assert main(args + ["--out", str(tmp_path / "whole")]) == 0
+    want = {t: json.loads((tmp_path / "whole" / f"{t}.json").read_text()) for t in tasks}
+    killed_mid_run = 0
+    # kill once the first cache entry is written / once the first task's results are, plus a seeded delay
+    triggers = {1: lambda out: any((out / "feature-cache").glob("*/*/index.json")),
+                2: lambda out: (out / "ks.json").is_file()}
+    for seed, ready in triggers.items():
+        out = tmp_path / f"killed-{seed}"
+        proc = subprocess.Popen([sys.executable, "-m", "codec2vec.cli"] + args + ["--out", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while proc.poll() is None and not ready(out) and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(np.random.default_rng(seed).uniform(0.0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed_mid_run += not all((out / f"{t}.json").exists() for t in tasks)
+        assert subprocess.run([sys.executable, "-m", "codec2vec.cli"] + args + ["--out", str(out)],
+                              capture_output=True).returncode == 0
+        for t in tasks:
+            got = json.loads((out / f"{t}.json").read_text())
+            assert (got["dev"], got["test"], got["layer_weights"]) == \
+                (want[t]["dev"], want[t]["test"], want[t]["layer_weights"]), t
+        assert not list((out / "feature-cache").rglob("*.tmp-*"))
+    assert killed_mid_run >= 1, "every run finished before it was killed"

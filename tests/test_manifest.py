@@ -113,3 +113,30 @@ def test_write_refuses_bad_rows_and_leaves_nothing(tmp_path):
     with pytest.raises(ManifestError, match="refusing to write row 'u0': duplicate id"):
         write_manifest(tmp_path / "m.jsonl", HEADER, [_row(0), _row(0)])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_data_roots_confine_audio_paths(tmp_path, wav_factory, monkeypatch, capsys):
+    """With --data-root, rows whose audio (links followed) lies outside every root are refused by name;
+    unicode and spaces in paths are fine."""
+    from codec2vec.cli import main
+    from codec2vec.data.manifest import DATA_ROOTS_ENV
+
+    root = tmp_path / "données ok"
+    inside = wav_factory("données ok/a/ü 1.wav")
+    outside = wav_factory("elsewhere/secret.wav")
+    (root / "a" / "link.wav").symlink_to(outside)
+    rows = [_row(1, audio="a/ü 1.wav"), _row(2, audio="../elsewhere/secret.wav"), _row(3, audio=str(outside)),
+            _row(4, audio="a/link.wav")]
+    manifest = write_manifest(root / "m.jsonl", HEADER, rows)
+    assert len(read_manifest(manifest).rows) == 4  # no roots declared: paths are the user's business
+    monkeypatch.setenv(DATA_ROOTS_ENV, str(root))
+    with pytest.raises(ManifestError) as e:
+        read_manifest(manifest)
+    message = str(e.value)
+    assert "3 invalid row(s)" in message and "'u1'" not in message
+    for uid in ("u2", "u3", "u4"):
+        assert f"(id '{uid}'): audio path" in message and "outside the data roots" in message
+    monkeypatch.setenv(DATA_ROOTS_ENV, "")  # none; and restored after the CLI below sets it
+    assert read_manifest(manifest).audio_path(read_manifest(manifest).rows[0]) == inside
+    assert main(["--data-root", str(root), "describe", str(manifest)]) == 4
+    assert "outside the data roots" in capsys.readouterr().err

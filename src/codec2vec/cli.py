@@ -106,15 +106,15 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from codec2vec.units.verify import verify_store
+    from codec2vec.integrity import verify_artifact
 
-    problems = verify_store(args.store)
+    kind, problems = verify_artifact(args.path)
     if problems:
         for problem in problems:
             print(f"PROBLEM: {problem}")
-        print(f"{args.store}: {len(problems)} problem(s) found", file=sys.stderr)
+        print(f"{args.path} ({kind}): {len(problems)} problem(s) found", file=sys.stderr)
         return 6
-    print(f"{args.store}: OK (every shard, checksum and index entry checked)")
+    print(f"{args.path}: OK ({kind}: every byte checked against its checksums)")
     return 0
 
 
@@ -223,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="codec2vec", description=__doc__)
     parser.add_argument("--version", action="version", version=f"codec2vec {__version__}")
+    parser.add_argument("--data-root", action="append", metavar="DIR",
+                        help="refuse manifest audio paths outside DIR (repeatable); for manifests from others")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="<verb>")
 
     corpus = verbs.add_parser("corpus", help="make or import a speech corpus (stage 1)")
@@ -283,8 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(extract_cmd)
     extract_cmd.set_defaults(func=_cmd_extract)
 
-    verify = verbs.add_parser("verify", help="check every byte of a unit store")
-    verify.add_argument("store")
+    verify = verbs.add_parser("verify", help="check every byte of an artifact against its checksums")
+    verify.add_argument("path", help="unit or label store, feature cache (entry), model folder or pre-training run")
     verify.set_defaults(func=_cmd_verify)
 
     units = verbs.add_parser("units", help="unit store reports")
@@ -365,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.data_root:
+        from codec2vec.data.manifest import DATA_ROOTS_ENV
+
+        os.environ[DATA_ROOTS_ENV] = os.pathsep.join(args.data_root)  # inherited by worker processes
     try:
         return args.func(args)
     except Codec2VecError as e:

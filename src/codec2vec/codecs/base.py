@@ -8,7 +8,6 @@ header of every artifact made from its codes.
 from __future__ import annotations
 
 import abc
-import hashlib
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from fractions import Fraction
 
 import torch
 from torch import nn
+
+from codec2vec.integrity import tensors_digest
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,7 @@ class CodecInfo:
 
 def weights_hash(module: nn.Module) -> str:
     """A content hash of a module's weights, independent of where they were loaded from."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+    return tensors_digest(sorted(module.state_dict().items()))
 
 
 class Codec(abc.ABC):

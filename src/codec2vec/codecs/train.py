@@ -20,12 +20,13 @@ import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
-from codec2vec.atomic import atomic_path, atomic_write_text
+from codec2vec.atomic import atomic_write_text
 from codec2vec.codecs.losses import MultiScaleMelLoss
 from codec2vec.config import config_to_dict, save_config
 from codec2vec.data.audio import load_audio
 from codec2vec.data.manifest import read_manifest
 from codec2vec.errors import ConfigError
+from codec2vec.integrity import load_checkpoint, save_checkpoint
 from codec2vec.provenance import provenance
 
 
@@ -223,7 +224,7 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True) -> Path:
     mel_loss = MultiScaleMelLoss(cfg.model.sample_rate).to(device)
     step, elapsed = 0, 0.0
     if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        state = load_checkpoint(checkpoint_path, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         codebooks.load_state_dict(state["codebooks"])
@@ -273,10 +274,9 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True) -> Path:
                 print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
                       flush=True)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            with atomic_path(checkpoint_path) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "codebooks": codebooks.state_dict(), "step": step,
-                            "elapsed": time.monotonic() - started}, tmp)
+            save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "codebooks": codebooks.state_dict(), "step": step,
+                             "elapsed": time.monotonic() - started}, checkpoint_path)
     log.close()
     return export_codec(model, cfg, data, time.monotonic() - started, out / "codec")
 

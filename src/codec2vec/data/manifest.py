@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -154,6 +155,24 @@ def _parse_header(path: Path, line: str) -> ManifestHeader:
         raise ManifestError(f"{path}: header is missing {e}") from None
 
 
+DATA_ROOTS_ENV = "CODEC2VEC_DATA_ROOTS"  # set by `codec2vec --data-root DIR`, os.pathsep-separated
+
+
+def data_roots() -> list[Path]:
+    return [Path(p).resolve() for p in os.environ.get(DATA_ROOTS_ENV, "").split(os.pathsep) if p]
+
+
+def _outside_data_roots(audio: Path) -> str:
+    """A problem when data roots are declared and `audio` (links followed) lies outside them all."""
+    roots = data_roots()
+    if not roots:
+        return ""
+    real = audio.resolve()
+    if any(real.is_relative_to(root) for root in roots):
+        return ""
+    return f"audio path {audio} resolves to {real}, outside the data roots ({', '.join(map(str, roots))})"
+
+
 def read_manifest(path: str | Path, check_files: bool = True) -> Manifest:
     """Load and validate a manifest; ManifestError lists the first bad rows by line and id."""
     path = Path(path)
@@ -186,7 +205,10 @@ def read_manifest(path: str | Path, check_files: bool = True) -> Manifest:
             seen.setdefault(row["id"], number)
         if not problems:
             utt = Utterance(**row)
-            if check_files and not manifest.audio_path(utt).is_file():
+            outside = _outside_data_roots(manifest.audio_path(utt))
+            if outside:
+                problems.append(outside)
+            elif check_files and not manifest.audio_path(utt).is_file():
                 problems.append(f"audio file not found: {manifest.audio_path(utt)}")
             manifest.rows.append(utt)
         errors.extend(f"{label}: {p}" for p in problems)

@@ -13,9 +13,11 @@ featurizer normalises): the same numbers as pooling after the weighted sum, at 1
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -63,7 +65,11 @@ class CachedFeatures:
 
 
 def _open(path: Path) -> CachedFeatures:
+    """A cache entry, after the cheap check that features.bin has the size index.json records."""
     header = json.loads((path / "index.json").read_text(encoding="utf-8"))
+    size = (path / "features.bin").stat().st_size if (path / "features.bin").is_file() else -1
+    if size != header.get("features_bytes", size):
+        raise StoreError(f"{path / 'features.bin'}: {size} bytes, index.json records {header['features_bytes']}")
     rows = len(header["ids"]) if header["pooling"] == "mean" else sum(header["lengths"])
     shape = (rows, header["n_hidden"], header["width"])
     dtype = np.float32 if header["pooling"] == "mean" else np.float16
@@ -117,6 +123,18 @@ def unit_store_for(upstream: Upstream, manifest: Manifest, units_root: str | Pat
     return store
 
 
+def _remove_dead_temporaries(path: Path) -> None:
+    """Half-written entries of killed processes (NAME.tmp-PID); a live process's stays untouched."""
+    for stale in path.parent.glob(f"{path.name}.tmp-*") if path.parent.is_dir() else []:
+        pid = stale.name.rsplit("-", 1)[-1]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(stale, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
 def cached_features(upstream: Upstream, manifest: Manifest, split: str, rows: list[Utterance], pooling: str,
                     layer_norm: bool, cache_root: str | Path, units: str | Path | Callable | None = None,
                     max_batch_frames: int = 20_000, progress: bool = True) -> CachedFeatures:
@@ -129,9 +147,12 @@ def cached_features(upstream: Upstream, manifest: Manifest, split: str, rows: li
     record = {"upstream": upstream.identity, "manifest_sha256": file_sha256(manifest.path), "split": split, "pooling": pooling,
               "layer_norm": bool(layer_norm and pooling == "mean"), "ids": [r.id for r in rows]}
     if (path / "index.json").is_file():
-        cached = _open(path)
-        if all(cached.header.get(k) == v for k, v in record.items()):
-            return cached
+        try:
+            cached = _open(path)
+            if all(cached.header.get(k) == v for k, v in record.items()):
+                return cached
+        except StoreError as e:  # a cache: recompute what is damaged
+            print(f"feature cache damaged, recomputing: {e}", file=sys.stderr)
     if callable(units):
         units = units()
     store = _unit_store(upstream, units, rows, f"{manifest.path.name} ({split})")
@@ -139,10 +160,12 @@ def cached_features(upstream: Upstream, manifest: Manifest, split: str, rows: li
     batches = length_sorted_batches(estimated, min(max_batch_frames, upstream.max_batch_frames or max_batch_frames))
 
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    _remove_dead_temporaries(path)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     lengths, offsets, written, n_hidden, width = [0] * len(rows), [0] * len(rows), 0, 0, 0
     pooled = [None] * len(rows)
+    digest = hashlib.sha256()
     from tqdm import tqdm
 
     with open(tmp / "features.bin", "wb") as out:
@@ -159,15 +182,35 @@ def cached_features(upstream: Upstream, manifest: Manifest, split: str, rows: li
                     pooled[i] = (F.layer_norm(frames, frames.shape[-1:]) if layer_norm else frames).mean(0).cpu().numpy()
                 else:
                     offsets[i] = written
-                    out.write(frames.to(torch.float16).cpu().numpy().tobytes())
+                    data = frames.to(torch.float16).cpu().numpy().tobytes()
+                    out.write(data)
+                    digest.update(data)
                     written += t
         if pooling == "mean" and rows:
-            out.write(np.stack(pooled).astype(np.float32).tobytes())
+            data = np.stack(pooled).astype(np.float32).tobytes()
+            out.write(data)
+            digest.update(data)
         out.flush()
         os.fsync(out.fileno())
     header = {"codec2vec": CACHE_FORMAT, "version": 1, "manifest": str(manifest.path), **record, "frame_rate": upstream.frame_rate,
-              "n_hidden": n_hidden or upstream.n_hidden, "width": width, "lengths": lengths, "offsets": offsets}
+              "n_hidden": n_hidden or upstream.n_hidden, "width": width, "lengths": lengths, "offsets": offsets,
+              "features_bytes": (tmp / "features.bin").stat().st_size, "features_sha256": digest.hexdigest()}
     atomic_write_text(tmp / "index.json", json.dumps(header) + "\n")
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)
     return _open(path)
+
+
+def verify_features(path: str | Path) -> list[str]:
+    """The problems of one cache entry (empty when whole): every byte of features.bin against its sha256."""
+    path = Path(path)
+    try:
+        cached = _open(path)
+    except (OSError, ValueError, KeyError, StoreError) as e:
+        return [f"{path}: {e}"]
+    recorded = cached.header.get("features_sha256")
+    if recorded is None:
+        return [f"{path}: index.json records no checksum (written by an older codec2vec); delete it to recompute"]
+    if file_sha256(path / "features.bin") != recorded:
+        return [f"{path / 'features.bin'}: checksum differs from index.json (damaged)"]
+    return []

@@ -115,11 +115,10 @@ class OnlineCodebookUnits:
     exported model folder keeps only the student)."""
 
     def __init__(self, run: Path, upstream):
-        import torch
-
+        from codec2vec.integrity import load_checkpoint
         from codec2vec.objectives import OnlineClustering
 
-        state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+        state = load_checkpoint(run / "checkpoint.pt")
         objective_cfg = state["config"]["objective"]
         if objective_cfg["name"] != "online":
             raise ValueError(f"{run}: trained with the {objective_cfg['name']} objective, not online clustering")

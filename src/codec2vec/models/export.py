@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from codec2vec.atomic import atomic_path, atomic_write_text
 from codec2vec.errors import ConfigError
+from codec2vec.integrity import file_sha256
 from codec2vec.models.encoder import EncoderConfig
 from codec2vec.models.model import MODEL_FORMAT
 
@@ -76,6 +77,7 @@ def export_model(spec: str, out: str | Path, dtype: str = "float32", card: str =
     if codec and codec["codec_id"] not in BUILT_IN_CODECS:
         _export_codec(codec, out / CODEC_FOLDER)
     exported = {**config, **transformers_keys(config), "torch_dtype": dtype,
+                "weights_sha256": file_sha256(out / "model.safetensors"),
                 "codec_folder": CODEC_FOLDER if (out / CODEC_FOLDER / "config.json").is_file() else None}
     atomic_write_text(out / "README.md", model_card(exported, card))
     atomic_write_text(out / "config.json", json.dumps(exported, indent=2) + "\n")  # last: marks it complete

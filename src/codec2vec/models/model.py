@@ -18,6 +18,7 @@ from torch import nn
 
 from codec2vec.atomic import atomic_path, atomic_write_text
 from codec2vec.errors import Codec2VecError
+from codec2vec.integrity import file_sha256
 from codec2vec.models.encoder import Encoder, EncoderConfig
 from codec2vec.models.inputs import INPUT_KINDS, InputConfig, LogMelInput, UnitInput, WaveformInput
 
@@ -101,7 +102,8 @@ def save_pretrained(folder: str | Path, model: Codec2Vec, cfg: ModelConfig, meta
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(folder / "model.safetensors") as tmp:
         save_file(state, str(tmp))
-    config = {"codec2vec": MODEL_FORMAT, "version": 1, "model": dataclasses.asdict(cfg), **meta}
+    config = {"codec2vec": MODEL_FORMAT, "version": 1, "model": dataclasses.asdict(cfg), **meta,
+              "weights_sha256": file_sha256(folder / "model.safetensors")}
     atomic_write_text(folder / "config.json", json.dumps(config, indent=2) + "\n")
     return folder
 
@@ -117,9 +119,15 @@ def load_pretrained(folder: str | Path, device: str | torch.device = "cpu") -> t
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("codec2vec") != MODEL_FORMAT:
         raise Codec2VecError(f"{config_path}: not a codec2vec model config")
+    weights = folder / "model.safetensors"
+    recorded = config.get("weights_sha256")  # absent in folders written before it existed
+    if not weights.is_file():
+        raise Codec2VecError(f"{folder}: model.safetensors is missing")
+    if recorded and file_sha256(weights) != recorded:
+        raise Codec2VecError(f"{weights}: damaged or replaced (its sha256 differs from config.json's weights_sha256)")
     cfg = load_config(ModelConfig, values=config["model"])
     model = Codec2Vec(cfg, config["n_codebooks"], config["codebook_size"])
-    state = load_file(str(folder / "model.safetensors"))
+    state = load_file(str(weights))
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

@@ -22,9 +22,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from codec2vec.atomic import atomic_path, atomic_write_text, remove_stale_temporaries
+from codec2vec.atomic import atomic_write_text, remove_stale_temporaries
 from codec2vec.config import config_to_dict, save_config
 from codec2vec.errors import Codec2VecError, ConfigError
+from codec2vec.integrity import load_checkpoint, save_checkpoint
 from codec2vec.models.model import ModelConfig, build_model, load_pretrained, save_pretrained
 from codec2vec.objectives import MaskConfig, ObjectiveConfig, OnlineClustering, build_objective
 from codec2vec.provenance import provenance
@@ -137,12 +138,8 @@ def _codebook_vectors(data: PretrainData, cfg: PretrainConfig) -> torch.Tensor |
 
 
 def _load_checkpoint(path: Path) -> dict:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a damaged or foreign file: say which and what to do
-        raise Codec2VecError(f"{path}: cannot be loaded as a checkpoint ({str(e).splitlines()[0]}); "
-                             "delete it to restart the run") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+    state = load_checkpoint(path)
+    if state.get("format") != CHECKPOINT_FORMAT:
         raise Codec2VecError(f"{path}: not a codec2vec pre-training checkpoint")
     return state
 
@@ -377,8 +374,7 @@ def _save(cfg: PretrainConfig, out: Path, module: Pretrainer, optimizer, step: i
         state = {"format": CHECKPOINT_FORMAT, "version": 1, "step": step, "skipped_steps": skipped,
                  "model": module.state_dict(), "optimizer": optimizer.state_dict(),
                  "rng": {"torch": torch.get_rng_state()}, "config": config_to_dict(cfg)}
-        with atomic_path(out / "checkpoint.pt") as tmp:
-            torch.save(state, tmp)
+        save_checkpoint(state, out / "checkpoint.pt")
         meta = {"codec": data.units.info.to_header() if data.units is not None else None,
                 "n_codebooks": data.units.info.n_codebooks if data.units is not None else 0,
                 "codebook_size": data.units.info.codebook_size if data.units is not None else 0,

@@ -16,7 +16,6 @@ targets are checked to lie on the same frame grid.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import zlib
@@ -28,6 +27,7 @@ import numpy as np
 from codec2vec.atomic import atomic_path
 from codec2vec.codecs.base import CodecInfo
 from codec2vec.errors import Codec2VecError
+from codec2vec.integrity import file_sha256  # noqa: F401 (part of this module's interface)
 
 STORE_FORMAT = "units"
 LABELS_FORMAT = "labels"
@@ -79,14 +79,6 @@ class Entry:
     def to_json(self) -> str:
         return json.dumps({"id": self.id, "shard": self.shard, "offset": self.offset, "nbytes": self.nbytes,
                            "frames": self.frames, "crc32": self.crc32}, separators=(",", ":"))
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def crc32(data: bytes) -> int:
