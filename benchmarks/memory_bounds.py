@@ -1,18 +1,21 @@
 """Peak memory of extraction, k-means and feature caching at several corpus sizes (flat = bounded).
 
-    .venv/bin/python benchmarks/memory_bounds.py --hours 1 10 [--codec FOLDER] [--work /tmp/c2v-mem]
+    .venv/bin/python benchmarks/memory_bounds.py --hours 1 10 [--long-file-hours 1] [--codec FOLDER]
 
 The audio is generated (20 s FLAC files of tones and noise: content does not change memory), and
 the codec is a tiny random-weight DAC (tests/codec_fixtures.py) unless --codec is given, so 10 h
 run in minutes on a CPU: what grows with the corpus is the pipeline's own state (shards, index,
 the k-means sample, the feature writer), and that is what this measures. Each stage runs in a
-process of its own; its peak RSS comes from getrusage. Writes benchmarks/results/memory_bounds.json.
+process of its own; its peak RSS comes from getrusage. `--long-file-hours H` also extracts one
+file of H hours, in windows (the default) and whole (max_batch_seconds = its length), to show what
+windowing bounds. Writes benchmarks/results/memory_bounds.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -34,25 +37,27 @@ CACHE = ("import resource, sys\nfrom codec2vec.data.manifest import read_manifes
          "print('PEAK_RSS_KB=%d' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
 
 
-def write_corpus(folder: Path, hours: float, seed: int = 0) -> Path:
+def write_corpus(folder: Path, hours: float, seed: int = 0, file_seconds: float = FILE_SECONDS) -> Path:
     from codec2vec.data.manifest import ManifestHeader, Utterance, write_manifest
 
     rng = np.random.default_rng(seed)
     rows = []
-    n = int(round(hours * 3600 / FILE_SECONDS))
-    t = np.arange(int(FILE_SECONDS * 16000)) / 16000
+    n = max(1, int(round(hours * 3600 / file_seconds)))
+    t = np.arange(int(file_seconds * 16000)) / 16000
     for k in range(n):
         path = folder / "audio" / f"{k // 500:03d}" / f"u{k:06d}.flac"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             audio = 0.2 * np.sin(2 * np.pi * rng.uniform(100, 800) * t) + 0.05 * rng.standard_normal(len(t))
             sf.write(str(path), audio.astype(np.float32), 16000, subtype="PCM_16")
-        rows.append(Utterance(f"u{k:06d}", str(path.relative_to(folder)), FILE_SECONDS, 16000, f"s{k % 20}",
+        rows.append(Utterance(f"u{k:06d}", str(path.relative_to(folder)), file_seconds, 16000, f"s{k % 20}",
                               "train"))
     return write_manifest(folder / "corpus.jsonl", ManifestHeader("memory-bench", "all", ["pretrain"]), rows)
 
 
-def run_stage(code: str, args: list[str]) -> dict:
+def run_stage(code: str, args: list[str], output: Path) -> dict:
+    """Run one stage from scratch (its output removed first) and return its peak RSS and wall time."""
+    shutil.rmtree(output, ignore_errors=True)
     t0 = time.time()
     proc = subprocess.run([sys.executable, "-c", code] + args, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
@@ -64,6 +69,7 @@ def run_stage(code: str, args: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hours", type=float, nargs="+", default=[1.0, 10.0])
+    parser.add_argument("--long-file-hours", type=float, default=0.0, help="also extract one file this long")
     parser.add_argument("--codec", help="codec folder or name (default: a tiny random-weight DAC)")
     parser.add_argument("--work", default="/tmp/c2v-memory-bench")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "memory_bounds.json"))
@@ -86,14 +92,24 @@ def main() -> None:
         store = folder / "units"
         stages = {
             "extract": run_stage(PEAK, ["extract", "--corpus", str(manifest), "--out", str(store), "--codec", codec,
-                                        "--quiet", "device=cpu"]),
+                                        "--quiet", "device=cpu"], store),
             "kmeans": run_stage(PEAK, ["kmeans", "--units", str(store), "--model", "codec", "--clusters", "100",
-                                       "--out", str(folder / "kmeans"), "--quiet", "device=cpu"]),
-            "feature_cache": run_stage(CACHE, [str(manifest), str(folder / "cache")]),
+                                       "--out", str(folder / "kmeans"), "--quiet", "device=cpu"], folder / "kmeans"),
+            "feature_cache": run_stage(CACHE, [str(manifest), str(folder / "cache")], folder / "cache"),
         }
         results[f"{hours:g}h"] = stages
         print(f"{hours:g} h: {json.dumps(stages)}", flush=True)
-    sizes = list(results)
+    if args.long_file_hours:
+        folder = work / f"long-{args.long_file_hours:g}h"
+        seconds = args.long_file_hours * 3600
+        manifest = write_corpus(folder / "corpus", args.long_file_hours, file_seconds=seconds)
+        for name, batch in (("windowed", []), ("whole", [f"max_batch_seconds={seconds + 1}"])):
+            out = folder / f"units-{name}"
+            results[f"one {args.long_file_hours:g} h file, {name}"] = {"extract": run_stage(PEAK, [
+                "extract", "--corpus", str(manifest), "--out", str(out), "--codec", codec, "--quiet", "device=cpu"]
+                + batch, out)}
+            print(json.dumps(results[f"one {args.long_file_hours:g} h file, {name}"]), flush=True)
+    sizes = [s for s in results if not s.startswith("one ")]
     ratios = {stage: round(results[sizes[-1]][stage]["peak_rss_mib"] / results[sizes[0]][stage]["peak_rss_mib"], 2)
               for stage in results[sizes[0]]} if len(sizes) > 1 else {}
     report = {"benchmark": "memory_bounds", "codec": codec if args.codec else "tiny random-weight DAC",

@@ -109,3 +109,19 @@ def test_offline_hub_id_explains_how_to_get_weights(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 7, run.stderr
     assert "huggingface-cli download descript/dac_16khz" in run.stdout and "--codec DIR" in run.stdout
+
+
+def test_long_signals_encode_in_windows_like_whole():
+    """encode_long (extraction's path for utterances longer than max_batch_seconds) gives the frame
+    count of whole-signal encoding and, for convolutional DAC with context beyond its receptive field,
+    the same codes but for float-rounding near-ties; the default codec is checked the same way."""
+    torch.manual_seed(1)
+    t = torch.arange(int(9.37 * 16000)) / 16000
+    audio = 0.3 * torch.sin(2 * torch.pi * 220 * t * (1 + 0.3 * torch.sin(t))) + 0.03 * torch.randn(len(t))
+    for codec in (wrap_model(tiny_dac(), "tiny-dac"), load_codec("default")):
+        whole, frames = codec.encode(audio[None], [len(audio)])
+        windowed = codec.encode_long(audio, window_samples=2 * 16000, context_samples=16000)
+        assert windowed.shape == (12, int(frames[0])) == whole[0].shape
+        agreement = (windowed == whole[0]).float().mean().item()
+        assert agreement > 0.99, (codec.info.codec_id, agreement)
+        assert torch.equal(windowed[0], whole[0][0]), codec.info.codec_id  # the first codebook: no near-ties

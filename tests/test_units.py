@@ -249,3 +249,11 @@ def test_splits_select_rows_with_the_same_codes(setup, store, tmp_path):
     with pytest.raises(ConfigError, match=r"no split dev-clean \(it has test, train\)"):
         extract(ExtractConfig(corpus=str(split_manifest), out=str(tmp_path / "x"), codec=codec_dir,
                               splits=["dev-clean"]), progress=False)
+
+
+def test_utterances_longer_than_a_batch_are_encoded_in_windows_with_the_same_codes(setup, store, tmp_path):
+    """Extraction bounds memory by max_batch_seconds: longer utterances go through codec.encode_long;
+    with 0.25 s of context the tiny DAC gives the codes of whole-utterance encoding."""
+    windowed = extract(_config(setup, tmp_path / "windowed", max_batch_seconds=0.3, long_context_seconds=0.25),
+                       progress=False)
+    assert _store_bytes(Path(windowed)) == _store_bytes(Path(store))

@@ -152,6 +152,26 @@ class Codec(abc.ABC):
             codes[items, :, :t] = out.cpu()
         return codes, torch.tensor(frames)
 
+    def encode_long(self, audio: torch.Tensor, window_samples: int, context_samples: int) -> torch.Tensor:
+        """Codes [n_codebooks, T] of one long 1-D signal, encoded window by window so that memory
+        is bounded by the window, not the signal: each window of `window_samples` (whole frames) is
+        encoded with `context_samples` of the signal on either side, and keeps its own frames. With
+        context at least the codec's receptive field the codes equal whole-signal encoding up to
+        float rounding (which can flip a near-tie); tests/test_codecs.py measures the agreement."""
+        hop = self.hop_length
+        frames = self.num_frames(audio.numel())
+        window = max(1, window_samples // hop)
+        context = -(-context_samples // hop)
+        signal = torch.zeros(frames * hop)
+        signal[: audio.numel()] = audio.reshape(-1)
+        codes = torch.zeros(self.n_codebooks, frames, dtype=torch.long)
+        for start in range(0, frames, window):
+            end = min(frames, start + window)
+            lo, hi = max(0, start - context), min(frames, end + context)
+            out, _ = self.encode(signal[lo * hop: hi * hop][None], [(hi - lo) * hop])
+            codes[:, start:end] = out[0, :, start - lo: end - lo]
+        return codes
+
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes [B, n_codebooks, T] -> audio [B, T * hop_length] at the codec's sample rate."""

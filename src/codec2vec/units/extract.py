@@ -39,7 +39,8 @@ class ExtractConfig:
     codec: str = "default"  # name (codec2vec codec list), hub id or folder
     packing: str = "uint16"  # or "bitpack": ceil(log2(codebook size)) bits per code, lossless
     shard_size: int = 256  # utterances per shard: the unit of resumption
-    max_batch_seconds: float = 60.0  # audio per forward pass
+    max_batch_seconds: float = 60.0  # audio per forward pass; longer utterances are encoded in windows of it
+    long_context_seconds: float = 2.0  # ... each with this much audio on either side (codec.encode_long)
     device: str = "auto"  # "auto": cuda if available, else cpu
     workers: int = 1  # local processes (CPU); under torchrun each rank is one process
     threads: int = 0  # torch threads per process; 0 = cores / workers
@@ -119,7 +120,15 @@ def encode_shard(codec: Codec, manifest: Manifest, rows: list[Utterance], cfg: E
 
     codes: list[np.ndarray | None] = [None] * len(kept)
     max_samples = int(cfg.max_batch_seconds * codec.sample_rate)
-    for batch in length_sorted_batches([a.numel() for a in audios], max_samples):
+    context = int(cfg.long_context_seconds * codec.sample_rate)
+    short = []
+    for i, audio in enumerate(audios):
+        if audio.numel() > max_samples:  # in windows: memory bounded by the window, not the file
+            codes[i] = codec.encode_long(audio, max_samples, context).T.numpy()
+        else:
+            short.append(i)
+    for batch in length_sorted_batches([audios[i].numel() for i in short], max_samples):
+        batch = [short[j] for j in batch]
         lengths = [audios[i].numel() for i in batch]
         padded = torch.zeros(len(batch), max(lengths))
         for row, i in enumerate(batch):
