@@ -129,3 +129,12 @@ def test_save_flac_round_trip_and_refusals(tmp_path):
     with pytest.raises(AudioError, match="non-empty mono"):
         save_flac(tmp_path / "bad.flac", np.zeros((2, 2), dtype=np.float32), 16000)
     assert not (tmp_path / "bad.flac").exists()
+
+
+def test_clipped_audio_is_valid_audio(tmp_path):
+    """Clipping (runs of full-scale samples) is not an error: the samples come back as written."""
+    path = tmp_path / "clipped.wav"
+    x = np.clip(3 * sine(0.2), -1.0, 1.0).astype(np.float32)
+    assert (np.abs(x) == 1.0).mean() > 0.3
+    sf.write(str(path), x, 16000, subtype="FLOAT")
+    np.testing.assert_array_equal(load_audio(path, sample_rate=16000), x)

@@ -308,6 +308,10 @@ def test_kmeans_labels_are_nearest_centroids_and_chain(setup, labels, tmp_path):
                        "optim.steps=3", f"init_from={model1}")
     pretrain(run2, progress=False)
     assert (tmp_path / "it1" / "model" / "model.safetensors").is_file()  # every iteration's model is kept
+    wider = tiny_config(setup, tmp_path / "wider", "objective.name=kmeans", f"objective.labels={second}",
+                        "optim.steps=3", f"init_from={model1}", "model.encoder.width=96")
+    with pytest.raises(ConfigError, match=r"init_from .*: another model shape"):
+        pretrain(wider, progress=False)  # a checkpoint of another model size is refused by name
     assert (tmp_path / "km2" / "centroids.safetensors").is_file() and (Path(labels).parents[1] / "kmeans.json").is_file()
 
 
