@@ -101,49 +101,52 @@ def length_sorted_batches(lengths: list[int], budget: int) -> list[list[int]]:
 
 def encode_shard(codec: Codec, manifest: Manifest, rows: list[Utterance], cfg: ExtractConfig,
                  shard: str, folder: Path) -> dict:
-    """Encode `rows` into folder/shard.bin; returns the shard record (entries, stats, skipped)."""
-    audios, kept, skipped, stats = [], [], [], []
-    for row in rows:
-        path = manifest.audio_path(row)
-        try:
-            info = audio_info(path)
-            audio = load_audio(path, sample_rate=codec.sample_rate)
-            flac = _flac_bytes(path)
-        except AudioError as e:
-            if not cfg.skip_bad:
-                raise AudioError(f"utterance '{row.id}': {e} (use --skip-bad to skip unreadable files)") from None
-            skipped.append({"id": row.id, "audio": str(path), "error": str(e)})
-            continue
-        audios.append(torch.from_numpy(audio))
-        kept.append(row)
-        stats.append((info.frames / info.sample_rate, 44 + 2 * info.frames, flac))
+    """Encode `rows` into folder/shard.bin; returns the shard record (entries, stats, skipped).
 
-    codes: list[np.ndarray | None] = [None] * len(kept)
+    Audio is decoded one batch at a time (batches of about max_batch_seconds by the manifest's
+    durations), so memory is bounded by a batch, not by the shard or the corpus."""
     max_samples = int(cfg.max_batch_seconds * codec.sample_rate)
     context = int(cfg.long_context_seconds * codec.sample_rate)
-    short = []
-    for i, audio in enumerate(audios):
-        if audio.numel() > max_samples:  # in windows: memory bounded by the window, not the file
-            codes[i] = codec.encode_long(audio, max_samples, context).T.numpy()
-        else:
-            short.append(i)
-    for batch in length_sorted_batches([audios[i].numel() for i in short], max_samples):
-        batch = [short[j] for j in batch]
-        lengths = [audios[i].numel() for i in batch]
-        padded = torch.zeros(len(batch), max(lengths))
-        for row, i in enumerate(batch):
-            padded[row, : lengths[row]] = audios[i]
-        batch_codes, frames = codec.encode(padded, lengths)
-        for row, i in enumerate(batch):
-            codes[i] = batch_codes[row, :, : frames[row]].T.numpy()
+    codes: dict[int, np.ndarray] = {}
+    stats: dict[int, tuple[float, int, int]] = {}
+    skipped: dict[int, dict] = {}
+    expected = [max(1, int(row.duration * codec.sample_rate)) for row in rows]
+    for batch in length_sorted_batches(expected, max_samples):
+        audios = {}
+        for i in batch:
+            path = manifest.audio_path(rows[i])
+            try:
+                info = audio_info(path)
+                audio = torch.from_numpy(load_audio(path, sample_rate=codec.sample_rate))
+                stats[i] = (info.frames / info.sample_rate, 44 + 2 * info.frames, _flac_bytes(path))
+            except AudioError as e:
+                if not cfg.skip_bad:
+                    raise AudioError(f"utterance '{rows[i].id}': {e} (use --skip-bad to skip unreadable files)") \
+                        from None
+                skipped[i] = {"id": rows[i].id, "audio": str(path), "error": str(e)}
+                continue
+            if audio.numel() > max_samples:  # in windows: memory bounded by the window, not the file
+                codes[i] = codec.encode_long(audio, max_samples, context).T.numpy()
+            else:
+                audios[i] = audio
+        if audios:
+            order = list(audios)
+            lengths = [audios[i].numel() for i in order]
+            padded = torch.zeros(len(order), max(lengths))
+            for row, i in enumerate(order):
+                padded[row, : lengths[row]] = audios[i]
+            batch_codes, frames = codec.encode(padded, lengths)
+            for row, i in enumerate(order):
+                codes[i] = batch_codes[row, :, : frames[row]].T.numpy()
 
-    record = write_shard(folder, shard, [(row.id, c) for row, c in zip(kept, codes)], cfg.packing,
+    kept = [i for i in range(len(rows)) if i in codes]
+    record = write_shard(folder, shard, [(rows[i].id, codes[i]) for i in kept], cfg.packing,
                          codec.info.bits_per_code)
     record.update({
-        "audio_seconds": sum(s[0] for s in stats),
-        "wav_bytes": sum(s[1] for s in stats),
-        "flac_bytes": sum(s[2] for s in stats),
-        "skipped": skipped,
+        "audio_seconds": sum(stats[i][0] for i in kept),
+        "wav_bytes": sum(stats[i][1] for i in kept),
+        "flac_bytes": sum(stats[i][2] for i in kept),
+        "skipped": [skipped[i] for i in sorted(skipped)],
     })
     atomic_write_text(folder / f"{shard}.json", json.dumps(record) + "\n")
     return record
