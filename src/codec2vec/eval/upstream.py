@@ -99,8 +99,9 @@ class ModelUpstream(Upstream):
 
         name = upstream_name(str(folder))
         folder = resolve_model(str(folder))
-        model, config = load_pretrained(folder, device)
-        super().__init__(name, {"upstream": "model", "model_sha256": file_sha256(folder / "model.safetensors"),
+        model, config = load_pretrained(folder, device)  # checks the weights against config's weights_sha256
+        weights_sha256 = config.get("weights_sha256") or file_sha256(folder / "model.safetensors")
+        super().__init__(name, {"upstream": "model", "model_sha256": weights_sha256,
                                 "codec": config.get("codec"), "objective": config.get("objective"),
                                 "step": config.get("step")}, device)
         self.model, self.folder = model, folder
