@@ -130,12 +130,10 @@ def _is_model(folder: Path) -> bool:
 
 
 def _verify_model(folder: Path) -> list[str]:
+    from codec2vec.models.model import weights_problem
+
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    recorded = config.get("weights_sha256")
-    if recorded is None:
+    if config.get("weights_sha256") is None:
         return [f"{folder}: config.json records no weights_sha256 (written by an older codec2vec)"]
-    if not (folder / "model.safetensors").is_file():
-        return [f"{folder / 'model.safetensors'}: missing"]
-    if file_sha256(folder / "model.safetensors") != recorded:
-        return [f"{folder / 'model.safetensors'}: checksum differs from config.json (damaged or replaced)"]
-    return []
+    problem = weights_problem(folder, config)
+    return [problem] if problem else []

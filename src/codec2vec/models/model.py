@@ -108,6 +108,18 @@ def save_pretrained(folder: str | Path, model: Codec2Vec, cfg: ModelConfig, meta
     return folder
 
 
+def weights_problem(folder: Path, config: dict) -> str:
+    """Why model.safetensors cannot be trusted ('' if it matches config.json's weights_sha256, or if
+    the folder predates that record)."""
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        return f"{folder}: model.safetensors is missing"
+    recorded = config.get("weights_sha256")
+    if recorded and file_sha256(weights) != recorded:
+        return f"{weights}: damaged or replaced (its sha256 differs from config.json's weights_sha256)"
+    return ""
+
+
 def load_pretrained(folder: str | Path, device: str | torch.device = "cpu") -> tuple[Codec2Vec, dict]:
     """Load a saved model folder -> (model in eval mode, its config.json)."""
     from codec2vec.config import load_config
@@ -119,12 +131,10 @@ def load_pretrained(folder: str | Path, device: str | torch.device = "cpu") -> t
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("codec2vec") != MODEL_FORMAT:
         raise Codec2VecError(f"{config_path}: not a codec2vec model config")
+    problem = weights_problem(folder, config)
+    if problem:
+        raise Codec2VecError(problem)
     weights = folder / "model.safetensors"
-    recorded = config.get("weights_sha256")  # absent in folders written before it existed
-    if not weights.is_file():
-        raise Codec2VecError(f"{folder}: model.safetensors is missing")
-    if recorded and file_sha256(weights) != recorded:
-        raise Codec2VecError(f"{weights}: damaged or replaced (its sha256 differs from config.json's weights_sha256)")
     cfg = load_config(ModelConfig, values=config["model"])
     model = Codec2Vec(cfg, config["n_codebooks"], config["codebook_size"])
     state = load_file(str(weights))
