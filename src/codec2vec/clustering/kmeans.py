@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from codec2vec.atomic import atomic_path, atomic_write_text, remove_stale_temporaries
 from codec2vec.config import config_to_dict, save_config
 from codec2vec.errors import ConfigError
+from codec2vec.memory import release_free_memory
 from codec2vec.models.inputs import pad_codes
 from codec2vec.provenance import provenance
 from codec2vec.units.extract import length_sorted_batches
@@ -101,6 +102,8 @@ def _features(featurizer: Featurizer, store: UnitStore, ids: list[str], budget: 
         feats = featurizer([store[ids[i]] for i in batch])
         for i, f in zip(batch, feats):
             yield ids[i], f
+        del feats
+        release_free_memory()
 
 
 def fit(cfg: KMeansConfig, featurizer: Featurizer, store: UnitStore):

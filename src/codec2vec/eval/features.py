@@ -31,6 +31,7 @@ from codec2vec.data.audio import load_audio
 from codec2vec.data.manifest import Manifest, Utterance
 from codec2vec.errors import ConfigError
 from codec2vec.eval.upstream import Upstream
+from codec2vec.memory import release_free_memory
 from codec2vec.models.inputs import AUDIO_HOP, AUDIO_RATE, frames_for_samples, pad_codes
 from codec2vec.units.extract import length_sorted_batches
 from codec2vec.units.store import StoreError, UnitStore, file_sha256
@@ -186,6 +187,8 @@ def cached_features(upstream: Upstream, manifest: Manifest, split: str, rows: li
                     out.write(data)
                     digest.update(data)
                     written += t
+            del inputs, hidden
+            release_free_memory()
         if pooling == "mean" and rows:
             data = np.stack(pooled).astype(np.float32).tobytes()
             out.write(data)
