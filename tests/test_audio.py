@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
-from codec2vec.data.audio import audio_info, load_audio, save_flac
+from codec2vec.data import audio as audio_module
+from codec2vec.data.audio import audio_info, load_audio, save_flac, stream_audio
 from codec2vec.errors import AudioError
 from conftest import sine
 
@@ -66,6 +68,29 @@ def test_segment(tmp_path):
     np.testing.assert_array_equal(load_audio(path, start=0.25, end=0.5), ramp[4000:8000])
     with pytest.raises(AudioError, match="segment"):
         load_audio(path, start=2.0)
+
+
+def test_streamed_blocks_join_to_the_whole_file_decoded_at_once(tmp_path, monkeypatch):
+    """stream_audio decodes block by block (0.1 s blocks here); joined, the blocks are the samples of
+    decoding the whole file, mixing it to mono and resampling it in one go. A bad sample late in a
+    file is named when its block is reached."""
+    path = tmp_path / "long.flac"
+    sf.write(str(path), sine(1.234, rate=44100, channels=2), 44100, format="FLAC")
+    whole, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    expected = soxr.resample(whole.mean(axis=1, dtype=np.float32), 44100, 16000, quality="HQ")
+    monkeypatch.setattr(audio_module, "BLOCK_SECONDS", 0.1)
+    blocks = list(stream_audio(path, 16000))
+    assert len(blocks) >= 13 and max(len(b) for b in blocks) <= 1700
+    np.testing.assert_array_equal(np.concatenate(blocks), expected)
+
+    late = tmp_path / "late.wav"
+    x = sine(1.0)
+    x[-10] = np.nan
+    sf.write(str(late), x, 16000, subtype="FLOAT")
+    stream = stream_audio(late, 16000)
+    assert len(next(stream)) == 1600
+    with pytest.raises(AudioError, match=r"late\.wav: audio contains NaN or Inf"):
+        list(stream)
 
 
 def test_missing_file(tmp_path):

@@ -120,8 +120,10 @@ def test_long_signals_encode_in_windows_like_whole():
     audio = 0.3 * torch.sin(2 * torch.pi * 220 * t * (1 + 0.3 * torch.sin(t))) + 0.03 * torch.randn(len(t))
     for codec in (wrap_model(tiny_dac(), "tiny-dac"), load_codec("default")):
         whole, frames = codec.encode(audio[None], [len(audio)])
-        windowed = codec.encode_long(audio, window_samples=2 * 16000, context_samples=16000)
+        windowed = codec.encode_long([audio], window_samples=2 * 16000, context_samples=16000)
         assert windowed.shape == (12, int(frames[0])) == whole[0].shape
+        # fed in uneven pieces (as stream_audio's blocks come), the same windows see the same samples
+        assert torch.equal(codec.encode_long(audio.split(7777), 2 * 16000, 16000), windowed)
         agreement = (windowed == whole[0]).float().mean().item()
         assert agreement > 0.99, (codec.info.codec_id, agreement)
         assert torch.equal(windowed[0], whole[0][0]), codec.info.codec_id  # the first codebook: no near-ties

@@ -1,9 +1,8 @@
+import io
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from codec2vec.units.extract import ExtractConfig, extract
 from codec2vec.units.store import pack_codes, unpack_codes
 from codec2vec.units.verify import verify_store
 from codec_fixtures import save_tiny_dac
+from killing import cli, kill_at_random_point
 
 # (id, seconds, sample rate, format): odd lengths, three rates, WAV and FLAC
 CLIPS = [("a", 0.51, 16000, "WAV"), ("b", 1.234, 8000, "WAV"), ("c", 0.3, 22050, "FLAC"), ("d", 2.0, 16000, "FLAC"),
@@ -101,6 +101,25 @@ def test_describe_and_storage_report(store, capsys):
     assert "x the store" in report
 
 
+def test_header_sizes_the_corpus_as_wav_and_flac(setup, store):
+    """A FLAC file counts its own size; a WAV file the size of its audio encoded as FLAC (16-bit)."""
+    root, _, _ = setup
+    wav = flac = 0
+    for uid, seconds, rate, fmt in CLIPS:
+        path = root / "corpus" / "audio" / f"{uid}.{fmt.lower()}"
+        audio, _ = sf.read(str(path), dtype="float32")
+        wav += 44 + 2 * len(audio)
+        if fmt == "FLAC":
+            flac += path.stat().st_size
+        else:
+            encoded = io.BytesIO()
+            sf.write(encoded, audio, rate, format="FLAC", subtype="PCM_16")
+            flac += len(encoded.getvalue())
+    totals = UnitStore(store).header["totals"]
+    assert (totals["wav_bytes"], totals["flac_bytes"]) == (wav, flac)
+    assert 0.2 < flac / wav < 1.0
+
+
 def test_bitpack_round_trip():
     rng = np.random.default_rng(3)
     for bits, frames, n_q in [(10, 7, 12), (11, 1, 8), (10, 33, 3), (16, 5, 2)]:
@@ -143,22 +162,21 @@ def test_verify_names_a_flipped_byte_and_a_truncated_shard(setup, store, tmp_pat
     assert main(["verify", str(store)]) == 0
 
 
-def test_resume_after_kill_equals_uninterrupted(setup, store, tmp_path):
+def test_killed_at_random_points_resumes_to_the_same_store(setup, store, tmp_path):
+    """SIGKILL at seeded points after 1, 2 and 3 shards are written, then the same command: the store
+    is byte-identical to an uninterrupted run's, verifies, and no temporary is left."""
     _, codec_dir, manifest = setup
-    out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "codec2vec.cli", "extract", "--corpus", str(manifest), "--out", str(out),
-           "--codec", codec_dir, "--quiet", "shard_size=2", "max_batch_seconds=0.5"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not list(out.glob("shard-*.json")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "header.json").exists(), "the run finished before it could be killed"
-    assert main(["extract", "--corpus", str(manifest), "--out", str(out), "--codec", codec_dir, "--quiet",
-                 "shard_size=2", "max_batch_seconds=0.5"]) == 0
-    assert _store_bytes(out) == _store_bytes(Path(store))
-    assert not list(out.glob(".*.tmp*"))
+    killed_mid_run = 0
+    for seed in (1, 2, 3):
+        out = tmp_path / f"killed-{seed}"
+        args = ["extract", "--corpus", str(manifest), "--out", str(out), "--codec", codec_dir, "--quiet",
+                "shard_size=2", "max_batch_seconds=0.5"]
+        killed_mid_run += kill_at_random_point(cli(*args), lambda: len(list(out.glob("shard-*.json"))) >= seed,
+                                                 seed, 0.5)
+        assert main(args) == 0
+        assert _store_bytes(out) == _store_bytes(Path(store))
+        assert verify_store(out) == [] and not list(out.glob(".*.tmp*"))
+    assert killed_mid_run >= 1, "every run finished before it was killed"
 
 
 def test_two_workers_write_the_same_store(setup, store, tmp_path):

@@ -10,9 +10,11 @@ from __future__ import annotations
 import abc
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -152,25 +154,39 @@ class Codec(abc.ABC):
             codes[items, :, :t] = out.cpu()
         return codes, torch.tensor(frames)
 
-    def encode_long(self, audio: torch.Tensor, window_samples: int, context_samples: int) -> torch.Tensor:
-        """Codes [n_codebooks, T] of one long 1-D signal, encoded window by window so that memory
-        is bounded by the window, not the signal: each window of `window_samples` (whole frames) is
-        encoded with `context_samples` of the signal on either side, and keeps its own frames. With
-        context at least the codec's receptive field the codes equal whole-signal encoding up to
-        float rounding (which can flip a near-tie); tests/test_codecs.py measures the agreement."""
+    def encode_long(self, chunks: Iterable[np.ndarray | torch.Tensor], window_samples: int,
+                    context_samples: int) -> torch.Tensor:
+        """Codes [n_codebooks, T] of one long 1-D signal given as consecutive pieces (stream_audio's
+        blocks), encoded window by window so that memory is bounded by the window and a piece, not the
+        signal: each window of `window_samples` (whole frames) is encoded with `context_samples` of
+        the signal on either side, and keeps its own frames. With context at least the codec's
+        receptive field the codes equal whole-signal encoding up to float rounding (which can flip a
+        near-tie); tests/test_codecs.py measures the agreement."""
         hop = self.hop_length
-        frames = self.num_frames(audio.numel())
-        window = max(1, window_samples // hop)
-        context = -(-context_samples // hop)
-        signal = torch.zeros(frames * hop)
-        signal[: audio.numel()] = audio.reshape(-1)
-        codes = torch.zeros(self.n_codebooks, frames, dtype=torch.long)
-        for start in range(0, frames, window):
-            end = min(frames, start + window)
-            lo, hi = max(0, start - context), min(frames, end + context)
-            out, _ = self.encode(signal[lo * hop: hi * hop][None], [(hi - lo) * hop])
-            codes[:, start:end] = out[0, :, start - lo: end - lo]
-        return codes
+        window = max(1, window_samples // hop) * hop
+        context = -(-context_samples // hop) * hop
+        buffer, offset = torch.zeros(0), 0  # buffer[0] is the signal's sample `offset`
+        start, pieces = 0, []  # the next window's first sample; the codes so far
+
+        def encode_window(end: int, stop: int) -> None:  # frames [start, end) seen through [lo, stop)
+            lo = max(0, start - context)
+            codes, _ = self.encode(buffer[lo - offset: stop - offset][None], [stop - lo])
+            pieces.append(codes[0, :, (start - lo) // hop: (end - lo) // hop])
+
+        for chunk in chunks:
+            buffer = torch.cat([buffer, torch.as_tensor(chunk, dtype=torch.float32).reshape(-1)])
+            while offset + buffer.numel() >= start + window + context:  # the window and its right context
+                encode_window(start + window, start + window + context)
+                start += window
+                drop = start - context - offset
+                if drop > 0:
+                    buffer, offset = buffer[drop:], offset + drop
+        padded = self.num_frames(offset + buffer.numel()) * hop  # the signal, padded to whole frames
+        buffer = nn.functional.pad(buffer, (0, padded - offset - buffer.numel()))
+        while start < padded:
+            encode_window(min(padded, start + window), min(padded, start + window + context))
+            start += window
+        return torch.cat(pieces, dim=1)
 
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -54,6 +55,51 @@ def resample(audio: np.ndarray, from_rate: int | float, to_rate: int) -> np.ndar
     return soxr.resample(audio, from_rate, to_rate, quality="HQ").astype(np.float32, copy=False)
 
 
+BLOCK_SECONDS = 10.0  # decoded per step by stream_audio
+
+
+def stream_audio(
+    path: str | Path,
+    sample_rate: int | None = 16000,
+    start: float | None = None,
+    end: float | None = None,
+) -> Iterator[np.ndarray]:
+    """Decode `path` (optionally the [start, end) seconds segment) block by block, mixed to mono and
+    resampled: memory is one block (BLOCK_SECONDS), whatever the file's length.
+
+    The blocks joined are exactly load_audio's samples (soxr's stream resampler gives the one-shot
+    result). Raises AudioError for missing, corrupt, empty or non-finite audio; an error in a later
+    block is raised when that block is reached.
+    """
+    path = Path(path)
+    info = audio_info(path)
+    first = 0 if start is None else int(round(start * info.sample_rate))
+    last = info.frames if end is None else min(info.frames, int(round(end * info.sample_rate)))
+    if first < 0 or first >= last:
+        raise AudioError(f"{path}: segment [{start}, {end}) s is empty or outside the file ({info.duration:.3f} s)")
+    target = info.sample_rate if sample_rate is None else sample_rate
+    resampler = None if target == info.sample_rate else \
+        soxr.ResampleStream(info.sample_rate, target, 1, dtype="float32", quality="HQ")
+    decoded = 0
+    try:
+        with sf.SoundFile(str(path)) as f:
+            f.seek(first)
+            blocks = f.blocks(blocksize=max(1, int(BLOCK_SECONDS * info.sample_rate)), frames=last - first,
+                              dtype="float32", always_2d=True)
+            for data in blocks:
+                if not np.isfinite(data).all():
+                    raise AudioError(f"{path}: audio contains NaN or Inf samples")
+                decoded += data.shape[0]
+                mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else np.ascontiguousarray(data[:, 0])
+                yield mono if resampler is None else resampler.resample_chunk(mono)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        raise AudioError(f"{path}: cannot decode audio ({e})") from None
+    if decoded == 0:
+        raise AudioError(f"{path}: empty audio (0 samples decoded)")
+    if resampler is not None:
+        yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
 def load_audio(
     path: str | Path,
     sample_rate: int | None = 16000,
@@ -65,23 +111,7 @@ def load_audio(
     Returns float32 samples in [-1, 1]-scale at `sample_rate` (the file's own rate if None).
     Raises AudioError for missing, corrupt, empty or non-finite audio.
     """
-    path = Path(path)
-    info = audio_info(path)
-    first = 0 if start is None else int(round(start * info.sample_rate))
-    last = info.frames if end is None else min(info.frames, int(round(end * info.sample_rate)))
-    if first < 0 or first >= last:
-        raise AudioError(f"{path}: segment [{start}, {end}) s is empty or outside the file ({info.duration:.3f} s)")
-    try:
-        data, rate = sf.read(str(path), start=first, stop=last, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-        raise AudioError(f"{path}: cannot decode audio ({e})") from None
-    if data.shape[0] == 0:
-        raise AudioError(f"{path}: empty audio (0 samples decoded)")
-    if not np.isfinite(data).all():
-        raise AudioError(f"{path}: audio contains NaN or Inf samples")
-    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-    target = rate if sample_rate is None else sample_rate
-    return resample(np.ascontiguousarray(mono), rate, target)
+    return np.concatenate(list(stream_audio(path, sample_rate, start, end)))
 
 
 def save_flac(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:

@@ -24,9 +24,10 @@ import torch
 from codec2vec.atomic import atomic_write_text, remove_stale_temporaries
 from codec2vec.codecs.base import Codec
 from codec2vec.config import config_to_dict, save_config
-from codec2vec.data.audio import audio_info, load_audio
+from codec2vec.data.audio import audio_info, load_audio, stream_audio
 from codec2vec.data.manifest import Manifest, Utterance, read_manifest
 from codec2vec.errors import AudioError, Codec2VecError, ConfigError
+from codec2vec.memory import release_free_memory
 from codec2vec.provenance import provenance
 from codec2vec.units.store import (PACKINGS, STORE_FORMAT, STORE_VERSION, StoreError, UnitStore, file_sha256,
                                    write_index, write_shard)
@@ -75,14 +76,42 @@ def _device(cfg: ExtractConfig) -> str:
     return "cpu"
 
 
+class _ByteCounter(io.RawIOBase):
+    """A file that keeps nothing and remembers how far it was written (writers may seek back)."""
+
+    def __init__(self) -> None:
+        self.position = self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.position += len(data)
+        self.size = max(self.size, self.position)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.position = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence] + offset
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+
 def _flac_bytes(path: Path) -> int:
-    """Size of the source audio as FLAC: the file itself if it is FLAC, else measured by encoding it."""
+    """Size of the source audio as FLAC: the file itself if it is FLAC, else measured by encoding it
+    block by block into a byte counter (memory: one block, whatever the file's length)."""
     if path.suffix.lower() == ".flac":
         return path.stat().st_size
-    audio = load_audio(path, sample_rate=None)
-    buffer = io.BytesIO()
-    sf.write(buffer, audio, audio_info(path).sample_rate, format="FLAC", subtype="PCM_16")
-    return buffer.tell()
+    counter = _ByteCounter()
+    with sf.SoundFile(counter, "w", samplerate=audio_info(path).sample_rate, channels=1, format="FLAC",
+                      subtype="PCM_16") as flac:
+        for block in stream_audio(path, sample_rate=None):
+            flac.write(block)
+    return counter.size
 
 
 def length_sorted_batches(lengths: list[int], budget: int) -> list[list[int]]:
@@ -99,12 +128,32 @@ def length_sorted_batches(lengths: list[int], budget: int) -> list[list[int]]:
     return batches
 
 
+def _stored(codes: torch.Tensor) -> np.ndarray:
+    """Codes [n_codebooks, T] as the store keeps them, [T, n_codebooks] uint16, in an array of their
+    own: a shard holds these until it is written, not views of whole int64 batches."""
+    return np.ascontiguousarray(codes.T.numpy(), dtype="<u2")
+
+
+def _encode_batch(codec: Codec, audios: dict[int, torch.Tensor]) -> dict[int, np.ndarray]:
+    """Codes [frames, codebooks] of each audio, encoded in one padded forward pass."""
+    if not audios:
+        return {}
+    order = list(audios)
+    lengths = [audios[i].numel() for i in order]
+    padded = torch.zeros(len(order), max(lengths))
+    for row, i in enumerate(order):
+        padded[row, : lengths[row]] = audios[i]
+    batch_codes, frames = codec.encode(padded, lengths)
+    return {i: _stored(batch_codes[row, :, : frames[row]]) for row, i in enumerate(order)}
+
+
 def encode_shard(codec: Codec, manifest: Manifest, rows: list[Utterance], cfg: ExtractConfig,
                  shard: str, folder: Path) -> dict:
     """Encode `rows` into folder/shard.bin; returns the shard record (entries, stats, skipped).
 
     Audio is decoded one batch at a time (batches of about max_batch_seconds by the manifest's
-    durations), so memory is bounded by a batch, not by the shard or the corpus."""
+    durations), and a file longer than max_batch_seconds is decoded and encoded piece by piece, so
+    memory is bounded by a batch, not by the file, the shard or the corpus."""
     max_samples = int(cfg.max_batch_seconds * codec.sample_rate)
     context = int(cfg.long_context_seconds * codec.sample_rate)
     codes: dict[int, np.ndarray] = {}
@@ -117,27 +166,19 @@ def encode_shard(codec: Codec, manifest: Manifest, rows: list[Utterance], cfg: E
             path = manifest.audio_path(rows[i])
             try:
                 info = audio_info(path)
-                audio = torch.from_numpy(load_audio(path, sample_rate=codec.sample_rate))
-                stats[i] = (info.frames / info.sample_rate, 44 + 2 * info.frames, _flac_bytes(path))
+                stats[i] = (info.duration, 44 + 2 * info.frames, _flac_bytes(path))
+                if info.duration * codec.sample_rate > max_samples:  # streamed and encoded in windows
+                    codes[i] = _stored(codec.encode_long(stream_audio(path, codec.sample_rate), max_samples, context))
+                else:
+                    audios[i] = torch.from_numpy(load_audio(path, sample_rate=codec.sample_rate))
             except AudioError as e:
                 if not cfg.skip_bad:
                     raise AudioError(f"utterance '{rows[i].id}': {e} (use --skip-bad to skip unreadable files)") \
                         from None
                 skipped[i] = {"id": rows[i].id, "audio": str(path), "error": str(e)}
-                continue
-            if audio.numel() > max_samples:  # in windows: memory bounded by the window, not the file
-                codes[i] = codec.encode_long(audio, max_samples, context).T.numpy()
-            else:
-                audios[i] = audio
-        if audios:
-            order = list(audios)
-            lengths = [audios[i].numel() for i in order]
-            padded = torch.zeros(len(order), max(lengths))
-            for row, i in enumerate(order):
-                padded[row, : lengths[row]] = audios[i]
-            batch_codes, frames = codec.encode(padded, lengths)
-            for row, i in enumerate(order):
-                codes[i] = batch_codes[row, :, : frames[row]].T.numpy()
+        codes.update(_encode_batch(codec, audios))
+        del audios
+        release_free_memory()
 
     kept = [i for i in range(len(rows)) if i in codes]
     record = write_shard(folder, shard, [(rows[i].id, codes[i]) for i in kept], cfg.packing,
@@ -284,6 +325,9 @@ def extract(cfg: ExtractConfig, progress: bool = True) -> Path:
     if not selected_rows(manifest, cfg.splits):
         raise ConfigError(f"{manifest_path}: no utterances to encode")
     codec = load_codec(cfg.codec)  # before any work: fail early, and the run descriptor needs its hash
+    if codec.info.codebook_size > 1 << 16:
+        raise ConfigError(f"codec {codec.info.codec_id}: codebooks of {codec.info.codebook_size} codes do not fit "
+                          "the store's 16-bit codes")
     codec_header = codec.info.to_header()
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
