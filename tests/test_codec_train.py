@@ -1,8 +1,4 @@
 import json
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +12,7 @@ from codec2vec.cli import main
 from codec2vec.codecs import load_codec
 from codec2vec.codecs.registry import training_record
 from codec2vec.data.manifest import ManifestHeader, Utterance, write_manifest
+from killing import cli, kill_at_random_point
 
 TINY = {"encoder_hidden_size": 4, "decoder_hidden_size": 16, "hidden_size": 32, "n_codebooks": 4,
         "codebook_size": 64}
@@ -69,15 +66,9 @@ def test_trained_codec_loads_as_dac_and_records_its_recipe(trained):
 
 def test_resume_after_kill_gives_the_same_weights(config_file, trained, tmp_path):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "codec2vec.cli", "codec", "train", "--config", str(config_file),
-           "--out", str(out), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (out / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (out / "codec").exists(), "training finished before it could be killed"
+    cmd = cli("codec", "train", "--config", str(config_file), "--out", str(out), "--quiet")
+    assert kill_at_random_point(cmd, lambda: (out / "checkpoint.pt").exists(), seed=1, max_delay=0.2), \
+        "training finished before it could be killed"
     assert _train(config_file, out) == 0
     a = load_file(str(trained / "codec" / "model.safetensors"))
     b = load_file(str(out / "codec" / "model.safetensors"))

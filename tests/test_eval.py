@@ -23,8 +23,10 @@ from codec2vec.eval.heads import Downstream, UtteranceHead
 from codec2vec.eval.pnmi import frame_phones, score_units
 from codec2vec.eval.report import report
 from codec2vec.eval.tasks import TASKS, asr_text, task_manifest
+from codec2vec.integrity import verify_artifact
 from codec2vec.units.store import StoreError
 from eval_fixtures import make_eval_setup, save_tiny_model, write_task_corpus
+from killing import cli, kill_at_random_point
 
 FAST = [f"head.max_epochs.{t}=3" for t in TASKS] + ["head.asr_hidden=16", "device=cpu"]
 
@@ -361,7 +363,7 @@ def test_export_is_self_contained_and_loads_to_the_same_hidden_states(setup, tmp
 
 def test_shipped_model_loads_in_two_lines_and_exports():
     import codec2vec
-    from codec2vec.models.export import export_model, pretrained_models
+    from codec2vec.models.export import pretrained_models
 
     shipped = pretrained_models()
     assert "synth-recon-4x256" in shipped
@@ -378,9 +380,6 @@ def test_shipped_model_loads_in_two_lines_and_exports():
 def test_evaluate_killed_at_random_points_resumes_to_the_same_results(setup, tmp_path):
     """SIGKILL while features are cached and while heads train, then the same command: every task's
     results equal an uninterrupted run's; no half-written cache entry is read."""
-    import signal
-    import time
-
     tasks = ["ks", "sid", "er"]
     args = ["evaluate", "--model", setup["model"], "--corpus", setup["corpus"], "--units", setup["units"],
             "--tasks", ",".join(tasks), "--quiet", "head.max_epochs.ks=3", "head.max_epochs.sid=3",
@@ -390,25 +389,16 @@ def test_evaluate_killed_at_random_points_resumes_to_the_same_results(setup, tmp
     assert main(args + ["--out", str(tmp_path / "whole")]) == 0
     want = {t: json.loads((tmp_path / "whole" / f"{t}.json").read_text()) for t in tasks}
     killed_mid_run = 0
-    # kill once the first cache entry is written / once the first task's results are, plus a seeded delay
+    # killed once the first cache entry is written / once the first task's results are, plus a seeded delay
     triggers = {1: lambda out: any((out / "feature-cache").glob("*/*/index.json")),
                 2: lambda out: (out / "ks.json").is_file()}
     for seed, ready in triggers.items():
         out = tmp_path / f"killed-{seed}"
-        proc = subprocess.Popen([sys.executable, "-m", "codec2vec.cli"] + args + ["--out", str(out)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 120
-        while proc.poll() is None and not ready(out) and time.time() < deadline:
-            time.sleep(0.01)
-        time.sleep(np.random.default_rng(seed).uniform(0.0, 0.3))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        killed_mid_run += not all((out / f"{t}.json").exists() for t in tasks)
-        assert subprocess.run([sys.executable, "-m", "codec2vec.cli"] + args + ["--out", str(out)],
-                              capture_output=True).returncode == 0
+        killed_mid_run += kill_at_random_point(cli(*args, "--out", str(out)), lambda: ready(out), seed, 0.3)
+        assert main(args + ["--out", str(out)]) == 0
         for t in tasks:
             got = json.loads((out / f"{t}.json").read_text())
             assert (got["dev"], got["test"], got["layer_weights"]) == \
                 (want[t]["dev"], want[t]["test"], want[t]["layer_weights"]), t
-        assert not list((out / "feature-cache").rglob("*.tmp-*"))
+        assert verify_artifact(out / "feature-cache")[1] == [] and not list((out / "feature-cache").rglob("*.tmp-*"))
     assert killed_mid_run >= 1, "every run finished before it was killed"

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from codec2vec.clustering import KMeansConfig, run_kmeans
 from codec2vec.codecs import load_codec
 from codec2vec.config import save_config
 from codec2vec.errors import Codec2VecError, ConfigError
+from codec2vec.integrity import verify_artifact
 from codec2vec.models import ModelConfig, build_model, load_pretrained
 from codec2vec.objectives import MaskConfig, span_mask
 from codec2vec.train import PretrainData, epoch_batches, pretrain
@@ -27,6 +26,7 @@ from codec2vec.train.trainer import OptimConfig, lr_at
 from codec2vec.units import UnitStore
 from codec2vec.units.store import StoreError
 from codec2vec.units.verify import verify_store
+from killing import cli, kill_at_random_point
 from pretrain_fixtures import make_setup, tiny_config
 
 
@@ -44,6 +44,11 @@ def labels(setup):
 
 def _losses(run: Path) -> list[float]:
     return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _steps_logged(run: Path) -> int:
+    """Complete lines in metrics.jsonl (a run being written may end in a partial one)."""
+    return (run / "metrics.jsonl").read_text().count("\n") if (run / "metrics.jsonl").is_file() else 0
 
 
 def _tiny_model(kind: str = "units", **encoder) -> torch.nn.Module:
@@ -210,8 +215,8 @@ def test_resume_after_stop_or_sigkill_equals_uninterrupted_run(setup, tmp_path):
     assert _losses(tmp_path / "part") == pytest.approx(full, rel=1e-6, abs=1e-7)
     assert same_weights(tmp_path / "part", weights)
 
-    # Killed (SIGKILL) mid-run, checkpoints every 2 steps, then the same command again. Every run of
-    # this part is a CLI process, so all share one thread setup (float sums depend on it).
+    # Killed (SIGKILL) mid-run, checkpoints every 2 steps, then resumed. Every run of this part is a
+    # CLI process, so all share one thread setup (float sums depend on it).
     def cli_run(out: Path, *extra: str) -> tuple[list[str], Path]:
         save_config(tiny_config(setup, out, *settings, *extra), tmp_path / f"{out.name}.yaml")
         return [sys.executable, "-m", "codec2vec.cli", "pretrain", "--config", str(tmp_path / f"{out.name}.yaml"),
@@ -219,19 +224,16 @@ def test_resume_after_stop_or_sigkill_equals_uninterrupted_run(setup, tmp_path):
 
     reference, reference_out = cli_run(tmp_path / "reference")
     assert subprocess.run(reference, capture_output=True).returncode == 0
-    command, killed = cli_run(tmp_path / "killed", "save_every=2")
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and (
-            not (killed / "metrics.jsonl").is_file() or len(_losses(killed)) < 3):
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert len(_losses(killed)) < 12, "the run finished before it could be killed"
-    assert subprocess.run(command, capture_output=True).returncode == 0
-    assert _losses(killed) == pytest.approx(_losses(reference_out), rel=1e-6, abs=1e-7)
-    assert same_weights(killed, load_pretrained(reference_out / "model")[0].state_dict())
-    assert not list(killed.glob(".*.tmp*"))
+    reference_weights = load_pretrained(reference_out / "model")[0].state_dict()
+    killed_mid_run = 0
+    for seed in (1, 2, 3):  # killed at seeded points after 3, 6 and 9 of the 12 steps, then the same command
+        command, killed = cli_run(tmp_path / f"killed-{seed}", "save_every=2")
+        killed_mid_run += kill_at_random_point(command, lambda: _steps_logged(killed) >= 3 * seed, seed, 0.5)
+        assert subprocess.run(command, capture_output=True).returncode == 0
+        assert _losses(killed) == pytest.approx(_losses(reference_out), rel=1e-6, abs=1e-7)
+        assert same_weights(killed, reference_weights)
+        assert verify_artifact(killed)[1] == [] and not list(killed.glob(".*.tmp*"))
+    assert killed_mid_run >= 1, "every run finished before it was killed"
 
 
 def test_loader_workers_and_collapse_warning(setup, tmp_path, capsys):
@@ -342,21 +344,20 @@ def test_same_seed_and_config_give_identical_checkpoints(setup, tmp_path):
 
 
 def test_kmeans_killed_at_random_points_resumes_to_the_same_labels(setup, labels, tmp_path):
-    """SIGKILL at seeded random times (during the fit or the labelling), then the same command: the
+    """SIGKILL at seeded random times during the fit and the labelling, then the same command: the
     centroids and every utterance's labels equal an uninterrupted run's, and the store verifies."""
     reference = UnitStore(labels)
     centroids = (Path(labels).parents[1] / "centroids.safetensors").read_bytes()
-    cmd = [sys.executable, "-m", "codec2vec.cli", "kmeans", "--units", setup["units"], "--model", "codec",
-           "--clusters", "8", "--quiet", "fit_frames=2000", "n_init=1", "shard_size=2", "device=cpu"]
+    cmd = cli("kmeans", "--units", setup["units"], "--model", "codec", "--clusters", "8", "--quiet",
+              "fit_frames=2000", "n_init=1", "shard_size=2", "device=cpu")
+    # killed once the fit has begun, once the centroids are saved, once a label shard is written
+    stages = {1: lambda out: (out / "kmeans-run.json").is_file(),
+              2: lambda out: (out / "centroids.safetensors").is_file(),
+              3: lambda out: any((out / "labels").glob("*/shard-*.json"))}
     killed_mid_run = 0
-    for seed in (1, 2, 3):
+    for seed, started in stages.items():
         out = tmp_path / f"km-{seed}"
-        delay = np.random.default_rng(seed).uniform(2.0, 8.0)
-        proc = subprocess.Popen(cmd + ["--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        killed_mid_run += not (out / "labels" / Path(labels).name / "header.json").exists()
+        killed_mid_run += kill_at_random_point(cmd + ["--out", str(out)], lambda: started(out), seed, 0.5)
         assert subprocess.run(cmd + ["--out", str(out)], capture_output=True).returncode == 0
         store = UnitStore(out / "labels" / Path(labels).name)
         assert (out / "centroids.safetensors").read_bytes() == centroids
