@@ -1,14 +1,15 @@
 """Peak memory of extraction, k-means and feature caching at several corpus sizes (flat = bounded).
 
-    .venv/bin/python benchmarks/memory_bounds.py --hours 1 10 [--long-file-hours 1] [--codec FOLDER]
+    .venv/bin/python benchmarks/memory_bounds.py --hours 1 10 [--long-file-hours 1 4] [--codec FOLDER]
 
 The audio is generated (20 s FLAC files of tones and noise: content does not change memory), and
 the codec is a tiny random-weight DAC (tests/codec_fixtures.py) unless --codec is given, so 10 h
 run in minutes on a CPU: what grows with the corpus is the pipeline's own state (shards, index,
 the k-means sample, the feature writer), and that is what this measures. Each stage runs in a
-process of its own; its peak RSS comes from getrusage. `--long-file-hours H` also extracts one
-file of H hours, in windows (the default) and whole (max_batch_seconds = its length), to show what
-windowing bounds. Writes benchmarks/results/memory_bounds.json.
+process of its own; its peak RSS comes from getrusage. `--long-file-hours H ...` also extracts one
+file of each length, streamed and encoded in windows (the default), and the shortest also whole
+(max_batch_seconds = its length, the behaviour before windowing), to show what streaming bounds.
+Writes benchmarks/results/memory_bounds.json.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def run_stage(code: str, args: list[str], output: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hours", type=float, nargs="+", default=[1.0, 10.0])
-    parser.add_argument("--long-file-hours", type=float, default=0.0, help="also extract one file this long")
+    parser.add_argument("--long-file-hours", type=float, nargs="*", default=[],
+                        help="also extract one file of each of these lengths")
     parser.add_argument("--codec", help="codec folder or name (default: a tiny random-weight DAC)")
     parser.add_argument("--work", default="/tmp/c2v-memory-bench")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "memory_bounds.json"))
@@ -99,16 +101,17 @@ def main() -> None:
         }
         results[f"{hours:g}h"] = stages
         print(f"{hours:g} h: {json.dumps(stages)}", flush=True)
-    if args.long_file_hours:
-        folder = work / f"long-{args.long_file_hours:g}h"
-        seconds = args.long_file_hours * 3600
-        manifest = write_corpus(folder / "corpus", args.long_file_hours, file_seconds=seconds)
-        for name, batch in (("windowed", []), ("whole", [f"max_batch_seconds={seconds + 1}"])):
-            out = folder / f"units-{name}"
-            results[f"one {args.long_file_hours:g} h file, {name}"] = {"extract": run_stage(PEAK, [
+    for n, long_hours in enumerate(args.long_file_hours):
+        folder = work / f"long-{long_hours:g}h"
+        seconds = long_hours * 3600
+        manifest = write_corpus(folder / "corpus", long_hours, file_seconds=seconds)
+        ways = (("streamed in windows", []), ("whole", [f"max_batch_seconds={seconds + 1}"]))
+        for name, batch in ways[: 2 if n == 0 else 1]:  # whole only for the shortest: it needs ~11 GB per hour
+            out = folder / "units"
+            results[f"one {long_hours:g} h file, {name}"] = {"extract": run_stage(PEAK, [
                 "extract", "--corpus", str(manifest), "--out", str(out), "--codec", codec, "--quiet", "device=cpu"]
                 + batch, out)}
-            print(json.dumps(results[f"one {args.long_file_hours:g} h file, {name}"]), flush=True)
+            print(json.dumps(results[f"one {long_hours:g} h file, {name}"]), flush=True)
     sizes = [s for s in results if not s.startswith("one ")]
     ratios = {stage: round(results[sizes[-1]][stage]["peak_rss_mib"] / results[sizes[0]][stage]["peak_rss_mib"], 2)
               for stage in results[sizes[0]]} if len(sizes) > 1 else {}

@@ -333,7 +333,7 @@ def write_report(cfg: DemoConfig, paths: DemoPaths) -> str:
     evaluated = [paths.eval / upstream_name(m) for m in _references(cfg) + [str(r) for r in runs]]
     table = report_table([load_run(e) for e in evaluated if e.is_dir()])
     atomic_write_text(paths.eval / "table.md", table)
-    lines = [f"# codec2vec demo report\n",
+    lines = ["# codec2vec demo report\n",
              f"Made by `codec2vec demo` on {datetime.date.today().isoformat()}, {machine()}; "
              f"git {provenance()['git_revision']}; settings in `config.yaml`. Everything here is measured by "
              f"this run of the code. The speech is **synthetic** (TTS voices), the emotions are prosody "
