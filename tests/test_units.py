@@ -14,12 +14,12 @@ from codec2vec.cli import main
 from codec2vec.codecs import load_codec
 from codec2vec.data.audio import load_audio
 from codec2vec.data.manifest import ManifestHeader, Utterance, write_manifest
-from codec2vec.errors import AudioError
+from codec2vec.errors import AudioError, ConfigError
 from codec2vec.units import StoreError, UnitStore
 from codec2vec.units.extract import ExtractConfig, extract
 from codec2vec.units.store import pack_codes, unpack_codes
 from codec2vec.units.verify import verify_store
-from codec_fixtures import save_tiny_dac
+from codec_fixtures import save_tiny_dac, tiny_dac
 from killing import cli, kill_at_random_point
 
 # (id, seconds, sample rate, format): odd lengths, three rates, WAV and FLAC
@@ -225,6 +225,14 @@ def test_mismatches_are_refused(setup, store, tmp_path):
         (tmp_path / "half").mkdir()
         (tmp_path / "half" / "extract-run.json").write_text("{}")
         UnitStore(tmp_path / "half")
+    # A codec whose codes need more than the store's 16 bits is refused before any work.
+    from transformers import DacConfig, DacModel
+    DacModel(DacConfig(**{**tiny_dac().config.to_dict(), "n_codebooks": 1, "codebook_size": 1 << 17})) \
+        .save_pretrained(tmp_path / "wide")
+    with pytest.raises(ConfigError, match="codebooks of 131072 codes do not fit the store's 16-bit codes"):
+        extract(ExtractConfig(corpus=str(manifest), out=str(tmp_path / "w"), codec=str(tmp_path / "wide")),
+                progress=False)
+    assert not (tmp_path / "w").exists()
 
 
 def test_bad_audio_is_named_or_skipped(setup, tmp_path):
