@@ -27,7 +27,7 @@ from codec2vec.config import config_to_dict, save_config
 from codec2vec.data.audio import audio_info, load_audio, stream_audio
 from codec2vec.data.manifest import Manifest, Utterance, read_manifest
 from codec2vec.errors import AudioError, Codec2VecError, ConfigError
-from codec2vec.memory import release_free_memory
+from codec2vec.memory import map_large_blocks, release_free_memory
 from codec2vec.provenance import provenance
 from codec2vec.units.store import (PACKINGS, STORE_FORMAT, STORE_VERSION, StoreError, UnitStore, file_sha256,
                                    write_index, write_shard)
@@ -221,6 +221,7 @@ def _extract_rank(cfg: ExtractConfig, rank: int, world: int, progress: bool, cod
     """Encode this rank's unfinished shards; `codec` reuses one the caller already loaded."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    map_large_blocks()
     from codec2vec.codecs import load_codec
 
     out = Path(cfg.out)
