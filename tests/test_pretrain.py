@@ -219,8 +219,7 @@ def test_resume_after_stop_or_sigkill_equals_uninterrupted_run(setup, tmp_path):
     # CLI process, so all share one thread setup (float sums depend on it).
     def cli_run(out: Path, *extra: str) -> tuple[list[str], Path]:
         save_config(tiny_config(setup, out, *settings, *extra), tmp_path / f"{out.name}.yaml")
-        return [sys.executable, "-m", "codec2vec.cli", "pretrain", "--config", str(tmp_path / f"{out.name}.yaml"),
-                "--quiet"], out
+        return cli("pretrain", "--config", str(tmp_path / f"{out.name}.yaml"), "--quiet"), out
 
     reference, reference_out = cli_run(tmp_path / "reference")
     assert subprocess.run(reference, capture_output=True).returncode == 0
