@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -63,9 +63,11 @@ def stream_audio(
     sample_rate: int | None = 16000,
     start: float | None = None,
     end: float | None = None,
+    native: Callable[[np.ndarray], object] | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode `path` (optionally the [start, end) seconds segment) block by block, mixed to mono and
-    resampled: memory is one block (BLOCK_SECONDS), whatever the file's length.
+    resampled: memory is one block (BLOCK_SECONDS), whatever the file's length. `native`, if given,
+    also receives each mono block at the file's own rate (extraction sizes the audio as FLAC with it).
 
     The blocks joined are exactly load_audio's samples (soxr's stream resampler gives the one-shot
     result). Raises AudioError for missing, corrupt, empty or non-finite audio; an error in a later
@@ -91,6 +93,8 @@ def stream_audio(
                     raise AudioError(f"{path}: audio contains NaN or Inf samples")
                 decoded += data.shape[0]
                 mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else np.ascontiguousarray(data[:, 0])
+                if native is not None:
+                    native(mono)
                 yield mono if resampler is None else resampler.resample_chunk(mono)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         raise AudioError(f"{path}: cannot decode audio ({e})") from None
@@ -105,13 +109,14 @@ def load_audio(
     sample_rate: int | None = 16000,
     start: float | None = None,
     end: float | None = None,
+    native: Callable[[np.ndarray], object] | None = None,
 ) -> np.ndarray:
     """Decode `path` (optionally the [start, end) seconds segment), mix to mono, resample.
 
     Returns float32 samples in [-1, 1]-scale at `sample_rate` (the file's own rate if None).
-    Raises AudioError for missing, corrupt, empty or non-finite audio.
+    Raises AudioError for missing, corrupt, empty or non-finite audio. `native`: as in stream_audio.
     """
-    return np.concatenate(list(stream_audio(path, sample_rate, start, end)))
+    return np.concatenate(list(stream_audio(path, sample_rate, start, end, native)))
 
 
 def save_flac(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:

@@ -77,7 +77,8 @@ def _device(cfg: ExtractConfig) -> str:
 
 
 class _ByteCounter(io.RawIOBase):
-    """A file that keeps nothing and remembers how far it was written (writers may seek back)."""
+    """A file that keeps nothing and remembers how far it was written (writers may seek back), for
+    the FLAC size of sources that are not FLAC."""
 
     def __init__(self) -> None:
         self.position = self.size = 0
@@ -101,17 +102,12 @@ class _ByteCounter(io.RawIOBase):
         return self.position
 
 
-def _flac_bytes(path: Path) -> int:
-    """Size of the source audio as FLAC: the file itself if it is FLAC, else measured by encoding it
-    block by block into a byte counter (memory: one block, whatever the file's length)."""
+def _flac_encoder(path: Path, sample_rate: int, counter: _ByteCounter) -> sf.SoundFile | None:
+    """A 16-bit FLAC encoder of the file's mono audio writing into `counter`, to size the source
+    audio as FLAC while it is decoded for the codec; None for a FLAC file (its own size counts)."""
     if path.suffix.lower() == ".flac":
-        return path.stat().st_size
-    counter = _ByteCounter()
-    with sf.SoundFile(counter, "w", samplerate=audio_info(path).sample_rate, channels=1, format="FLAC",
-                      subtype="PCM_16") as flac:
-        for block in stream_audio(path, sample_rate=None):
-            flac.write(block)
-    return counter.size
+        return None
+    return sf.SoundFile(counter, "w", samplerate=sample_rate, channels=1, format="FLAC", subtype="PCM_16")
 
 
 def length_sorted_batches(lengths: list[int], budget: int) -> list[list[int]]:
@@ -166,11 +162,20 @@ def encode_shard(codec: Codec, manifest: Manifest, rows: list[Utterance], cfg: E
             path = manifest.audio_path(rows[i])
             try:
                 info = audio_info(path)
-                stats[i] = (info.duration, 44 + 2 * info.frames, _flac_bytes(path))
-                if info.duration * codec.sample_rate > max_samples:  # streamed and encoded in windows
-                    codes[i] = _stored(codec.encode_long(stream_audio(path, codec.sample_rate), max_samples, context))
-                else:
-                    audios[i] = torch.from_numpy(load_audio(path, sample_rate=codec.sample_rate))
+                counter = _ByteCounter()
+                flac = _flac_encoder(path, info.sample_rate, counter)
+                native = flac.write if flac is not None else None
+                try:
+                    if info.duration * codec.sample_rate > max_samples:  # streamed and encoded in windows
+                        codes[i] = _stored(codec.encode_long(stream_audio(path, codec.sample_rate, native=native),
+                                                             max_samples, context))
+                    else:
+                        audios[i] = torch.from_numpy(load_audio(path, codec.sample_rate, native=native))
+                finally:
+                    if flac is not None:
+                        flac.close()
+                stats[i] = (info.duration, 44 + 2 * info.frames,
+                            counter.size if flac is not None else path.stat().st_size)
             except AudioError as e:
                 if not cfg.skip_bad:
                     raise AudioError(f"utterance '{rows[i].id}': {e} (use --skip-bad to skip unreadable files)") \
