@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from functools import lru_cache
@@ -15,7 +16,9 @@ _TRACKED_PACKAGES = ("numpy", "soundfile", "soxr", "torch", "transformers", "ome
 
 @lru_cache(maxsize=1)
 def git_revision() -> str | None:
-    """The commit of the source tree codec2vec runs from, '+dirty' if modified; None outside git."""
+    """The commit of the source tree codec2vec runs from, '+dirty' if modified. Outside git (a copy of
+    the tree on another machine) the value of CODEC2VEC_GIT_REVISION, recorded where the copy was
+    made, else None."""
     src = Path(__file__).resolve().parent
     try:
         rev = subprocess.run(
@@ -26,7 +29,7 @@ def git_revision() -> str | None:
             cwd=src, capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return None
+        return os.environ.get("CODEC2VEC_GIT_REVISION") or None
     return rev + ("+dirty" if dirty else "")
 
 
@@ -42,8 +45,6 @@ def package_versions() -> dict[str, str]:
 
 def machine() -> str:
     """The hardware a measurement ran on, in words: the GPU if torch uses one, else the CPU cores."""
-    import os
-
     import torch
 
     if torch.cuda.is_available():

@@ -73,18 +73,25 @@ class UnitInput(nn.Module):
         b, q, t = codes.shape
         if q != self.n_codebooks:
             raise ValueError(f"expected codes with {self.n_codebooks} codebooks, got {q}")
-        vectors = self.table(codes + self.offsets.view(1, q, 1))  # [B, Q, T, D]
+        rows = (codes + self.offsets.view(1, q, 1)).transpose(1, 2).reshape(b * t, q)  # [B*T, Q]
+        keep = None
         if self.training and self.quantizer_dropout > 0:
             # Zero the dropped codebooks rather than skipping them: every table stays in the graph,
             # which distributed training needs.
             keep_n = torch.randint(self.min_codebooks, q + 1, (b,), device=codes.device)
             dropped = torch.rand(b, device=codes.device) >= self.quantizer_dropout
             keep_n = torch.where(dropped, torch.full_like(keep_n, q), keep_n)
-            keep = (torch.arange(q, device=codes.device)[None, :] < keep_n[:, None]).to(vectors.dtype)
-            vectors = vectors * keep[:, :, None, None]
+            keep = (torch.arange(q, device=codes.device)[None, :] < keep_n[:, None]).to(self.table.weight.dtype)
         if self.combine == "sum":
-            return vectors.sum(1)
-        return vectors.permute(0, 2, 1, 3).reshape(b, t, -1)
+            # One fused gather-and-sum: the [B, Q, T, D] stack of looked-up rows is never built
+            # (2.4 GB at 96 x 10 s with 1024-wide tables, and as much again for its gradient).
+            weights = None if keep is None else keep[:, None, :].expand(b, t, q).reshape(b * t, q)
+            summed = nn.functional.embedding_bag(rows, self.table.weight, mode="sum", per_sample_weights=weights)
+            return summed.view(b, t, -1)
+        vectors = self.table(rows).view(b, t, q, -1)
+        if keep is not None:
+            vectors = vectors * keep[:, None, :, None]
+        return vectors.reshape(b, t, -1)
 
 
 class WaveformInput(nn.Module):

@@ -19,7 +19,7 @@ from torch import nn
 from codec2vec.atomic import atomic_path, atomic_write_text
 from codec2vec.errors import Codec2VecError
 from codec2vec.integrity import file_sha256
-from codec2vec.models.encoder import Encoder, EncoderConfig
+from codec2vec.models.encoder import Block, Encoder, EncoderConfig
 from codec2vec.models.inputs import INPUT_KINDS, InputConfig, LogMelInput, UnitInput, WaveformInput
 
 MODEL_FORMAT = "codec2vec-model"
@@ -89,6 +89,20 @@ def build_model(cfg: ModelConfig, n_codebooks: int, codebook_size: int,
     if codebook_vectors is not None:
         cfg.input.embed_dim = int(codebook_vectors.shape[-1])
     return Codec2Vec(cfg, n_codebooks, codebook_size, codebook_vectors)
+
+
+def compile_regions(module: nn.Module) -> None:
+    """torch.compile, in place, every Transformer block and the waveform CNN inside `module`
+    (PyTorch's "regional compilation"): all blocks share one compiled graph, so compiling costs one
+    block rather than the whole model, and state-dict keys do not change. What depends on the data
+    (lengths, masking, the objective's loss) stays eager."""
+    import torch._dynamo
+
+    if hasattr(torch._dynamo.config, "inline_inbuilt_nn_modules"):  # torch < 2.5: off by default
+        torch._dynamo.config.inline_inbuilt_nn_modules = True  # else each block is its own cache entry
+    for sub in module.modules():
+        if isinstance(sub, (Block, WaveformInput)):
+            sub.compile()
 
 
 def save_pretrained(folder: str | Path, model: Codec2Vec, cfg: ModelConfig, meta: dict) -> Path:

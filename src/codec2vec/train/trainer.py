@@ -26,14 +26,15 @@ from codec2vec.atomic import atomic_write_text, remove_stale_temporaries
 from codec2vec.config import config_to_dict, save_config
 from codec2vec.errors import Codec2VecError, ConfigError
 from codec2vec.integrity import load_checkpoint, save_checkpoint
-from codec2vec.models.model import ModelConfig, build_model, load_pretrained, save_pretrained
+from codec2vec.models.model import ModelConfig, build_model, compile_regions, load_pretrained, save_pretrained
 from codec2vec.objectives import MaskConfig, ObjectiveConfig, OnlineClustering, build_objective
 from codec2vec.provenance import provenance
 from codec2vec.train.data import BatchPlan, BatchReader, DataConfig, PretrainData, describe_data
 
 CHECKPOINT_FORMAT = "codec2vec-pretrain-checkpoint"
 # Settings that may change when a run is resumed: they do not change what is computed.
-RESUMABLE_KEYS = ("log_every", "save_every", "stop_after", "threads", "device", "data.workers")
+RESUMABLE_KEYS = ("log_every", "save_every", "stop_after", "threads", "device", "data.workers", "compile",
+                  "optim.accumulate")  # accumulate: checked as ranks x accumulate, which fixes the batches
 
 
 @dataclass
@@ -63,6 +64,7 @@ class PretrainConfig:
     device: str = "auto"  # auto: cuda:LOCAL_RANK when available, else cpu
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16
     threads: int = 0  # torch CPU threads; 0 = torch's default
+    compile: bool = False  # torch.compile the Transformer blocks and the waveform CNN (compile_regions)
     log_every: int = 10
     save_every: int = 250
     stop_after: int = 0  # end this invocation at this step (0: at optim.steps); rerun to continue
@@ -130,6 +132,22 @@ def _check_same_run(saved: dict, cfg: PretrainConfig, out: Path) -> None:
                           "settings or use a new --out")
 
 
+def _check_same_batches(state: dict, cfg: PretrainConfig, world: int, out: Path) -> None:
+    """A step's batches are a function of ranks x accumulate: resuming under another product would
+    silently train on other batches (and another effective batch size)."""
+    saved_world = state.get("world_size")
+    if saved_world is None:  # checkpoints written before world_size was recorded
+        return
+    saved_accumulate = int(state["config"]["optim"]["accumulate"])
+    before, now = saved_world * saved_accumulate, world * cfg.optim.accumulate
+    if before != now:
+        hint = (f"optim.accumulate={before // world}" if before % world == 0
+                else f"a number of ranks that divides {before}")
+        raise ConfigError(f"{out} was trained with {saved_world} rank(s) x optim.accumulate={saved_accumulate} = "
+                          f"{before} micro-batches per step; this resume has {world} x {cfg.optim.accumulate} = "
+                          f"{now}, which would train on other batches. Resume with {hint}, or use a new --out")
+
+
 def _codebook_vectors(data: PretrainData, cfg: PretrainConfig) -> torch.Tensor | None:
     """The codec's codebook vectors, from the very weights that made the units."""
     if cfg.model.input.kind != "units" or not cfg.model.input.init_from_codec:
@@ -190,12 +208,14 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> Path:
         raise ConfigError("optim.steps and optim.accumulate must be >= 1")
     out = Path(cfg.out)
     rank, world, local_rank = _distributed()
-    if world > 1:
+    # Under torchrun (even with one rank) training runs through DDP and its collectives, as on many GPUs.
+    launched = "WORLD_SIZE" in os.environ
+    if launched:
         dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "gloo")
     try:
         return _pretrain(cfg, out, rank, world, local_rank, progress)
     finally:
-        if world > 1:
+        if launched:
             dist.destroy_process_group()
 
 
@@ -213,6 +233,7 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
     state = _load_checkpoint(checkpoint_path) if checkpoint_path.is_file() else None
     if state is not None:
         _check_same_run(state["config"], cfg, out)
+        _check_same_batches(state, cfg, world, out)
         if state["step"] >= cfg.optim.steps:
             if rank == 0:
                 print(f"{out}: already trained to step {state['step']}")
@@ -231,6 +252,8 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
             raise ConfigError(f"init_from {cfg.init_from}: another model shape ({str(e).splitlines()[0]})") from None
     objective = build_objective(cfg.objective, model, n_codebooks, codebook_size, data.n_clusters)
     module = Pretrainer(model, objective).to(device)
+    if cfg.compile:
+        compile_regions(module)  # after the objective: the online teacher's blocks are compiled too
     trained = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trained, lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
                                   eps=cfg.optim.eps, weight_decay=cfg.optim.weight_decay,
@@ -252,7 +275,7 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
               f"{n_params / 1e6:.1f} M parameters; {world} rank(s) on {device}; "
               + (f"resuming at step {start_step}" if start_step else "from scratch"), file=sys.stderr)
     ddp = module
-    if world > 1:
+    if dist.is_initialized():
         ddp = nn.parallel.DistributedDataParallel(
             module, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
             find_unused_parameters=cfg.model.encoder.layerdrop > 0)
@@ -275,7 +298,9 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
     window = _new_window()
     module.train()
     for step in range(start_step, end_step):
+        waiting = time.perf_counter()
         micro = [next(batches) for _ in range(cfg.optim.accumulate)]
+        window["data_seconds"] += time.perf_counter() - waiting
         # Collectives run on the device (NCCL needs CUDA tensors); one host sync per step, at the end.
         masked = torch.tensor(float(sum(int(b["mask"].sum()) for b in micro)), device=device)
         if world > 1:
@@ -302,6 +327,7 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
                                   *(v.float() / len(micro) for v in stats.values())])
             sums = values if sums is None else sums + values
             frames += float(batch["frames"].sum())
+            window["padded"] += mask.numel()
         grad_norm = torch.nn.utils.clip_grad_norm_(trained, cfg.optim.grad_clip)
         finite = bool(torch.isfinite(grad_norm))
         if finite:
@@ -320,6 +346,7 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
         totals = totals.tolist()
         window["loss"] += totals[0]
         window["frames"] += totals[-1]
+        window["own_frames"] += frames
         window["masked"] += float(masked)
         for k, v in zip(correct, totals[1: 1 + len(correct)]):
             window["correct"][k] = window["correct"].get(k, 0.0) + v
@@ -353,8 +380,8 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
 
 
 def _new_window() -> dict:
-    return {"loss": 0.0, "masked": 0.0, "frames": 0.0, "grad_norm": 0.0, "correct": {}, "stats": {}, "steps": 0,
-            "t0": time.time()}
+    return {"loss": 0.0, "masked": 0.0, "frames": 0.0, "own_frames": 0.0, "padded": 0, "grad_norm": 0.0,
+            "correct": {}, "stats": {}, "steps": 0, "data_seconds": 0.0, "t0": time.time()}
 
 
 def _window_record(window: dict, step: int, lr: float, skipped: int, frame_rate: float) -> dict:
@@ -362,7 +389,10 @@ def _window_record(window: dict, step: int, lr: float, skipped: int, frame_rate:
     seconds = max(time.time() - window["t0"], 1e-9)
     record = {"step": step, "loss": window["loss"] / masked, "lr": lr,
               "grad_norm": window["grad_norm"] / window["steps"], "masked_frames": int(window["masked"]),
-              "audio_s_per_s": window["frames"] / frame_rate / seconds, "skipped_steps": skipped}
+              "audio_s_per_s": window["frames"] / frame_rate / seconds, "skipped_steps": skipped,
+              # this rank's share of the window spent waiting for batches, and of its frames that were padding
+              "data_wait_fraction": window["data_seconds"] / seconds,
+              "padding_fraction": 1.0 - window["own_frames"] / max(window["padded"], 1)}
     record.update({k: v / masked for k, v in window["correct"].items()})
     record.update({k: v / window["steps"] for k, v in window["stats"].items()})
     return record
@@ -372,6 +402,7 @@ def _save(cfg: PretrainConfig, out: Path, module: Pretrainer, optimizer, step: i
           data: PretrainData, rank: int, world: int) -> None:
     if rank == 0:
         state = {"format": CHECKPOINT_FORMAT, "version": 1, "step": step, "skipped_steps": skipped,
+                 "world_size": world,
                  "model": module.state_dict(), "optimizer": optimizer.state_dict(),
                  "rng": {"torch": torch.get_rng_state()}, "config": config_to_dict(cfg)}
         save_checkpoint(state, out / "checkpoint.pt")
