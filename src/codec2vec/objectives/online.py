@@ -57,17 +57,20 @@ class OnlineClustering(nn.Module):
         """Codeword ids [B, T, K] of the teacher's top-K layers; accumulates codebook statistics."""
         hidden = self.teacher(x, padding)[-self.top_k:]
         valid = ~padding
-        ids = torch.zeros(*padding.shape, self.top_k, dtype=torch.long, device=x.device)
+        # Every frame is assigned and padded ones weigh 0 in the statistics: selecting the valid frames
+        # instead would make the host wait for the GPU at each layer (boolean indexing, bincount).
+        weight = valid.reshape(-1, 1).float()
         if self._sums is None:
             self._sums = torch.zeros_like(self.codewords)
             self._hits = torch.zeros_like(self.counts)
+        ids = []
         for k, h in enumerate(hidden):
-            z = instance_norm(h.float(), valid)[valid]  # [N, W]
+            z = instance_norm(h.float(), valid).reshape(-1, h.shape[-1])  # [B*T, W]
             nearest = torch.cdist(z, self.codewords[k]).argmin(-1)
-            ids[..., k][valid] = nearest
-            self._sums[k].index_add_(0, nearest, z)
-            self._hits[k] += torch.bincount(nearest, minlength=self.codebook_size).float()
-        return ids
+            ids.append(nearest)
+            self._sums[k].index_add_(0, nearest, z * weight)
+            self._hits[k].index_add_(0, nearest, weight[:, 0])
+        return torch.stack(ids, dim=-1).view(*padding.shape, self.top_k)
 
     def forward(self, model, batch: dict, mask: torch.Tensor, kept_layers=None) -> ObjectiveOutput:
         x, padding = model.features(batch)
@@ -76,9 +79,8 @@ class OnlineClustering(nn.Module):
         last = hidden[-1][mask]
         logits = torch.stack([head(last) for head in self.heads], dim=1)  # [N, K, V]
         loss, correct = masked_cross_entropy(logits, ids[mask])
-        used = ids[~padding]  # [N_valid, K]
-        histogram = torch.stack([torch.bincount(used[:, k], minlength=self.codebook_size)
-                                 for k in range(self.top_k)]).float()
+        valid = (~padding).reshape(-1, 1).float().expand(-1, self.top_k)  # [B*T, K]
+        histogram = torch.zeros_like(self.counts).scatter_add_(1, ids.reshape(-1, self.top_k).T, valid.T)
         p = histogram / histogram.sum(1, keepdim=True).clamp_min(1.0)
         perplexity = torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum(1))
         stats = {"codebook_usage": (histogram > 0).float().mean(), "codebook_perplexity": perplexity.mean()}
@@ -104,8 +106,7 @@ class OnlineClustering(nn.Module):
             self.counts.copy_(counts)
         self.discard_statistics()
         decay = self.ema_decay(step)
-        for teacher, own in zip(self.teacher.parameters(), student.parameters()):
-            teacher.lerp_(own.detach(), 1.0 - decay)
+        torch._foreach_lerp_(list(self.teacher.parameters()), [p.detach() for p in student.parameters()], 1.0 - decay)
 
     def discard_statistics(self) -> None:
         self._sums = self._hits = None

@@ -286,7 +286,7 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
     loader = torch.utils.data.DataLoader(
         BatchReader(data, plan, cfg.masking), batch_size=None,
         sampler=list(plan.keys(start_step, end_step, rank, world)), num_workers=cfg.data.workers,
-        persistent_workers=False, prefetch_factor=4 if cfg.data.workers else None)
+        pin_memory=device.type == "cuda", persistent_workers=False, prefetch_factor=4 if cfg.data.workers else None)
     batches = iter(loader)
     log = MetricsLog(out, start_step) if rank == 0 else None
     bar = None
@@ -301,8 +301,10 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
         waiting = time.perf_counter()
         micro = [next(batches) for _ in range(cfg.optim.accumulate)]
         window["data_seconds"] += time.perf_counter() - waiting
-        # Collectives run on the device (NCCL needs CUDA tensors); one host sync per step, at the end.
-        masked = torch.tensor(float(sum(int(b["mask"].sum()) for b in micro)), device=device)
+        # Collectives run on the device (NCCL needs CUDA tensors). One host sync per step (is the
+        # gradient finite?); the figures of a log window are summed on the device and read at its end.
+        masked_here = float(sum(int(b["mask"].sum()) for b in micro))
+        masked = torch.tensor(masked_here, device=device)
         if world > 1:
             dist.all_reduce(masked)
         kept_layers = None
@@ -328,6 +330,7 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
             sums = values if sums is None else sums + values
             frames += float(batch["frames"].sum())
             window["padded"] += mask.numel()
+        names = (list(correct), list(stats))
         grad_norm = torch.nn.utils.clip_grad_norm_(trained, cfg.optim.grad_clip)
         finite = bool(torch.isfinite(grad_norm))
         if finite:
@@ -340,24 +343,17 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
                 online.discard_statistics()
         optimizer.zero_grad(set_to_none=True)
 
-        totals = torch.cat([sums.double(), torch.tensor([frames], dtype=torch.float64, device=device)])
-        if world > 1:
-            dist.all_reduce(totals)
-        totals = totals.tolist()
-        window["loss"] += totals[0]
-        window["frames"] += totals[-1]
+        # This rank's loss, accuracy counts, statistics, masked and real frames: summed over ranks at the log.
+        totals = torch.cat([sums.double(), torch.tensor([masked_here, frames], dtype=torch.float64, device=device)])
+        window["totals"] = totals if window["totals"] is None else window["totals"] + totals
+        window["names"] = names
         window["own_frames"] += frames
-        window["masked"] += float(masked)
-        for k, v in zip(correct, totals[1: 1 + len(correct)]):
-            window["correct"][k] = window["correct"].get(k, 0.0) + v
-        for k, v in zip(stats, totals[1 + len(correct): -1]):
-            window["stats"][k] = window["stats"].get(k, 0.0) + v / world
         window["steps"] += 1
         window["grad_norm"] += float(grad_norm) if finite else 0.0
 
         done = step + 1
         if done % cfg.log_every == 0 or done == end_step:
-            record = _window_record(window, done, lr, skipped_steps, frame_rate)
+            record = _window_record(window, done, lr, skipped_steps, frame_rate, world)
             if online is not None and record.get("codebook_usage", 1.0) < cfg.objective.collapse_threshold:
                 record["collapse_warning"] = True
                 if rank == 0:
@@ -380,21 +376,27 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
 
 
 def _new_window() -> dict:
-    return {"loss": 0.0, "masked": 0.0, "frames": 0.0, "own_frames": 0.0, "padded": 0, "grad_norm": 0.0,
-            "correct": {}, "stats": {}, "steps": 0, "data_seconds": 0.0, "t0": time.time()}
+    return {"totals": None, "names": ([], []), "own_frames": 0.0, "padded": 0, "grad_norm": 0.0, "steps": 0,
+            "data_seconds": 0.0, "t0": time.time()}
 
 
-def _window_record(window: dict, step: int, lr: float, skipped: int, frame_rate: float) -> dict:
-    masked = max(window["masked"], 1.0)
+def _window_record(window: dict, step: int, lr: float, skipped: int, frame_rate: float, world: int) -> dict:
+    """The log record of a window; a collective under torchrun (every rank calls it)."""
+    totals = window["totals"]
+    if world > 1:
+        dist.all_reduce(totals)
+    correct_names, stat_names = window["names"]
+    loss, *values, masked, frames = totals.tolist()
+    masked = max(masked, 1.0)
     seconds = max(time.time() - window["t0"], 1e-9)
-    record = {"step": step, "loss": window["loss"] / masked, "lr": lr,
-              "grad_norm": window["grad_norm"] / window["steps"], "masked_frames": int(window["masked"]),
-              "audio_s_per_s": window["frames"] / frame_rate / seconds, "skipped_steps": skipped,
+    record = {"step": step, "loss": loss / masked, "lr": lr,
+              "grad_norm": window["grad_norm"] / window["steps"], "masked_frames": int(masked),
+              "audio_s_per_s": frames / frame_rate / seconds, "skipped_steps": skipped,
               # this rank's share of the window spent waiting for batches, and of its frames that were padding
               "data_wait_fraction": window["data_seconds"] / seconds,
               "padding_fraction": 1.0 - window["own_frames"] / max(window["padded"], 1)}
-    record.update({k: v / masked for k, v in window["correct"].items()})
-    record.update({k: v / window["steps"] for k, v in window["stats"].items()})
+    record.update({k: v / masked for k, v in zip(correct_names, values)})
+    record.update({k: v / window["steps"] / world for k, v in zip(stat_names, values[len(correct_names):])})
     return record
 
 
