@@ -46,13 +46,14 @@ def run_kind(args, kind: str) -> dict:
     from codec2vec.train.trainer import PretrainConfig, pretrain
 
     root = Path(args.work)
-    cfg = PretrainConfig(out=str(root / f"run-{kind}"), seed=1, device=args.device, compile=args.compile,
-                         log_every=args.log_every, save_every=10**9)
+    cfg = PretrainConfig(out=str(root / f"run-{kind}-{args.packing}"), seed=1, device=args.device,
+                         compile=args.compile, log_every=args.log_every, save_every=10**9)
     cfg.model.input.kind = kind
     cfg.model.encoder.preset = args.preset
     cfg.objective.name = args.objective
     cfg.objective.top_k = 4 if args.preset != "base" else 8
-    cfg.data.units = str(root / "units") if kind == "units" or args.objective == "reconstruction" else ""
+    reads_units = kind == "units" or args.objective == "reconstruction"
+    cfg.data.units = str(root / f"units-{args.packing}") if reads_units else ""
     cfg.data.audio = "" if kind == "units" else str(Path(args.corpus) / "pretrain.jsonl")
     cfg.data.max_frames, cfg.data.crop_frames, cfg.data.workers = args.max_frames, args.crop_frames, args.workers
     cfg.optim.steps, cfg.optim.warmup_steps = args.steps, max(1, args.steps // 10)
@@ -63,7 +64,8 @@ def run_kind(args, kind: str) -> dict:
     def mean(key: str) -> float:
         return sum(r[key] for r in timed) / len(timed)
 
-    result = {"kind": kind, "audio_seconds_per_second": round(mean("audio_s_per_s"), 2),
+    result = {"kind": kind, "packing": args.packing if kind == "units" else None,
+              "audio_seconds_per_second": round(mean("audio_s_per_s"), 2),
               "data_wait_fraction": round(mean("data_wait_fraction"), 4),
               "padding_fraction": round(mean("padding_fraction"), 4),
               "loss_first": round(records[0]["loss"], 4), "loss_last": round(records[-1]["loss"], 4),
@@ -82,8 +84,9 @@ def prepare(args) -> None:
         args.corpus = str(synth_corpus(SynthConfig(out=str(Path(args.work) / "corpus"), hours=args.hours,
                                                    seed=args.seed, engines=["espeak"], workers=args.workers or 1),
                                        progress=False))
-    extract(ExtractConfig(corpus=str(Path(args.corpus) / "pretrain.jsonl"), out=str(Path(args.work) / "units"),
-                          codec=args.codec, device=args.device), progress=False)
+    for packing in args.packings:
+        extract(ExtractConfig(corpus=str(Path(args.corpus) / "pretrain.jsonl"), codec=args.codec, device=args.device,
+                              out=str(Path(args.work) / f"units-{packing}"), packing=packing), progress=False)
 
 
 def main() -> None:
@@ -99,6 +102,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (and corpus synthesis)")
     parser.add_argument("--compile", action="store_true", help="pretrain compile=true")
     parser.add_argument("--codec", default="default")
+    parser.add_argument("--packings", nargs="+", choices=("uint16", "bitpack"), default=["uint16"],
+                        help="unit stores to read (one units run each)")
+    parser.add_argument("--packing", default="uint16", help=argparse.SUPPRESS)
     parser.add_argument("--corpus", default="", help="a `corpus synth` folder (default: generate one)")
     parser.add_argument("--hours", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=1)
@@ -115,15 +121,18 @@ def main() -> None:
     try:
         prepare(args)
         results = []
-        for kind in args.kinds:
+        runs = [(kind, packing) for kind in args.kinds
+                for packing in (args.packings if kind == "units" else args.packings[:1])]
+        for kind, packing in runs:
             command = [sys.executable, __file__, "--kind", kind, "--device", args.device, "--preset", args.preset,
                        "--objective", args.objective, "--steps", str(args.steps), "--log-every", str(args.log_every),
                        "--max-frames", str(args.max_frames), "--crop-frames", str(args.crop_frames),
-                       "--workers", str(args.workers), "--corpus", args.corpus, "--work", args.work]
+                       "--workers", str(args.workers), "--corpus", args.corpus, "--work", args.work,
+                       "--packing", packing]
             child = subprocess.run(command + (["--compile"] if args.compile else []), capture_output=True, text=True)
             if child.returncode != 0:
                 error = (child.stderr.strip().splitlines() or ["no output"])[-1][-500:]
-                results.append({"kind": kind, "error": error})
+                results.append({"kind": kind, "packing": packing if kind == "units" else None, "error": error})
             else:
                 results.append(json.loads(child.stdout.strip().splitlines()[-1]))
             print(json.dumps(results[-1]), flush=True)
@@ -144,13 +153,14 @@ def main() -> None:
     out = Path(args.out or Path(__file__).parent / "results" / f"pipeline_throughput_{'cuda' if cuda else 'cpu'}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'input':<9} {'audio s/s':>10} {'vs waveform':>12} {'data wait':>10} {'padding':>8}  loss first -> last")
+    print(f"{'input':<16} {'audio s/s':>10} {'vs waveform':>12} {'data wait':>10} {'padding':>8}  loss first -> last")
     for r in results:
+        name = r["kind"] + (f" {r['packing']}" if r["packing"] else "")
         if "error" in r:
-            print(f"{r['kind']:<9} failed: {r['error'][:100]}")
+            print(f"{name:<16} failed: {r['error'][:100]}")
             continue
         ratio = f"{r['speedup_vs_waveform']}x" if "speedup_vs_waveform" in r else "-"
-        print(f"{r['kind']:<9} {r['audio_seconds_per_second']:>10} {ratio:>12} {r['data_wait_fraction']:>10.1%} "
+        print(f"{name:<16} {r['audio_seconds_per_second']:>10} {ratio:>12} {r['data_wait_fraction']:>10.1%} "
               f"{r['padding_fraction']:>8.1%}  {r['loss_first']} -> {r['loss_last']}")
     print(f"written to {out}")
 

@@ -197,8 +197,9 @@ def main() -> None:
             baseline = next((w for w in results if w["kind"] == "waveform" and w["batch"] == r["batch"]
                              and w["compiled"] == r["compiled"] and "error" not in w), None)
             if baseline and "error" not in r:
-                r["speedup_vs_waveform"] = round(r["audio_seconds_per_second"] / baseline["audio_seconds_per_second"], 2)
-        out.write_text(json.dumps(report, indent=2) + "\n")  # after every configuration: a stopped run keeps its figures
+                ratio = r["audio_seconds_per_second"] / baseline["audio_seconds_per_second"]
+                r["speedup_vs_waveform"] = round(ratio, 2)
+        out.write_text(json.dumps(report, indent=2) + "\n")  # after each configuration: a stopped run keeps them
     print(f"{'input':<9} {'batch':>5} {'compiled':>8} {'audio s/s':>10} {'vs waveform':>12} {'TFLOP/s':>9}  memory")
     for r in results:
         if "error" in r:

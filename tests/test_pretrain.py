@@ -279,6 +279,49 @@ def test_torchrun_two_ranks_equal_one_process_accumulating(setup, tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)
 
 
+def test_resume_under_another_ranks_times_accumulate_is_refused(setup, tmp_path, monkeypatch):
+    pretrain(tiny_config(setup, tmp_path / "run", "stop_after=2", "optim.accumulate=2"), progress=False)
+    with pytest.raises(ConfigError, match=r"1 rank\(s\) x optim.accumulate=2 = 2 micro-batches.*1 x 1 = 1.*"
+                                          r"optim.accumulate=2"):
+        pretrain(tiny_config(setup, tmp_path / "run", "optim.accumulate=1"), progress=False)
+    # The same product on another number of ranks is the same batches: it passes this check (and only
+    # fails later here because no process group exists for 2 ranks in this test).
+    from codec2vec.train import trainer
+
+    monkeypatch.setattr(trainer, "_distributed", lambda: (0, 2, 0))
+    with pytest.raises(ConfigError, match=r"2 x 2 = 4"):
+        pretrain(tiny_config(setup, tmp_path / "run", "optim.accumulate=2"), progress=False)
+    trainer._check_same_batches({"world_size": 1, "config": {"optim": {"accumulate": 2}}},
+                                tiny_config(setup, tmp_path / "x", "optim.accumulate=1"), 2, tmp_path)
+
+
+def test_compiled_training_equals_eager(setup, tmp_path):
+    """compile=true (torch.compile of the blocks and the waveform CNN) trains to the same losses."""
+    for kind in ("units", "waveform"):
+        runs = {}
+        for compiled in (False, True):
+            out = tmp_path / f"{kind}-{compiled}"
+            cfg = tiny_config(setup, out, f"model.input.kind={kind}", "optim.steps=3", "model.encoder.dropout=0",
+                              f"compile={str(compiled).lower()}")
+            pretrain(cfg, progress=False)
+            runs[compiled] = _losses(out)
+        assert runs[True] == pytest.approx(runs[False], rel=1e-4, abs=1e-5), kind
+
+
+def test_metrics_report_data_wait_and_padding(setup, tmp_path):
+    cfg = tiny_config(setup, tmp_path / "run", "optim.steps=3")
+    pretrain(cfg, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    data = PretrainData(cfg.data, "units", "reconstruction")
+    plan = BatchPlan(data.frames, cfg.data, cfg.seed, 1)
+    for step, record in enumerate(records):
+        epoch, number = plan.locate(step)
+        lengths = plan.lengths[plan.epoch(epoch)[number]]
+        assert record["padding_fraction"] == pytest.approx(1 - lengths.sum() / (len(lengths) * lengths.max()))
+        assert 0.0 <= record["data_wait_fraction"] < 1.0
+    assert max(r["padding_fraction"] for r in records) > 0  # the fixture's lengths differ
+
+
 # --- k-means iterations ---------------------------------------------------------------------------
 
 def test_kmeans_labels_are_nearest_centroids_and_chain(setup, labels, tmp_path):
@@ -314,6 +357,24 @@ def test_kmeans_labels_are_nearest_centroids_and_chain(setup, labels, tmp_path):
     with pytest.raises(ConfigError, match=r"init_from .*: another model shape"):
         pretrain(wider, progress=False)  # a checkpoint of another model size is refused by name
     assert (tmp_path / "km2" / "centroids.safetensors").is_file() and (Path(labels).parents[1] / "kmeans.json").is_file()
+
+
+def test_torchrun_two_ranks_write_the_labels_of_one_process(setup, labels, tmp_path):
+    """k-means under torchrun: rank 0 fits, both ranks label shards; same centroids and labels."""
+    args = ["--units", setup["units"], "--model", "codec", "--clusters", "8", "--quiet", "fit_frames=2000",
+            "n_init=1", "shard_size=2", "device=cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          "29533", "-m", "codec2vec.cli", "kmeans", "--out", str(tmp_path / "km"), *args],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    two = UnitStore(tmp_path / "km" / "labels" / Path(setup["units"]).name)
+    one = UnitStore(labels)
+    assert len(two.header["shards"]) > 2 and verify_store(str(two.path)) == []
+    assert (tmp_path / "km" / "centroids.safetensors").read_bytes() == \
+        (Path(labels).parents[1] / "centroids.safetensors").read_bytes()
+    assert two.ids == one.ids and all((two[i] == one[i]).all() for i in one.ids)
+    assert two.header["labels"]["histogram"] == one.header["labels"]["histogram"]
 
 
 def test_kmeans_rerun_reuses_the_fit_and_refuses_other_settings(setup, labels):

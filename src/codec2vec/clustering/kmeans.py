@@ -14,12 +14,14 @@ labels/<store name>/ (one label store per unit store; resumable shard by shard l
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
 from codec2vec.atomic import atomic_path, atomic_write_text, remove_stale_temporaries
@@ -138,21 +140,23 @@ def _run_descriptor(cfg: KMeansConfig) -> dict:
                               "n_init", "seed", "shard_size")}
 
 
-def label_store(cfg: KMeansConfig, featurizer: Featurizer, centroids: torch.Tensor, store: UnitStore,
-                out: Path, fit_info: dict, progress: bool) -> Path:
-    """Assign every frame of `store` to its nearest centroid; write a label store at `out`."""
-    if (out / "header.json").is_file():
-        return out
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out)
-    shards = [store.ids[i: i + cfg.shard_size] for i in range(0, len(store), cfg.shard_size)]
+def _shards(cfg: KMeansConfig, store: UnitStore) -> list[list[str]]:
+    return [store.ids[i: i + cfg.shard_size] for i in range(0, len(store), cfg.shard_size)]
+
+
+def label_shards(cfg: KMeansConfig, featurizer: Featurizer, centroids: torch.Tensor, store: UnitStore,
+                 out: Path, rank: int, world: int, progress: bool) -> None:
+    """Assign every frame of this rank's shards (every world-th, from the rank-th) to its nearest
+    centroid; each finished shard is a file, so a rerun does only what is missing."""
+    shards = _shards(cfg, store)
     bits = max(1, int(np.ceil(np.log2(cfg.n_clusters))))
+    mine = range(rank, len(shards), world)
     bar = None
-    if progress:
+    if progress and rank == 0:
         from tqdm import tqdm
-        bar = tqdm(total=len(store), unit="utt", desc=f"labels {out.name}", file=sys.stderr)
-    for k, ids in enumerate(shards):
-        name = f"shard-{k:05d}"
+        bar = tqdm(total=sum(len(shards[k]) for k in mine), unit="utt", desc=f"labels {out.name}", file=sys.stderr)
+    for k in mine:
+        ids, name = shards[k], f"shard-{k:05d}"
         if not (out / f"{name}.json").is_file():
             labels = {}
             for uid, feats in _features(featurizer, store, ids, cfg.max_batch_frames):
@@ -166,6 +170,12 @@ def label_store(cfg: KMeansConfig, featurizer: Featurizer, centroids: torch.Tens
             bar.update(len(ids))
     if bar is not None:
         bar.close()
+
+
+def finish_label_store(cfg: KMeansConfig, featurizer: Featurizer, store: UnitStore, out: Path,
+                       fit_info: dict) -> Path:
+    """Once every shard is labelled: the index and the header (last: a store with a header is complete)."""
+    shards = _shards(cfg, store)
     records = [json.loads((out / f"shard-{k:05d}.json").read_text(encoding="utf-8")) for k in range(len(shards))]
     index = write_index(out, records)
     histogram = np.sum([r["histogram"] for r in records], axis=0).tolist()
@@ -186,13 +196,21 @@ def label_store(cfg: KMeansConfig, featurizer: Featurizer, centroids: torch.Tens
     return out
 
 
+def _distributed() -> tuple[int, int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
 def run_kmeans(cfg: KMeansConfig, progress: bool = True) -> list[Path]:
-    """Fit (or reuse) this iteration's centroids and label every store; returns the label stores."""
+    """Fit (or reuse) this iteration's centroids and label every store; returns the label stores.
+
+    Under torchrun, rank 0 fits while the others wait, then every rank labels its share of each
+    store's shards (the labels are the same as one process's: each frame's nearest centroid)."""
     if not cfg.out or not cfg.units:
         raise ConfigError("kmeans needs --out FOLDER and at least one --units STORE")
     if cfg.n_clusters < 2 or cfg.n_clusters > 65535:
         raise ConfigError(f"n_clusters must be in 2..65535, got {cfg.n_clusters}")
     out = Path(cfg.out)
+    rank, world, local_rank = _distributed()
     stores = [UnitStore(path) for path in cfg.units]
     for store in stores:
         if store.kind != "units":
@@ -201,28 +219,54 @@ def run_kmeans(cfg: KMeansConfig, progress: bool = True) -> list[Path]:
     names = [s.path.name for s in stores]
     if len(set(names)) != len(names):
         raise ConfigError(f"unit stores must have distinct folder names (they name the label stores): {names}")
-    out.mkdir(parents=True, exist_ok=True)
     run_file = out / "kmeans-run.json"
     descriptor = _run_descriptor(cfg)
     if run_file.is_file() and json.loads(run_file.read_text(encoding="utf-8")) != descriptor:
         raise ConfigError(f"{out} holds a k-means iteration with other settings; use a new --out")
-    atomic_write_text(run_file, json.dumps(descriptor, indent=2) + "\n")
-    save_config(cfg, out / "config.yaml")
 
-    device = torch.device(cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
-    featurizer = Featurizer(cfg, stores[0], device)
-    summary_path = out / "kmeans.json"
-    if summary_path.is_file():
+    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda":
+        device = f"cuda:{local_rank % torch.cuda.device_count()}"
+    device = torch.device(device)
+    if world > 1:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        if rank == 0:
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(run_file, json.dumps(descriptor, indent=2) + "\n")
+            save_config(cfg, out / "config.yaml")
+        featurizer = Featurizer(cfg, stores[0], device)
+        summary_path = out / "kmeans.json"
+        if rank == 0 and not summary_path.is_file():
+            centroids_np, fit_info = fit(cfg, featurizer, stores[0])
+            with atomic_path(out / "centroids.safetensors") as tmp:
+                save_file({"centroids": torch.from_numpy(centroids_np)}, str(tmp))
+            summary = {"fit": fit_info, "source": featurizer.source, "fitted_on": str(stores[0].path),
+                       "config": config_to_dict(cfg), **provenance()}
+            atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
+        _barrier(world)
         fit_info = json.loads(summary_path.read_text(encoding="utf-8"))["fit"]
-        centroids = load_file(str(out / "centroids.safetensors"))["centroids"]
-    else:
-        centroids_np, fit_info = fit(cfg, featurizer, stores[0])
-        centroids = torch.from_numpy(centroids_np)
-        with atomic_path(out / "centroids.safetensors") as tmp:
-            save_file({"centroids": centroids}, str(tmp))
-        summary = {"fit": fit_info, "source": featurizer.source, "fitted_on": str(stores[0].path),
-                   "config": config_to_dict(cfg), **provenance()}
-        atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
-    centroids = centroids.to(device)
-    return [label_store(cfg, featurizer, centroids, store, out / "labels" / store.path.name, fit_info, progress)
-            for store in stores]
+        centroids = load_file(str(out / "centroids.safetensors"))["centroids"].to(device)
+        finished = []
+        for store in stores:
+            folder = out / "labels" / store.path.name
+            if not (folder / "header.json").is_file():
+                if rank == 0:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    remove_stale_temporaries(folder)
+                _barrier(world)
+                label_shards(cfg, featurizer, centroids, store, folder, rank, world, progress)
+                _barrier(world)
+                if rank == 0:
+                    finish_label_store(cfg, featurizer, store, folder, fit_info)
+                _barrier(world)
+            finished.append(folder)
+        return finished
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        dist.barrier()

@@ -98,7 +98,7 @@ def compile_regions(module: nn.Module) -> None:
     (lengths, masking, the objective's loss) stays eager."""
     import torch._dynamo
 
-    if hasattr(torch._dynamo.config, "inline_inbuilt_nn_modules"):  # torch < 2.5: off by default
+    if tuple(int(v) for v in torch.__version__.split(".")[:2]) < (2, 5):  # on by default from 2.5
         torch._dynamo.config.inline_inbuilt_nn_modules = True  # else each block is its own cache entry
     for sub in module.modules():
         if isinstance(sub, (Block, WaveformInput)):
