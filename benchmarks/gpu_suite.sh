@@ -4,7 +4,8 @@
 #
 #   bash benchmarks/gpu_suite.sh --prepare          # here (registry access): wheels the GPU machine lacks -> .whl/,
 #                                                   #   the peer anchors (../shared/anchors) -> .anchors/, git revision
-#   bash benchmarks/gpu_suite.sh [--out DIR]        # on the GPU machine (no registry): installs .whl/, runs every step
+#   bash benchmarks/gpu_suite.sh [--out DIR]        # on the GPU machine (no registry): installs .whl/, runs every step;
+#                                                   #   writes DIR/gpu_suite.json and .log (DIR: benchmarks/results/gpu)
 #   bash benchmarks/gpu_suite.sh --smoke [--out DIR]  # the same steps on CPU at tiny size (tests/test_gpu_suite.py)
 #
 # Steps, most important first; each has a time limit and is skipped when the budget
@@ -50,6 +51,7 @@ fi
 PY=${PYTHON:-python3}
 [ "$MODE" = smoke ] && [ -x .venv/bin/python ] && PY=${PYTHON:-.venv/bin/python}
 WORK=$(mktemp -d -t c2v-gpu-suite-XXXX)
+[ "$MODE" = gpu ] && OUT_DIR=${OUT_DIR:-benchmarks/results/gpu}
 OUT_DIR=${OUT_DIR:-$WORK/out}
 mkdir -p "$OUT_DIR" "$WORK/json" "$WORK/logs"
 LOG="$OUT_DIR/gpu_suite.log"

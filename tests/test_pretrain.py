@@ -288,7 +288,7 @@ def test_resume_under_another_ranks_times_accumulate_is_refused(setup, tmp_path,
     # fails later here because no process group exists for 2 ranks in this test).
     from codec2vec.train import trainer
 
-    monkeypatch.setattr(trainer, "_distributed", lambda: (0, 2, 0))
+    monkeypatch.setattr(trainer, "torchrun_ranks", lambda: (0, 2, 0))
     with pytest.raises(ConfigError, match=r"2 x 2 = 4"):
         pretrain(tiny_config(setup, tmp_path / "run", "optim.accumulate=2"), progress=False)
     trainer._check_same_batches({"world_size": 1, "config": {"optim": {"accumulate": 2}}},

@@ -11,9 +11,9 @@
 #   2 extract      units of the 960 h training splits and of the SUPERB splits (torchrun)
 #   3 recon        pre-train, reconstruction targets (torchrun)
 #   4 online       pre-train, online clustering / DinoSR (torchrun)
-#   5 kmeans1      k-means (100) of the codec's quantized latent of the training units
+#   5 kmeans1      k-means (100) of the codec's quantized latent of the training units (torchrun: labels sharded)
 #   6 hubert1      pre-train, HuBERT iteration 1 on those labels (torchrun)
-#   7 kmeans2      k-means (500) of iteration 1's layer 6
+#   7 kmeans2      k-means (500) of iteration 1's layer 6 (torchrun: labels sharded)
 #   8 hubert2      pre-train, HuBERT iteration 2 (torchrun)
 #   9 evaluate     SUPERB tasks of every model (one process per task; one GPU each)
 # Expected storage, time and memory per stage: docs/recipes.md.
@@ -73,10 +73,10 @@ pretrain() {  # pretrain RUN_NAME [options...]
 
 recon() { pretrain recon --objective reconstruction; }
 online() { pretrain online --objective online; }
-kmeans1() { $C2V kmeans --units "$TRAIN_UNITS" --model codec --clusters 100 --out "$RUNS/kmeans1" --quiet $KMEANS_ARGS; }
+kmeans1() { c2v_ranks kmeans --units "$TRAIN_UNITS" --model codec --clusters 100 --out "$RUNS/kmeans1" --quiet $KMEANS_ARGS; }
 hubert1() { pretrain hubert1 --objective kmeans --labels "$RUNS/kmeans1/labels/librispeech"; }
 kmeans2() {
-  $C2V kmeans --units "$TRAIN_UNITS" --model "$RUNS/hubert1/model" --layer 6 --clusters 500 --out "$RUNS/kmeans2" \
+  c2v_ranks kmeans --units "$TRAIN_UNITS" --model "$RUNS/hubert1/model" --layer 6 --clusters 500 --out "$RUNS/kmeans2" \
     --quiet $KMEANS_ARGS
 }
 hubert2() { pretrain hubert2 --objective kmeans --labels "$RUNS/kmeans2/labels/librispeech"; }
@@ -101,8 +101,8 @@ stage 1 prepare prepare
 stage 2 extract extract all-nodes
 stage 3 recon recon all-nodes
 stage 4 online online all-nodes
-stage 5 kmeans1 kmeans1
+stage 5 kmeans1 kmeans1 all-nodes
 stage 6 hubert1 hubert1 all-nodes
-stage 7 kmeans2 kmeans2
+stage 7 kmeans2 kmeans2 all-nodes
 stage 8 hubert2 hubert2 all-nodes
 stage 9 evaluate evaluate

@@ -16,9 +16,11 @@ _TRACKED_PACKAGES = ("numpy", "soundfile", "soxr", "torch", "transformers", "ome
 
 @lru_cache(maxsize=1)
 def git_revision() -> str | None:
-    """The commit of the source tree codec2vec runs from, '+dirty' if modified. Outside git (a copy of
-    the tree on another machine) the value of CODEC2VEC_GIT_REVISION, recorded where the copy was
-    made, else None."""
+    """The commit of the source tree codec2vec runs from, '+dirty' if modified; None outside git.
+    CODEC2VEC_GIT_REVISION, when set, wins: a copy of the tree on another machine (the GPU suite's)
+    may sit in a git folder of another commit, so the revision is recorded where the copy was made."""
+    if os.environ.get("CODEC2VEC_GIT_REVISION"):
+        return os.environ["CODEC2VEC_GIT_REVISION"]
     src = Path(__file__).resolve().parent
     try:
         rev = subprocess.run(
@@ -29,7 +31,7 @@ def git_revision() -> str | None:
             cwd=src, capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return os.environ.get("CODEC2VEC_GIT_REVISION") or None
+        return None
     return rev + ("+dirty" if dirty else "")
 
 

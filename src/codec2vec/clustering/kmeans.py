@@ -14,7 +14,6 @@ labels/<store name>/ (one label store per unit store; resumable shard by shard l
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from codec2vec.errors import ConfigError
 from codec2vec.memory import release_free_memory
 from codec2vec.models.inputs import pad_codes
 from codec2vec.provenance import provenance
+from codec2vec.ranks import torchrun_ranks
 from codec2vec.units.extract import length_sorted_batches
 from codec2vec.units.store import LABELS_FORMAT, STORE_VERSION, StoreError, UnitStore, file_sha256, write_index, \
     write_shard
@@ -196,10 +196,6 @@ def finish_label_store(cfg: KMeansConfig, featurizer: Featurizer, store: UnitSto
     return out
 
 
-def _distributed() -> tuple[int, int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
-
-
 def run_kmeans(cfg: KMeansConfig, progress: bool = True) -> list[Path]:
     """Fit (or reuse) this iteration's centroids and label every store; returns the label stores.
 
@@ -210,7 +206,7 @@ def run_kmeans(cfg: KMeansConfig, progress: bool = True) -> list[Path]:
     if cfg.n_clusters < 2 or cfg.n_clusters > 65535:
         raise ConfigError(f"n_clusters must be in 2..65535, got {cfg.n_clusters}")
     out = Path(cfg.out)
-    rank, world, local_rank = _distributed()
+    rank, world, local_rank = torchrun_ranks()
     stores = [UnitStore(path) for path in cfg.units]
     for store in stores:
         if store.kind != "units":

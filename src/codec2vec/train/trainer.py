@@ -29,6 +29,7 @@ from codec2vec.integrity import load_checkpoint, save_checkpoint
 from codec2vec.models.model import ModelConfig, build_model, compile_regions, load_pretrained, save_pretrained
 from codec2vec.objectives import MaskConfig, ObjectiveConfig, OnlineClustering, build_objective
 from codec2vec.provenance import provenance
+from codec2vec.ranks import torchrun_ranks
 from codec2vec.train.data import BatchPlan, BatchReader, DataConfig, PretrainData, describe_data
 
 CHECKPOINT_FORMAT = "codec2vec-pretrain-checkpoint"
@@ -87,10 +88,6 @@ def lr_at(step: int, cfg: OptimConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return cfg.lr * (1.0 - (1.0 - cfg.final_lr_scale) * min(1.0, progress))
-
-
-def _distributed() -> tuple[int, int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
 def _device(cfg: PretrainConfig, local_rank: int) -> torch.device:
@@ -207,7 +204,7 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> Path:
     if cfg.optim.steps < 1 or cfg.optim.accumulate < 1:
         raise ConfigError("optim.steps and optim.accumulate must be >= 1")
     out = Path(cfg.out)
-    rank, world, local_rank = _distributed()
+    rank, world, local_rank = torchrun_ranks()
     # Under torchrun (even with one rank) training runs through DDP and its collectives, as on many GPUs.
     launched = "WORLD_SIZE" in os.environ
     if launched:

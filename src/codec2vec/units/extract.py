@@ -29,6 +29,7 @@ from codec2vec.data.manifest import Manifest, Utterance, read_manifest
 from codec2vec.errors import AudioError, Codec2VecError, ConfigError
 from codec2vec.memory import map_large_blocks, release_free_memory
 from codec2vec.provenance import provenance
+from codec2vec.ranks import torchrun_ranks
 from codec2vec.units.store import (PACKINGS, STORE_FORMAT, STORE_VERSION, StoreError, UnitStore, file_sha256,
                                    write_index, write_shard)
 
@@ -72,7 +73,7 @@ def _device(cfg: ExtractConfig) -> str:
     if cfg.device != "auto":
         return cfg.device
     if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
+        return f"cuda:{torchrun_ranks()[2] % torch.cuda.device_count()}"
     return "cpu"
 
 
@@ -300,10 +301,6 @@ def finalize(cfg: ExtractConfig, codec_header: dict, manifest: Manifest) -> Path
     return out
 
 
-def _distributed() -> tuple[int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
 def extract(cfg: ExtractConfig, progress: bool = True) -> Path:
     """Run (or finish) an extraction; returns the store folder."""
     from codec2vec.codecs import load_codec
@@ -316,7 +313,7 @@ def extract(cfg: ExtractConfig, progress: bool = True) -> Path:
         raise ConfigError("shard_size and workers must be >= 1 and max_batch_seconds > 0")
     out = Path(cfg.out)
     manifest_path = Path(cfg.corpus)
-    rank, world = _distributed()
+    rank, world, _ = torchrun_ranks()
     if (out / "header.json").is_file():
         store = UnitStore(out)
         if store.header["corpus"]["manifest_sha256"] != file_sha256(manifest_path):
