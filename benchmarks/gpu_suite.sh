@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU figure of codec2vec in one short run (about 8.5 min; one H100/H200), with the peer
+# Every GPU figure of codec2vec in one short run (about 9 min; one H100/H200), with the peer
 # anchors on the same card. Writes one JSON and prints a table.
 #
 #   bash benchmarks/gpu_suite.sh --prepare          # here (registry access): wheels the GPU machine lacks -> .whl/,
@@ -9,9 +9,10 @@
 #   bash benchmarks/gpu_suite.sh --smoke [--out DIR]  # the same steps on CPU at tiny size (tests/test_gpu_suite.py)
 #
 # Steps, most important first; each has a time limit and is skipped when the budget
-# (SUITE_BUDGET seconds, default 510) would be overrun, so a run always ends with its JSON:
+# (SUITE_BUDGET seconds, default 540) would be overrun, so a run always ends with its JSON:
 #   1. pre-training throughput, Base, units / waveform / log-mel, eager and compiled, bf16, batch sweep,
-#      MFU against the card's measured bf16 matmul peak, peak memory (benchmarks/pretrain_throughput.py)
+#      MFU against the card's measured bf16 matmul peak, peak memory (benchmarks/pretrain_throughput.py);
+#      then the units step with online targets, and with padded batches (what the whole loop adds)
 #   2. a small synthetic corpus regenerated from its seed, encoded with the default codec on the GPU
 #   3. 200 real pre-training steps (Base, online targets) through torchrun on 1 GPU (NCCL + DDP): loss must fall
 #   4. the whole training loop end to end from disk, units vs waveform vs log-mel (pipeline_throughput.py)
@@ -55,7 +56,7 @@ WORK=$(mktemp -d -t c2v-gpu-suite-XXXX)
 OUT_DIR=${OUT_DIR:-$WORK/out}
 mkdir -p "$OUT_DIR" "$WORK/json" "$WORK/logs"
 LOG="$OUT_DIR/gpu_suite.log"
-BUDGET=${SUITE_BUDGET:-510}
+BUDGET=${SUITE_BUDGET:-540}
 START=$SECONDS
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 
@@ -72,11 +73,13 @@ if [ "$MODE" = smoke ]; then
   THROUGHPUT_ARGS="--preset tiny --kinds units waveform --batch 2 --compile both --steps 2 --warmup 1"
   PIPELINE_ARGS="--preset tiny --steps 10 --log-every 5 --workers 1"
   EXTRACT_ARGS="--seconds 2 --batch 1 --pipeline-hours 0.02"
+  DIAGNOSIS_ARGS="--preset tiny --kinds units --batch 2 --steps 2 --warmup 1"
 else
   DEVICE=cuda PRESET=base HOURS=0.3 WORKERS=8 REAL_STEPS=200
   THROUGHPUT_ARGS="--preset base --batch 16 64 --compile both --compile-batch 64 --steps 10 --warmup 3"
   PIPELINE_ARGS="--preset base --steps 40 --log-every 10 --workers 8 --max-frames 4400 --crop-frames 500"
   EXTRACT_ARGS="--seconds 10 --batch 32 --pipeline-hours 0.1"
+  DIAGNOSIS_ARGS="--preset base --kinds units --batch 64 --steps 10 --warmup 3"
 fi
 
 # run NAME LIMIT COMMAND...: the step's output goes to the log; its status and time to the JSON folder.
@@ -104,6 +107,11 @@ run() {
 
 run throughput 270 $PY benchmarks/pretrain_throughput.py --device $DEVICE $THROUGHPUT_ARGS \
   --out "$WORK/json/pretrain_throughput.json"
+# Why the whole loop is slower than the step: the same units step with online targets, then with padded batches.
+run step_online 60 $PY benchmarks/pretrain_throughput.py --device $DEVICE $DIAGNOSIS_ARGS --objective online \
+  --out "$WORK/json/pretrain_throughput_online.json"
+run step_ragged 60 $PY benchmarks/pretrain_throughput.py --device $DEVICE $DIAGNOSIS_ARGS --ragged \
+  --out "$WORK/json/pretrain_throughput_ragged.json"
 
 run corpus 90 bash -c "$C2V corpus synth --out $WORK/corpus --hours $HOURS --seed 1 --workers $WORKERS --engines espeak --quiet \
   && $C2V extract --codec default --corpus $WORK/corpus/pretrain.jsonl --out $WORK/units --device $DEVICE" \

@@ -99,7 +99,8 @@ def main() -> None:
              "device": torch.cuda.get_device_name() if cuda else "CPU (smoke run)",
              "torch": torch.__version__, "suite_seconds": args.seconds,
              "steps": [read_json(p) for p in sorted(args.folder.glob("step-*.json"))]}
-    for name in ("pretrain_throughput", "pipeline_throughput", "extract_throughput"):
+    for name in ("pretrain_throughput", "pretrain_throughput_online", "pretrain_throughput_ragged",
+                 "pipeline_throughput", "extract_throughput"):
         suite[name] = read_json(args.folder / f"{name}.json")
     suite["real_steps"] = real_steps(args.folder / "real_steps_metrics.jsonl")
     suite["anchors"] = {name: read_json(args.folder / f"{name}.json") or anchor_lines(args.logs / f"{log}.log")
@@ -126,6 +127,11 @@ def main() -> None:
                   f"{r['audio_seconds_per_second']:>9.0f} audio-s/s  x{r.get('speedup_vs_waveform', '-')} vs waveform"
                   + (f"  MFU {r['mfu']:.1%}" if "mfu" in r else "")
                   + (f"  {r['peak_memory_gib']} GiB" if "peak_memory_gib" in r else ""))
+    for name, label in (("pretrain_throughput_online", "online targets"), ("pretrain_throughput_ragged",
+                                                                          "padded batches (50-100 % lengths)")):
+        for r in (suite[name] or {}).get("results", []):
+            print(f"  units     B={r['batch']:<3} {label}: " + (f"failed: {r['error'][:70]}" if "error" in r else
+                  f"{r['audio_seconds_per_second']:.0f} audio-s/s"))
     if suite["real_steps"]:
         r = suite["real_steps"]
         print(f"\nreal pre-training (torchrun, 1 rank): {r['steps']} steps, loss {r['loss_first_window']} -> "

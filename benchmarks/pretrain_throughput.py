@@ -71,7 +71,7 @@ def model_flops_per_frame(model, kind: str, frames: int) -> float:
 
 
 def run_kind(kind: str, device: str, preset: str, batch: int, seconds: float, steps: int, warmup: int,
-             compiled: bool, peak: float) -> dict:
+             compiled: bool, peak: float, objective_name: str, ragged: bool) -> dict:
     from codec2vec.models import ModelConfig, build_model, compile_regions
     from codec2vec.objectives import ObjectiveConfig, build_objective
     from codec2vec.objectives.masking import MaskConfig, span_mask
@@ -82,7 +82,7 @@ def run_kind(kind: str, device: str, preset: str, batch: int, seconds: float, st
     cfg.input.kind, cfg.input.init_from_codec, cfg.input.embed_dim = kind, False, CODEC_DIM
     cfg.encoder.preset = preset
     model = build_model(cfg, N_CODEBOOKS, CODEBOOK_SIZE)
-    objective = build_objective(ObjectiveConfig(name="kmeans"), model, N_CODEBOOKS, CODEBOOK_SIZE, CLUSTERS)
+    objective = build_objective(ObjectiveConfig(name=objective_name), model, N_CODEBOOKS, CODEBOOK_SIZE, CLUSTERS)
     module = Pretrainer(model, objective).to(device).train()
     if compiled:
         compile_regions(module)
@@ -91,7 +91,10 @@ def run_kind(kind: str, device: str, preset: str, batch: int, seconds: float, st
     optimizer = torch.optim.AdamW(params, lr=1e-4, fused=cuda)
     frames = int(seconds * 50)
     g = torch.Generator().manual_seed(0)
-    data = {"frames": torch.full((batch,), frames),
+    # ragged: lengths from half to all of `seconds`, as a padded batch of real utterances (attention mask)
+    lengths = torch.randint(frames // 2, frames + 1, (batch,), generator=g) if ragged else torch.full((batch,), frames)
+    lengths[0] = frames
+    data = {"frames": lengths,
             "units": torch.randint(0, CODEBOOK_SIZE, (batch, N_CODEBOOKS, frames), generator=g),
             "labels": torch.randint(0, CLUSTERS, (batch, frames), generator=g),
             "audio": 0.1 * torch.randn(batch, frames * 320, generator=g)}
@@ -99,7 +102,7 @@ def run_kind(kind: str, device: str, preset: str, batch: int, seconds: float, st
         del data["units"]
     else:
         del data["audio"]
-    mask = torch.from_numpy(span_mask([frames] * batch, frames, MaskConfig(), np.random.default_rng(0)))
+    mask = torch.from_numpy(span_mask(lengths.tolist(), frames, MaskConfig(), np.random.default_rng(0)))
     data = {k: v.to(device) for k, v in data.items()}
     mask = mask.to(device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
@@ -110,6 +113,8 @@ def run_kind(kind: str, device: str, preset: str, batch: int, seconds: float, st
         (loss / mask.sum()).backward()
         torch.nn.utils.clip_grad_norm_(params, 10.0)
         optimizer.step()
+        if objective_name == "online":  # codebooks and EMA teacher, as the trainer does after each step
+            objective.update(model.encoder, 1)
         optimizer.zero_grad(set_to_none=True)
 
     started = time.perf_counter()
@@ -127,9 +132,9 @@ def run_kind(kind: str, device: str, preset: str, batch: int, seconds: float, st
     if cuda:
         torch.cuda.synchronize()
     wall = time.perf_counter() - started
-    audio_seconds = steps * batch * seconds
+    audio_seconds = steps * float(lengths.sum()) / 50
     flops = 3 * model_flops_per_frame(model, kind, frames) * frames * batch * steps
-    result = {"kind": kind, "batch": batch, "compiled": compiled,
+    result = {"kind": kind, "batch": batch, "compiled": compiled, "objective": objective_name, "ragged": ragged,
               "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
               "warmup_seconds": round(warmup_seconds, 1), "wall_seconds": round(wall, 3), "steps": steps,
               "audio_seconds_per_second": round(audio_seconds / wall, 2),
@@ -155,6 +160,9 @@ def main() -> None:
     parser.add_argument("--compile-batch", type=int, nargs="+",
                         help="with --compile both: the batch sizes to compile (default: all of --batch)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per utterance")
+    parser.add_argument("--objective", choices=("kmeans", "online"), default="kmeans")
+    parser.add_argument("--ragged", action="store_true",
+                        help="utterances of 50-100 %% of --seconds: padded batches with an attention mask")
     parser.add_argument("--steps", type=int, help="timed steps (default: 20 on GPU, 3 on CPU)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--kind", choices=KINDS, help=argparse.SUPPRESS)  # one measurement, in a child process
@@ -166,7 +174,7 @@ def main() -> None:
     steps = args.steps or (20 if cuda else 3)
     if args.kind:
         print(json.dumps(run_kind(args.kind, args.device, args.preset, batches[0], args.seconds, steps, args.warmup,
-                                  args.compile == "yes", args.peak)))
+                                  args.compile == "yes", args.peak, args.objective, args.ragged)))
         return
     peak = measured_matmul_peak(args.device) if cuda else 0.0
     if cuda:
@@ -177,7 +185,8 @@ def main() -> None:
     device_name = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
     report = {"benchmark": "pretrain_throughput", "device": device_name, "preset": args.preset,
               "utterance_seconds": args.seconds, "precision": "bf16 autocast" if cuda else "fp32",
-              "objective": f"kmeans ({CLUSTERS} clusters)", "steps": steps, "warmup_steps": args.warmup,
+              "objective": args.objective + (f" ({CLUSTERS} clusters)" if args.objective == "kmeans" else ""),
+              "ragged": args.ragged, "steps": steps, "warmup_steps": args.warmup,
               "matmul_peak_tflops": round(peak / 1e12, 1) if cuda else None, "results": [], **provenance()}
     out = Path(args.out or Path(__file__).parent / "results" / f"pretrain_throughput_{'cuda' if cuda else 'cpu'}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -186,7 +195,8 @@ def main() -> None:
         child = subprocess.run([sys.executable, __file__, "--kind", kind, "--device", args.device, "--preset",
                                 args.preset, "--batch", str(batch), "--seconds", str(args.seconds), "--steps",
                                 str(steps), "--warmup", str(args.warmup), "--compile", "yes" if compiled else "no",
-                                "--peak", str(peak)], capture_output=True, text=True)
+                                "--peak", str(peak), "--objective", args.objective]
+                               + (["--ragged"] if args.ragged else []), capture_output=True, text=True)
         if child.returncode != 0:  # one failed configuration (out of memory, a compiler error) is recorded
             error = (child.stderr.strip().splitlines() or ["no output"])[-1][-500:]
             results.append({"kind": kind, "batch": batch, "compiled": compiled, "error": error})

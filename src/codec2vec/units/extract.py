@@ -111,12 +111,15 @@ def _flac_encoder(path: Path, sample_rate: int, counter: _ByteCounter) -> sf.Sou
     return sf.SoundFile(counter, "w", samplerate=sample_rate, channels=1, format="FLAC", subtype="PCM_16")
 
 
-def length_sorted_batches(lengths: list[int], budget: int) -> list[list[int]]:
-    """Indices grouped by length (sorted), each group's padded size (longest x count) within budget."""
+def length_sorted_batches(lengths: list[int], budget: int, max_spread: float = 1.05) -> list[list[int]]:
+    """Indices grouped by length (sorted): each group's padded size (longest x count) within budget,
+    and its longest at most `max_spread` x its shortest, so padding is under 1 - 1 / max_spread
+    (5 %) of any group. Without that bound a small subset became one batch padded to its longest
+    utterance (25-36 % padding in the feature cache, benchmarks/padding.py)."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches, current = [], []
     for i in order:
-        if current and lengths[i] * (len(current) + 1) > budget:
+        if current and (lengths[i] * (len(current) + 1) > budget or lengths[i] > max_spread * lengths[current[0]]):
             batches.append(current)
             current = []
         current.append(i)
