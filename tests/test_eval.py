@@ -402,3 +402,21 @@ def test_evaluate_killed_at_random_points_resumes_to_the_same_results(setup, tmp
                 (want[t]["dev"], want[t]["test"], want[t]["layer_weights"]), t
         assert verify_artifact(out / "feature-cache")[1] == [] and not list((out / "feature-cache").rglob("*.tmp-*"))
     assert killed_mid_run >= 1, "every run finished before it was killed"
+
+
+def test_a_75_hz_codec_upstream_reports_75_frames_per_second(tmp_path):
+    """The feature cache and PNMI take the frame rate from the upstream: a 24 kHz codec with hop 320
+    gives 75 frames/s, not the 50 of the 16 kHz codecs."""
+    from transformers import DacConfig, DacModel
+
+    from codec2vec.eval.upstream import load_upstream
+
+    torch.manual_seed(0)
+    DacModel(DacConfig(encoder_hidden_size=4, decoder_hidden_size=16, hidden_size=32, downsampling_ratios=[2, 4, 5, 8],
+                       upsampling_ratios=[8, 5, 4, 2], hop_length=320, n_codebooks=4, codebook_size=64,
+                       codebook_dim=8, sampling_rate=24000)).save_pretrained(tmp_path / "dac24")
+    upstream = load_upstream(f"codec:{tmp_path / 'dac24'}")
+    assert upstream.frame_rate == 75.0
+    assert load_upstream("fbank").frame_rate == 50.0
+    hidden, frames = upstream.embed(np.zeros(24000, dtype=np.float32), sample_rate=24000)
+    assert int(frames[0]) == 75 and hidden[0].shape[1] == 75

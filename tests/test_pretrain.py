@@ -322,6 +322,38 @@ def test_metrics_report_data_wait_and_padding(setup, tmp_path):
     assert max(r["padding_fraction"] for r in records) > 0  # the fixture's lengths differ
 
 
+def test_a_store_moved_with_its_codec_folder_pretrains_with_data_codec(tmp_path, monkeypatch):
+    """Stores record their codec folder as an absolute path; moved, `data.codec=` points at it."""
+    import shutil
+
+    from pretrain_fixtures import write_tone_corpus
+    from codec_fixtures import save_tiny_dac
+    from codec2vec.units.extract import ExtractConfig, extract
+
+    monkeypatch.chdir(tmp_path)
+    save_tiny_dac(Path("codec"))
+    manifest = write_tone_corpus(Path("corpus"), n=6)
+    store = extract(ExtractConfig(corpus=str(manifest), out="units", codec="codec"), progress=False)
+    assert UnitStore(store).info.codec_id == str(tmp_path / "codec")  # not "codec", which works only here
+    shutil.move("codec", "moved-codec")
+    setup = {"units": str(tmp_path / "units"), "manifest": str(tmp_path / manifest)}
+    with pytest.raises(StoreError, match=r"cannot be loaded to initialise the input layer.*data.codec=DIR"):
+        pretrain(tiny_config(setup, tmp_path / "run", "optim.steps=2"), progress=False)
+    model = pretrain(tiny_config(setup, tmp_path / "run", "optim.steps=2", f"data.codec={tmp_path / 'moved-codec'}"),
+                     progress=False)
+    assert (model / "model.safetensors").is_file()
+    other = save_tiny_dac(tmp_path / "other-codec")
+    from transformers import DacModel
+    import torch as _torch
+
+    weights = DacModel.from_pretrained(other)
+    with _torch.no_grad():
+        weights.quantizer.quantizers[0].codebook.weight.add_(1.0)  # other weights: refused by hash
+    weights.save_pretrained(other)
+    with pytest.raises(StoreError, match="weights"):
+        pretrain(tiny_config(setup, tmp_path / "run2", "optim.steps=2", f"data.codec={other}"), progress=False)
+
+
 # --- k-means iterations ---------------------------------------------------------------------------
 
 def test_kmeans_labels_are_nearest_centroids_and_chain(setup, labels, tmp_path):

@@ -9,6 +9,20 @@ from pathlib import Path
 from typing import IO, Iterator
 
 
+def shared_file_mode() -> int:
+    """The mode a plainly created file gets under this process's umask (0o644 under umask 022).
+    Read from /proc where it is there: setting the umask to read it would race other threads."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -32,6 +46,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, shared_file_mode())  # mkstemp makes it private (0600); artifacts are shared
         os.replace(tmp_path, path)
         _fsync_dir(path.parent)
     finally:

@@ -50,6 +50,7 @@ class KMeansConfig:
     max_batch_frames: int = 20_000  # padded frames per feature batch
     shard_size: int = 256  # utterances per label shard: the unit of resumption
     device: str = "auto"
+    codec: str = ""  # where the units' codec loads from, if not where it was (checked by weights hash)
 
 
 class Featurizer:
@@ -61,7 +62,7 @@ class Featurizer:
             from codec2vec.models.inputs import InputConfig, UnitInput
 
             # The unit input layer as initialised from the codec: its sum is the quantized latent.
-            vectors = store.codebook_vectors("for k-means features")
+            vectors = store.codebook_vectors("for k-means features", cfg.codec)
             self.latent = UnitInput(InputConfig(), store.info.n_codebooks, store.info.codebook_size,
                                     vectors).to(device).eval()
             self.model, self.layer, self.source = None, None, {"features": "codec latent", "codec": store.info.codec_id}

@@ -113,6 +113,8 @@ def load_codec(name: str, device: str = "cpu", **options) -> Codec:
                              "reinstall codec2vec or rebuild them with recipes/default_codec.sh")
     else:
         source = name
+        if Path(name).expanduser().is_dir():  # recorded in unit stores: a path that works from anywhere
+            name = str(Path(name).expanduser().resolve())
     model = _load_model(source)
     try:
         codec = wrap_model(model, name, **options)

@@ -294,8 +294,6 @@ def export_codec(model, cfg: CodecTrainConfig, data: SegmentSampler, seconds: fl
               "train_utterances": len(data.ids), "train_seconds": round(seconds, 1),
               "parameters": sum(p.numel() for p in model.parameters()), "provenance": provenance()}
     atomic_write_text(tmp / "training.json", json.dumps(record, indent=2) + "\n")
-    for file in tmp.iterdir():
-        file.chmod(0o644)  # temporary files are created private; a codec folder is meant to be shared
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     return folder

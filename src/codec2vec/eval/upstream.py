@@ -35,7 +35,6 @@ class Upstream(torch.nn.Module):
     codec: CodecInfo | None = None
     codec_source: str | None = None  # where its codec loads from, when not by codec.codec_id (an export's codec/)
     max_batch_frames: int | None = None  # a cap on frames per forward pass, for upstreams heavy in memory
-    frame_rate: float = FRAME_RATE
 
     def __init__(self, name: str, identity: dict, device: str | torch.device):
         super().__init__()
@@ -48,6 +47,11 @@ class Upstream(torch.nn.Module):
         """A short hash of the identity: the feature cache's folder name."""
         text = json.dumps(self.identity, sort_keys=True)
         return f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+    @property
+    def frame_rate(self) -> float:
+        """Hidden states per second: the codec's frame rate for unit input (75 for EnCodec), else 50."""
+        return float(self.codec.frame_rate) if self.codec is not None else FRAME_RATE
 
     @property
     def n_hidden(self) -> int:

@@ -27,6 +27,7 @@ from codec2vec.units.store import LABELS_FORMAT, StoreError, UnitStore
 @dataclass
 class DataConfig:
     units: str = ""  # unit store: the input (input.kind=units) and the reconstruction targets
+    codec: str = ""  # where the store's codec loads from, if not where it was (checked by weights hash)
     audio: str = ""  # corpus manifest: the baselines' input (waveform, logmel)
     max_frames: int = 6000  # token budget of a micro-batch: padded frames (50 per second at 50 Hz)
     crop_frames: int = 500  # longer utterances are cropped at random to this (HuBERT: ~780 frames)

@@ -35,7 +35,7 @@ from codec2vec.train.data import BatchPlan, BatchReader, DataConfig, PretrainDat
 CHECKPOINT_FORMAT = "codec2vec-pretrain-checkpoint"
 # Settings that may change when a run is resumed: they do not change what is computed.
 RESUMABLE_KEYS = ("log_every", "save_every", "stop_after", "threads", "device", "data.workers", "compile",
-                  "optim.accumulate")  # accumulate: checked as ranks x accumulate, which fixes the batches
+                  "data.codec", "optim.accumulate")  # accumulate: checked as ranks x accumulate, which fixes the batches
 
 
 @dataclass
@@ -149,7 +149,7 @@ def _codebook_vectors(data: PretrainData, cfg: PretrainConfig) -> torch.Tensor |
     """The codec's codebook vectors, from the very weights that made the units."""
     if cfg.model.input.kind != "units" or not cfg.model.input.init_from_codec:
         return None
-    return data.units.codebook_vectors("to initialise the input layer")
+    return data.units.codebook_vectors("to initialise the input layer", cfg.data.codec)
 
 
 def _load_checkpoint(path: Path) -> dict:

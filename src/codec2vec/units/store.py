@@ -198,13 +198,21 @@ class UnitStore:
         if diff:
             raise StoreError(f"{self.path} does not match {what}: " + "; ".join(diff))
 
-    def codebook_vectors(self, purpose: str):
+    def codebook_vectors(self, purpose: str, codec_source: str = ""):
         """[n_codebooks, codebook_size, D] (float32, CPU) of the codec that made these codes, loaded
-        by its id and refused unless it has the very weights (hash) that made them."""
+        by its id (or from `codec_source`, where it has moved) and refused unless it has the very
+        weights (hash) that made them."""
         from codec2vec.codecs import load_codec
+        from codec2vec.codecs.registry import CodecError
 
-        codec = load_codec(self.info.codec_id)
-        self.require_codec(codec.info, f"codec '{self.info.codec_id}' as loaded here ({purpose})")
+        source = codec_source or self.info.codec_id
+        try:
+            codec = load_codec(source)
+        except CodecError as e:
+            raise StoreError(f"{self.path}: the codec that made these units cannot be loaded {purpose}: {e}. "
+                             "If its folder has moved, give its new place (pretrain: data.codec=DIR, "
+                             "kmeans: codec=DIR); its weights are checked against the store's hash") from None
+        self.require_codec(codec.info, f"codec '{source}' as loaded here ({purpose})")
         return codec.codebook_vectors().detach().float().cpu()
 
     def describe(self) -> str:
