@@ -108,6 +108,25 @@ def test_lr_schedule_warms_up_then_decays():
     assert values[4] == pytest.approx(1.0) and values[9] == pytest.approx(1.0 - 0.9 * 5 / 6)
 
 
+def test_tri_stage_schedule_is_fairseqs():
+    """DinoSR's schedule: warm-up from lr x 0.01, hold at the peak, exponential decay to lr x final."""
+    cfg = OptimConfig(schedule="tri_stage", steps=100, lr=1.0, warmup_steps=3, hold_steps=47, final_lr_scale=0.01)
+    values = [lr_at(s, cfg) for s in range(101)]
+    assert values[:4] == pytest.approx([0.01, 0.34, 0.67, 1.0])
+    assert values[3:50] == pytest.approx([1.0] * 47)
+    assert values[75] == pytest.approx(0.1)  # halfway through the decay: 0.01 ** 0.5
+    assert values[100] == pytest.approx(0.01) and values[99] == pytest.approx(0.01 ** (49 / 50))
+    with pytest.raises(ConfigError, match="final_lr_scale"):
+        pretrain(load_config_overrides(["optim.schedule=tri_stage", "optim.final_lr_scale=0"]), progress=False)
+
+
+def load_config_overrides(overrides: list[str]):
+    from codec2vec.config import load_config
+    from codec2vec.train import PretrainConfig
+
+    return load_config(PretrainConfig, overrides=["out=unused", *overrides])
+
+
 # --- models -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["units", "waveform", "logmel"])
@@ -165,11 +184,92 @@ def test_layerdrop_only_in_training():
     assert not torch.allclose(skipped[-1], full[-1])
 
 
+def _online(model, **options):
+    from codec2vec.objectives import ObjectiveConfig, build_objective
+
+    return build_objective(ObjectiveConfig(name="online", top_k=2, codebook_size=8, **options), model, 3, 16)
+
+
+def test_online_targets_are_the_teachers_ffn_outputs_and_only_masked_frames_move_codewords():
+    from codec2vec.objectives.online import instance_norm
+
+    model = _tiny_model("units")
+    online = _online(model)
+    outputs = []
+    hooks = [layer.ffn.register_forward_hook(lambda m, i, o: outputs.append(o)) for layer in online.teacher.layers]
+    torch.manual_seed(1)
+    batch = {"units": torch.randint(0, 16, (2, 3, 30)), "frames": torch.tensor([30, 21])}
+    x, padding = model.features(batch)
+    mask = torch.zeros(2, 30, dtype=torch.bool)
+    mask[:, 5:15] = True
+    ids = online._targets(x, padding, mask)
+    for hook in hooks:
+        hook.remove()
+    assert len(outputs) == 2 and ids.shape == (2, 30, 2)
+    for k, ffn in enumerate(outputs):  # the FFN output, before dropout and the residual add
+        z = instance_norm(ffn.float(), ~padding)
+        expected = torch.cdist(z.reshape(-1, z.shape[-1]), online.codewords[k]).argmin(-1).view(2, 30)
+        assert torch.equal(ids[..., k][~padding], expected[~padding])
+    assert online._hits.sum(1).tolist() == [20.0, 20.0]  # the masked frames only
+    sums = torch.zeros(8, z.shape[-1])
+    z = instance_norm(outputs[1].float(), ~padding)
+    sums.index_add_(0, ids[..., 1][mask], z[mask])
+    torch.testing.assert_close(online._sums[1], sums)
+
+
+def test_idle_codewords_keep_their_count_and_centroid():
+    model = _tiny_model("units")
+    online = _online(model)
+    before_words, before_counts = online.codewords.clone(), online.counts.clone()
+    online._hits = torch.zeros_like(online.counts)
+    online._sums = torch.zeros_like(online.codewords)
+    online._hits[0, 3], online._sums[0, 3] = 4.0, 4.0 * torch.ones(online.codewords.shape[-1])
+    online.update(model.encoder, 1)
+    idle = torch.ones_like(online.counts, dtype=torch.bool)
+    idle[0, 3] = False
+    assert torch.equal(online.counts[idle], before_counts[idle])
+    assert torch.equal(online.codewords[idle], before_words[idle])
+    assert online.counts[0, 3] == pytest.approx(0.9 * 1 + 0.1 * 4)  # decay 0.9 toward the 4 hits
+    expected = (0.9 * before_words[0, 3] + 0.1 * 4.0) / (0.9 + 0.4)
+    torch.testing.assert_close(online.codewords[0, 3], expected)
+
+
+def test_teacher_input_full_reads_every_codebook_under_quantizer_dropout():
+    model = _tiny_model("units")
+    model.frontend.quantizer_dropout, model.frontend.min_codebooks = 1.0, 1
+    model.train()
+    batch = {"units": torch.randint(0, 16, (4, 3, 12)), "frames": torch.tensor([12] * 4)}
+    full = _online(model, teacher_input="full")
+    seen = []
+    full._targets = lambda x, padding, mask: seen.append(x) or torch.zeros(*padding.shape, 2, dtype=torch.long)
+    full(model, batch, torch.ones(4, 12, dtype=torch.bool))
+    torch.testing.assert_close(seen[0], model.features(batch, quantizer_dropout=False)[0])
+    with pytest.raises(ValueError, match="teacher_input"):
+        _online(model, teacher_input="other")
+
+
+def test_teacher_and_input_layers_freeze_at_freeze_teacher_step(setup, tmp_path):
+    from codec2vec.integrity import load_checkpoint
+
+    run = tmp_path / "run"
+    settings = ("objective.name=online", "objective.freeze_teacher_step=2", "optim.steps=4")
+    pretrain(tiny_config(setup, run, *settings, "stop_after=2"), progress=False)
+    at2 = load_checkpoint(run / "checkpoint.pt")["model"]
+    pretrain(tiny_config(setup, run, *settings), progress=False)
+    at4 = load_checkpoint(run / "checkpoint.pt")["model"]
+    frozen = [k for k in at2 if k.startswith(("objective.teacher.", "model.frontend.", "model.feature_norm.",
+                                               "model.project."))]
+    trained = [k for k in at2 if k.startswith("model.encoder.layers.")]
+    assert frozen and all(torch.equal(at2[k], at4[k]) for k in frozen)
+    assert any(not torch.equal(at2[k], at4[k]) for k in trained)
+
+
 # --- objectives and the trainer --------------------------------------------------------------------
 
 # First-step loss of each tiny run (seed 1): catches unintended changes to models, targets or data order.
-REGRESSION = {("units", "reconstruction"): 7.087649, ("units", "kmeans"): 2.243938, ("units", "online"): 3.592735,
-              ("waveform", "reconstruction"): 7.117733, ("logmel", "online"): 3.864334}
+# (online: FFN-output teacher targets since 2026-11-26.)
+REGRESSION = {("units", "reconstruction"): 7.087649, ("units", "kmeans"): 2.243938, ("units", "online"): 3.532787,
+              ("waveform", "reconstruction"): 7.117733, ("logmel", "online"): 3.630528}
 
 
 @pytest.mark.parametrize("kind,objective", list(REGRESSION))

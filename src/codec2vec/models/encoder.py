@@ -75,13 +75,19 @@ class Block(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.attn_dropout = dropout
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None,
+                ffn_outputs: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """`ffn_outputs`, if given, receives the FFN's output before dropout and the residual add
+        (data2vec's and DinoSR's teacher target, `layer_results[i][2]` in fairseq)."""
         b, t, w = x.shape
         q, k, v = self.qkv(self.attn_norm(x)).view(b, t, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
                                            dropout_p=self.attn_dropout if self.training else 0.0)
         x = x + self.dropout(self.out(a.transpose(1, 2).reshape(b, t, w)))
-        return x + self.dropout(self.ffn(self.ffn_norm(x)))
+        ffn = self.ffn(self.ffn_norm(x))
+        if ffn_outputs is not None:
+            ffn_outputs.append(ffn)
+        return x + self.dropout(ffn)
 
 
 class Encoder(nn.Module):
@@ -99,9 +105,11 @@ class Encoder(nn.Module):
         self.final_norm = nn.LayerNorm(self.width)
 
     def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None,
-                kept_layers: list[bool] | None = None) -> list[torch.Tensor]:
+                kept_layers: list[bool] | None = None,
+                ffn_outputs: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
         """`padding` [B, T] is True at padded frames. `kept_layers` (training only) drops layers:
-        the caller draws it so that every rank drops the same ones."""
+        the caller draws it so that every rank drops the same ones. `ffn_outputs`, if given,
+        receives each layer's FFN output (see Block)."""
         if padding is not None:
             x = x.masked_fill(padding.unsqueeze(-1), 0.0)
         x = self.dropout(self.input_norm(x + self.pos_conv(x)))
@@ -110,6 +118,6 @@ class Encoder(nn.Module):
         hidden = [x]
         for i, layer in enumerate(self.layers):
             if kept_layers is None or kept_layers[i] or not self.training:
-                x = layer(x, attn_mask)
+                x = layer(x, attn_mask, ffn_outputs)
             hidden.append(self.final_norm(x) if i == self.n_layers - 1 else x)
         return hidden

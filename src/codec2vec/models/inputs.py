@@ -69,13 +69,13 @@ class UnitInput(nn.Module):
         self.register_buffer("offsets", torch.arange(n_codebooks) * codebook_size, persistent=False)
         self.out_dim = dim * (n_codebooks if cfg.combine == "concat" else 1)
 
-    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+    def forward(self, codes: torch.Tensor, quantizer_dropout: bool = True) -> torch.Tensor:
         b, q, t = codes.shape
         if q != self.n_codebooks:
             raise ValueError(f"expected codes with {self.n_codebooks} codebooks, got {q}")
         rows = (codes + self.offsets.view(1, q, 1)).transpose(1, 2).reshape(b * t, q)  # [B*T, Q]
         keep = None
-        if self.training and self.quantizer_dropout > 0:
+        if self.training and quantizer_dropout and self.quantizer_dropout > 0:
             # Zero the dropped codebooks rather than skipping them: every table stays in the graph,
             # which distributed training needs.
             keep_n = torch.randint(self.min_codebooks, q + 1, (b,), device=codes.device)

@@ -61,12 +61,13 @@ class Codec2Vec(nn.Module):
     def n_hidden(self) -> int:
         return self.encoder.n_layers + 1
 
-    def features(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """Projected input features [B, T, width] and the padding mask [B, T] (True = padding)."""
+    def features(self, batch: dict, quantizer_dropout: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projected input features [B, T, width] and the padding mask [B, T] (True = padding).
+        `quantizer_dropout=False` reads every codebook even in training."""
         frames = batch["frames"]
         t = int(frames.max())
         if self.kind == "units":
-            x = self.frontend(batch["units"][..., :t])
+            x = self.frontend(batch["units"][..., :t], quantizer_dropout)
         else:
             x = self.frontend(batch["audio"], frames)
         padding = torch.arange(t, device=frames.device)[None, :] >= frames[:, None]

@@ -31,6 +31,8 @@ class ObjectiveConfig:
     ema_start: float = 0.999  # online: teacher EMA decay, annealed linearly ...
     ema_end: float = 0.9999  # ... to this ...
     ema_anneal_steps: int = 30000  # ... over this many steps
+    freeze_teacher_step: int = 0  # online: from this step on, teacher and input layers stay fixed (DinoSR; 0: never)
+    teacher_input: str = "student"  # online: the teacher reads the student's input (after quantizer dropout) or "full"
     collapse_threshold: float = 0.1  # online: warn when fewer than this fraction of codewords is used
 
 
@@ -42,7 +44,8 @@ def build_objective(cfg: ObjectiveConfig, model, n_codebooks: int, codebook_size
         return ClusterPrediction(model.width, n_clusters, cfg.proj_dim, cfg.temperature)
     if cfg.name == "online":
         return OnlineClustering(model.encoder, cfg.top_k, cfg.codebook_size, cfg.codebook_decay,
-                                cfg.ema_start, cfg.ema_end, cfg.ema_anneal_steps)
+                                cfg.ema_start, cfg.ema_end, cfg.ema_anneal_steps, cfg.freeze_teacher_step,
+                                cfg.teacher_input)
     raise ValueError(f"objective.name must be one of {', '.join(OBJECTIVES)}, got '{cfg.name}'")
 
 

@@ -1,11 +1,16 @@
 """DinoSR targets: online clustering of an EMA teacher's layers.
 
 The teacher is an exponential moving average of the student's Transformer encoder (decay annealed
-from 0.999 to 0.9999) and reads the same input features unmasked. Each of its top-K layers is
-instance-normalised over time and assigned to the nearest codeword of that layer's codebook; the
-student predicts those ids at masked frames from its last layer, one linear head per teacher layer.
-Codebooks are fp32 buffers moved by an EMA of the vectors assigned to them (decay 0.9), summed over
-every micro-batch of a step and over all ranks, so the update is the same on one process or many.
+from 0.999 to 0.9999) and reads the same input features unmasked. Its targets are, for each of its
+top-K layers, the FFN output before dropout and the residual add (data2vec's and DinoSR's
+`layer_results[i][2]`), instance-normalised over each utterance's valid frames and assigned to the
+nearest codeword of that layer's codebook; the student predicts those ids at masked frames from its
+last layer, one linear head per teacher layer. As in DinoSR, only the masked frames' targets move
+the codebooks, and only the codewords they hit: an EMA (decay 0.9) of the vectors assigned to a
+codeword and of their count; an idle codeword keeps both. The statistics are summed over every
+micro-batch of a step and over all ranks, so the update is the same on one process or many. From
+`freeze_teacher_step` on (DinoSR's option) the teacher stops following the student and the input
+layers they share stop training, so the targets stay fixed.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from torch import nn
 from codec2vec.models.encoder import Encoder
 from codec2vec.objectives.base import ObjectiveOutput, masked_cross_entropy
 
+TEACHER_INPUTS = ("student", "full")
+
 
 def instance_norm(h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Normalise each utterance's channels over its valid frames. h [B, T, W], valid [B, T]."""
@@ -32,12 +39,18 @@ def instance_norm(h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 
 class OnlineClustering(nn.Module):
     def __init__(self, encoder: Encoder, top_k: int = 8, codebook_size: int = 256, codebook_decay: float = 0.9,
-                 ema_start: float = 0.999, ema_end: float = 0.9999, ema_anneal_steps: int = 30000):
+                 ema_start: float = 0.999, ema_end: float = 0.9999, ema_anneal_steps: int = 30000,
+                 freeze_teacher_step: int = 0, teacher_input: str = "student"):
         super().__init__()
+        if teacher_input not in TEACHER_INPUTS:
+            raise ValueError(f"objective.teacher_input must be one of {', '.join(TEACHER_INPUTS)}, "
+                             f"got '{teacher_input}'")
         width = encoder.width
         self.top_k = min(top_k, encoder.n_layers)
         self.codebook_size, self.codebook_decay = codebook_size, codebook_decay
         self.ema_start, self.ema_end, self.ema_anneal_steps = ema_start, ema_end, max(1, ema_anneal_steps)
+        self.freeze_teacher_step, self.teacher_input = freeze_teacher_step, teacher_input
+        self.teacher_frozen = False  # set by at_step()
         self.teacher = copy.deepcopy(encoder).requires_grad_(False).eval()
         self.heads = nn.ModuleList(nn.Linear(width, codebook_size) for _ in range(self.top_k))
         # DinoSR's initialisation: random vectors normalised per channel across the codewords.
@@ -52,19 +65,26 @@ class OnlineClustering(nn.Module):
         self.teacher.eval()  # the teacher never uses dropout
         return self
 
+    def at_step(self, step: int) -> None:
+        """Called before each optimizer step (0-based): from freeze_teacher_step on, the teacher and
+        the input layers stay as they are."""
+        self.teacher_frozen = 0 < self.freeze_teacher_step <= step
+
     @torch.no_grad()
-    def _targets(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-        """Codeword ids [B, T, K] of the teacher's top-K layers; accumulates codebook statistics."""
-        hidden = self.teacher(x, padding)[-self.top_k:]
+    def _targets(self, x: torch.Tensor, padding: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Codeword ids [B, T, K] of the teacher's top-K layers. Accumulates codebook statistics of
+        the masked frames (of every valid frame without a mask; the caller may discard them)."""
+        ffn_outputs: list[torch.Tensor] = []
+        self.teacher(x, padding, ffn_outputs=ffn_outputs)
         valid = ~padding
-        # Every frame is assigned and padded ones weigh 0 in the statistics: selecting the valid frames
+        # Every frame is assigned; frames outside the mask weigh 0 in the statistics: selecting them
         # instead would make the host wait for the GPU at each layer (boolean indexing, bincount).
-        weight = valid.reshape(-1, 1).float()
+        weight = (valid if mask is None else mask & valid).reshape(-1, 1).float()
         if self._sums is None:
             self._sums = torch.zeros_like(self.codewords)
             self._hits = torch.zeros_like(self.counts)
         ids = []
-        for k, h in enumerate(hidden):
+        for k, h in enumerate(ffn_outputs[-self.top_k:]):
             z = instance_norm(h.float(), valid).reshape(-1, h.shape[-1])  # [B*T, W]
             nearest = torch.cdist(z, self.codewords[k]).argmin(-1)
             ids.append(nearest)
@@ -74,7 +94,11 @@ class OnlineClustering(nn.Module):
 
     def forward(self, model, batch: dict, mask: torch.Tensor, kept_layers=None) -> ObjectiveOutput:
         x, padding = model.features(batch)
-        ids = self._targets(x.detach(), padding)
+        if self.teacher_frozen:  # DinoSR's freeze_pre_enc_modules: the shared input layers stop training
+            x = x.detach()
+        # The teacher reads the student's input (after quantizer dropout) or every codebook of it.
+        teacher_x = x if self.teacher_input == "student" else model.features(batch, quantizer_dropout=False)[0]
+        ids = self._targets(teacher_x.detach(), padding, mask)
         hidden = model.encode(x, padding, mask, kept_layers)
         last = hidden[-1][mask]
         logits = torch.stack([head(last) for head in self.heads], dim=1)  # [N, K, V]
@@ -99,14 +123,17 @@ class OnlineClustering(nn.Module):
                 dist.all_reduce(self._sums)
                 dist.all_reduce(self._hits)
             tau = self.codebook_decay
-            counts = tau * self.counts + (1 - tau) * self._hits
+            hit = self._hits > 0  # DinoSR moves only the codewords hit in this step
+            counts = torch.where(hit, tau * self.counts + (1 - tau) * self._hits, self.counts)
             moved = (tau * self.counts.unsqueeze(-1) * self.codewords + (1 - tau) * self._sums)
             moved = moved / counts.clamp_min(1e-20).unsqueeze(-1)
-            self.codewords.copy_(torch.where(counts.unsqueeze(-1) > 0, moved, self.codewords))
+            self.codewords.copy_(torch.where(hit.unsqueeze(-1), moved, self.codewords))
             self.counts.copy_(counts)
         self.discard_statistics()
-        decay = self.ema_decay(step)
-        torch._foreach_lerp_(list(self.teacher.parameters()), [p.detach() for p in student.parameters()], 1.0 - decay)
+        if not self.teacher_frozen:
+            decay = self.ema_decay(step)
+            torch._foreach_lerp_(list(self.teacher.parameters()), [p.detach() for p in student.parameters()],
+                                 1.0 - decay)
 
     def discard_statistics(self) -> None:
         self._sums = self._hits = None

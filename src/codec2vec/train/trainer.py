@@ -33,17 +33,21 @@ from codec2vec.ranks import torchrun_ranks
 from codec2vec.train.data import BatchPlan, BatchReader, DataConfig, PretrainData, describe_data
 
 CHECKPOINT_FORMAT = "codec2vec-pretrain-checkpoint"
-# Settings that may change when a run is resumed: they do not change what is computed.
+# Settings that may change when a run is resumed: they do not change what is computed (accumulate
+# is checked as ranks x accumulate, which fixes the batches).
 RESUMABLE_KEYS = ("log_every", "save_every", "stop_after", "threads", "device", "data.workers", "compile",
-                  "data.codec", "optim.accumulate")  # accumulate: checked as ranks x accumulate, which fixes the batches
+                  "data.codec", "optim.accumulate")
 
 
 @dataclass
 class OptimConfig:
     steps: int = 2000  # optimizer steps of the whole run
     lr: float = 5e-4  # peak learning rate (HuBERT Base: 5e-4)
-    warmup_steps: int = 200  # linear warm-up, then linear decay ...
-    final_lr_scale: float = 0.0  # ... to lr x this at the last step
+    schedule: str = "linear"  # linear (HuBERT) | tri_stage (DinoSR: fairseq's warm-up, hold, exponential decay)
+    warmup_steps: int = 200  # linear warm-up, then (linear) decay ...
+    final_lr_scale: float = 0.0  # ... to lr x this at the last step (tri_stage: > 0; DinoSR 0.01)
+    hold_steps: int = 0  # tri_stage: steps at the peak after warm-up (DinoSR: 47 % of the run); decay takes the rest
+    init_lr_scale: float = 0.01  # tri_stage: the warm-up starts at lr x this (fairseq's default)
     beta1: float = 0.9
     beta2: float = 0.98
     eps: float = 1e-6
@@ -84,6 +88,14 @@ class Pretrainer(nn.Module):
 
 
 def lr_at(step: int, cfg: OptimConfig) -> float:
+    if cfg.schedule == "tri_stage":
+        if step < cfg.warmup_steps:
+            return cfg.lr * (cfg.init_lr_scale + (1 - cfg.init_lr_scale) * step / cfg.warmup_steps)
+        if step < cfg.warmup_steps + cfg.hold_steps:
+            return cfg.lr
+        decay_steps = max(1, cfg.steps - cfg.warmup_steps - cfg.hold_steps)
+        progress = min(1.0, (step - cfg.warmup_steps - cfg.hold_steps) / decay_steps)
+        return cfg.lr * cfg.final_lr_scale ** progress  # exponential: lr x exp(log(final scale) x progress)
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
@@ -203,6 +215,11 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> Path:
         raise ConfigError("pretrain needs --out RUN_FOLDER")
     if cfg.optim.steps < 1 or cfg.optim.accumulate < 1:
         raise ConfigError("optim.steps and optim.accumulate must be >= 1")
+    if cfg.optim.schedule not in ("linear", "tri_stage"):
+        raise ConfigError(f"optim.schedule must be linear or tri_stage, got '{cfg.optim.schedule}'")
+    if cfg.optim.schedule == "tri_stage" and cfg.optim.final_lr_scale <= 0:
+        raise ConfigError("optim.schedule=tri_stage decays exponentially to lr x optim.final_lr_scale, which must "
+                          "be > 0 (DinoSR, fairseq: 0.01)")
     out = Path(cfg.out)
     rank, world, local_rank = torchrun_ranks()
     # Under torchrun (even with one rank) training runs through DDP and its collectives, as on many GPUs.
@@ -275,7 +292,8 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
     if dist.is_initialized():
         ddp = nn.parallel.DistributedDataParallel(
             module, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
-            find_unused_parameters=cfg.model.encoder.layerdrop > 0)
+            # layers dropped, or input layers frozen with the teacher, get no gradient in some steps
+            find_unused_parameters=cfg.model.encoder.layerdrop > 0 or cfg.objective.freeze_teacher_step > 0)
 
     end_step = min(cfg.optim.steps, cfg.stop_after) if cfg.stop_after else cfg.optim.steps
     per_step = world * cfg.optim.accumulate
@@ -311,6 +329,8 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank:
         lr = lr_at(step, cfg.optim)
         for group in optimizer.param_groups:
             group["lr"] = lr
+        if online is not None:
+            online.at_step(step)
         sums, frames = None, 0.0  # sums: the loss, each accuracy count, each statistic (mean over micro-batches)
         for m, batch in enumerate(micro):
             epoch, number = batch["key"]
