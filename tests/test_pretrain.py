@@ -267,8 +267,8 @@ def test_teacher_and_input_layers_freeze_at_freeze_teacher_step(setup, tmp_path)
 # --- objectives and the trainer --------------------------------------------------------------------
 
 # First-step loss of each tiny run (seed 1): catches unintended changes to models, targets or data order.
-# (online: FFN-output teacher targets since 2026-11-26.)
-REGRESSION = {("units", "reconstruction"): 7.087649, ("units", "kmeans"): 2.243938, ("units", "online"): 3.532787,
+# (online: FFN-output teacher targets, kmeans: fairseq's k-means settings, both since 2026-11-26.)
+REGRESSION = {("units", "reconstruction"): 7.087649, ("units", "kmeans"): 2.25817, ("units", "online"): 3.532787,
               ("waveform", "reconstruction"): 7.117733, ("logmel", "online"): 3.630528}
 
 
@@ -507,6 +507,33 @@ def test_torchrun_two_ranks_write_the_labels_of_one_process(setup, labels, tmp_p
         (Path(labels).parents[1] / "centroids.safetensors").read_bytes()
     assert two.ids == one.ids and all((two[i] == one[i]).all() for i in one.ids)
     assert two.header["labels"]["histogram"] == one.header["labels"]["histogram"]
+
+
+def test_kmeans_fits_with_fairseqs_settings_on_a_capped_sample(setup, tmp_path, monkeypatch):
+    import sklearn.cluster
+
+    seen = {}
+    real = sklearn.cluster.MiniBatchKMeans
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(sklearn.cluster, "MiniBatchKMeans", spy)
+    cfg = KMeansConfig(out=str(tmp_path / "km"), units=[setup["units"]], model="codec", n_clusters=8,
+                       fit_frames=400, fit_frames_per_utterance=30, layer_norm=True)
+    label_store = run_kmeans(cfg, progress=False)[0]
+    assert {k: seen[k] for k in ("init", "batch_size", "max_iter", "tol", "max_no_improvement", "n_init",
+                                 "reassignment_ratio", "compute_labels")} == {
+        "init": "k-means++", "batch_size": 10000, "max_iter": 100, "tol": 0.0, "max_no_improvement": 100,
+        "n_init": 20, "reassignment_ratio": 0.0, "compute_labels": False}
+    fit = json.loads((tmp_path / "km" / "kmeans.json").read_text())["fit"]
+    assert fit["fit_frames"] <= 400 and fit["fit_utterances"] >= 400 // 30  # 30 frames at most from each
+    assert UnitStore(label_store).header["labels"]["features"] == "codec latent, layer-normalised"
+    from safetensors.torch import load_file
+
+    centroids = load_file(str(tmp_path / "km" / "centroids.safetensors"))["centroids"]
+    assert torch.allclose(centroids.mean(-1), torch.zeros(8), atol=1e-4)  # centres of layer-normalised frames
 
 
 def test_kmeans_rerun_reuses_the_fit_and_refuses_other_settings(setup, labels):

@@ -42,10 +42,15 @@ class KMeansConfig:
     model: str = "codec"  # "codec" (the units' quantized latent) or a model folder (a pretrain run's model/)
     layer: int = -1  # model: hidden state (0 = input to the Transformer, L = last); -1 = the middle layer
     n_clusters: int = 100  # HuBERT Base: 100 (iteration 1), 500 (iteration 2)
-    fit_frames: int = 200_000  # frames sampled to fit k-means
-    kmeans_batch: int = 10_000  # MiniBatchKMeans batch size
+    fit_frames: int = 500_000  # frames sampled to fit k-means (1.5 GB at 768 dims; 1,000 per cluster at 500)
+    fit_frames_per_utterance: int = 100  # at most this many (random) frames of one utterance; 0: all
+    layer_norm: bool = False  # layer-normalise each frame's features before fitting and labelling
+    # fairseq's HuBERT k-means (simple_kmeans/learn_kmeans.py): MiniBatchKMeans with these settings
+    kmeans_batch: int = 10_000
     max_iter: int = 100
-    n_init: int = 3
+    n_init: int = 20
+    max_no_improvement: int = 100
+    reassignment_ratio: float = 0.0
     seed: int = 1
     max_batch_frames: int = 20_000  # padded frames per feature batch
     shard_size: int = 256  # utterances per label shard: the unit of resumption
@@ -57,7 +62,7 @@ class Featurizer:
     """Frame features of a unit store's utterances: the codec latent or a model's hidden layer."""
 
     def __init__(self, cfg: KMeansConfig, store: UnitStore, device: torch.device):
-        self.device = device
+        self.device, self.layer_norm = device, cfg.layer_norm
         if cfg.model == "codec":
             from codec2vec.models.inputs import InputConfig, UnitInput
 
@@ -85,6 +90,9 @@ class Featurizer:
             self.source = {"features": f"layer {self.layer}", "model": str(cfg.model),
                            "model_sha256": file_sha256(Path(cfg.model) / "model.safetensors")}
 
+        if cfg.layer_norm:
+            self.source["features"] += ", layer-normalised"
+
     @torch.inference_mode()
     def __call__(self, codes: list[np.ndarray]) -> list[np.ndarray]:
         """codes: [Q, T_i] per utterance -> features [T_i, D] per utterance (float32)."""
@@ -95,7 +103,10 @@ class Featurizer:
         else:
             hidden, _ = self.model({"units": units, "frames": torch.tensor(frames, device=self.device)})
             x = hidden[self.layer]
-        x = x.float().cpu().numpy()
+        x = x.float()
+        if self.layer_norm:
+            x = torch.nn.functional.layer_norm(x, x.shape[-1:])
+        x = x.cpu().numpy()
         return [x[row, :n] for row, n in enumerate(frames)]
 
 
@@ -110,24 +121,32 @@ def _features(featurizer: Featurizer, store: UnitStore, ids: list[str], budget: 
 
 
 def fit(cfg: KMeansConfig, featurizer: Featurizer, store: UnitStore):
-    """Fit MiniBatchKMeans on a random sample of at most fit_frames frames; returns (centroids, info)."""
+    """Fit MiniBatchKMeans on a random sample of at most fit_frames frames, drawn from utterances in
+    random order with at most fit_frames_per_utterance from each (so the sample spans many
+    utterances and speakers); returns (centroids, info)."""
     from sklearn.cluster import MiniBatchKMeans
 
     rng = np.random.default_rng(cfg.seed)
     order = [store.ids[i] for i in rng.permutation(len(store))]
+    cap = cfg.fit_frames_per_utterance
     chosen, total = [], 0
-    for uid in order:  # whole utterances until the sample is large enough
+    for uid in order:
         if total >= cfg.fit_frames:
             break
         chosen.append(uid)
-        total += store.frames(uid)
-    sample = np.concatenate([f for _, f in _features(featurizer, store, chosen, cfg.max_batch_frames)])
+        total += min(store.frames(uid), cap) if cap else store.frames(uid)
+    pieces = []
+    for _, f in _features(featurizer, store, chosen, cfg.max_batch_frames):
+        pieces.append(f[np.sort(rng.choice(len(f), cap, replace=False))] if cap and len(f) > cap else f)
+    sample = np.concatenate(pieces)
     if len(sample) > cfg.fit_frames:
         sample = sample[np.sort(rng.choice(len(sample), cfg.fit_frames, replace=False))]
     if len(sample) < cfg.n_clusters:
         raise ConfigError(f"{store.path} has {len(sample)} frames, fewer than n_clusters={cfg.n_clusters}")
-    kmeans = MiniBatchKMeans(n_clusters=cfg.n_clusters, batch_size=cfg.kmeans_batch, max_iter=cfg.max_iter,
-                             n_init=cfg.n_init, random_state=cfg.seed, compute_labels=False)
+    kmeans = MiniBatchKMeans(n_clusters=cfg.n_clusters, init="k-means++", batch_size=cfg.kmeans_batch,
+                             max_iter=cfg.max_iter, tol=0.0, max_no_improvement=cfg.max_no_improvement,
+                             n_init=cfg.n_init, reassignment_ratio=cfg.reassignment_ratio, random_state=cfg.seed,
+                             compute_labels=False)
     kmeans.fit(sample)
     inertia = float(-kmeans.score(sample)) / len(sample)
     return kmeans.cluster_centers_.astype(np.float32), {"fit_frames": int(len(sample)),
@@ -137,8 +156,9 @@ def fit(cfg: KMeansConfig, featurizer: Featurizer, store: UnitStore):
 
 def _run_descriptor(cfg: KMeansConfig) -> dict:
     d = config_to_dict(cfg)
-    return {k: d[k] for k in ("units", "model", "layer", "n_clusters", "fit_frames", "kmeans_batch", "max_iter",
-                              "n_init", "seed", "shard_size")}
+    return {k: d[k] for k in ("units", "model", "layer", "n_clusters", "fit_frames", "fit_frames_per_utterance",
+                              "layer_norm", "kmeans_batch", "max_iter", "n_init", "max_no_improvement",
+                              "reassignment_ratio", "seed", "shard_size")}
 
 
 def _shards(cfg: KMeansConfig, store: UnitStore) -> list[list[str]]:
