@@ -139,6 +139,7 @@ def test_every_task_trains_reports_and_resumes(setup, monkeypatch):
         assert result["upstream"]["model_sha256"] and result["upstream"]["codec"]["codec_id"] == setup["codec"]
         assert result["provenance"]["versions"]["torch"] and "git_revision" in result["provenance"]
         assert result["settings"]["seed"] == 1 and result["folds"][0]["examples"] == {"train": 12, "dev": 4, "test": 4}
+        assert result["settings"]["head"]["layer_norm"] is True  # the default for a pre-LN upstream
         assert sum(result["layer_weights"]) == pytest.approx(1.0) and len(result["layer_weights"]) == 3
         assert 1 <= result["folds"][0]["best_epoch"] <= 3 and len(result["folds"][0]["history"]) <= 3
     assert json.loads((out / "results.json").read_text())["tasks"]["asr"]["metric"] == "wer"
@@ -276,9 +277,11 @@ def test_online_codebook_units_are_the_teachers_nearest_codewords(tmp_path):
     units = OnlineCodebookUnits(tmp_path / "run", upstream)
     ids = units(batch)
     assert [len(i) for i in ids] == batch["frames"].tolist()
-    with torch.no_grad():  # by hand: teacher's top layer, normalised, nearest of the top codebook
+    with torch.no_grad():  # by hand: the teacher's top FFN output, normalised, nearest of the top codebook
         x, padding = upstream.model.features(batch)
-        top = instance_norm(units.objective.teacher(x, padding)[-1], ~padding)
+        ffn_outputs = []
+        units.objective.teacher(x, padding, ffn_outputs=ffn_outputs)
+        top = instance_norm(ffn_outputs[-1], ~padding)
         nearest = torch.cdist(top, units.objective.codewords[-1].expand(len(ids), -1, -1)).argmin(-1)
     for row, got in enumerate(ids):
         assert np.array_equal(got, nearest[row, : len(got)].numpy())

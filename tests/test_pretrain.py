@@ -173,6 +173,70 @@ def test_quantizer_dropout_keeps_leading_codebooks_in_training_only():
     torch.testing.assert_close(frontend(codes), per_codebook.sum(1))
 
 
+def test_base_preset_is_hubert_base_post_ln_without_final_norm():
+    import torch.nn.functional as F
+
+    from codec2vec.models import EncoderConfig
+    from codec2vec.models.encoder import Encoder
+
+    assert EncoderConfig(preset="base").resolved_norm() == (False, 0.0)  # HuBERT Base
+    assert EncoderConfig(preset="small").resolved_norm() == (True, 0.1)
+    assert EncoderConfig(preset="base", norm_first=True, ffn_dropout=0.2).resolved_norm() == (True, 0.2)
+    cfg = ModelConfig()
+    cfg.encoder.preset = "tiny"
+    cfg.encoder.norm_first = False
+    model = build_model(cfg, 3, 16).eval()
+    assert cfg.encoder.ffn_dropout == 0.1  # resolved values are recorded in the config
+    assert isinstance(model.encoder.final_norm, torch.nn.Identity)
+    block = model.encoder.layers[0]
+    x = torch.randn(2, 5, 64)
+    q, k, v = block.qkv(x).view(2, 5, 3, 4, 16).permute(2, 0, 3, 1, 4)
+    attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(2, 5, 64)
+    attended = block.attn_norm(x + block.out(attended))
+    expected = block.ffn_norm(attended + block.ffn(attended))  # norm(x + f(x)), twice
+    torch.testing.assert_close(block(x, None), expected)
+    cfg.encoder.preset, cfg.encoder.norm_first = "tiny", None
+    assert isinstance(build_model(cfg, 3, 16).encoder.final_norm, torch.nn.LayerNorm)
+
+
+def test_fairseq_initialisation_of_the_encoder():
+    from codec2vec.models import EncoderConfig
+    from codec2vec.models.encoder import Encoder
+
+    torch.manual_seed(0)
+    encoder = Encoder(EncoderConfig(preset="small", init="fairseq"))
+    linears = [m for m in encoder.modules() if isinstance(m, torch.nn.Linear)]
+    weights = torch.cat([m.weight.flatten() for m in linears])
+    assert len(linears) == 4 * 6 and weights.std().item() == pytest.approx(0.02, rel=0.02)
+    assert all(torch.count_nonzero(m.bias) == 0 for m in linears)
+    with pytest.raises(ValueError, match="encoder.init"):
+        Encoder(EncoderConfig(preset="tiny", init="xavier"))
+
+
+def test_waveform_cnn_gets_hubert_gradient_scale_and_feature_penalty():
+    torch.manual_seed(0)
+    batch = {"audio": torch.randn(2, 40 * 320), "frames": torch.tensor([40, 25])}
+    batch["audio"][1, 25 * 320:] = 0.0
+    grads = {}
+    for mult in (1.0, 0.1):
+        cfg = ModelConfig()
+        cfg.input.kind, cfg.input.feature_grad_mult = "waveform", mult
+        cfg.encoder.preset = "tiny"
+        torch.manual_seed(1)
+        model = build_model(cfg, 0, 0).train()
+        x, padding = model.features(batch)
+        x.sum().backward()
+        grads[mult] = model.frontend.convs[0].weight.grad.clone()
+        cnn = model.frontend(batch["audio"], batch["frames"]).detach()
+        by_hand = torch.cat([cnn[0, :40], cnn[1, :25]]).pow(2).mean()
+        torch.testing.assert_close(model.feature_penalty.detach(), by_hand)
+    torch.testing.assert_close(grads[0.1], 0.1 * grads[1.0])
+    model.eval()
+    model.feature_penalty = None
+    model.features(batch)
+    assert model.feature_penalty is None  # training only
+
+
 def test_layerdrop_only_in_training():
     model = _tiny_model("units", layerdrop=0.5)
     batch = {"units": torch.randint(0, 16, (1, 3, 20)), "frames": torch.tensor([20])}
@@ -267,9 +331,9 @@ def test_teacher_and_input_layers_freeze_at_freeze_teacher_step(setup, tmp_path)
 # --- objectives and the trainer --------------------------------------------------------------------
 
 # First-step loss of each tiny run (seed 1): catches unintended changes to models, targets or data order.
-# (online: FFN-output teacher targets, kmeans: fairseq's k-means settings, both since 2026-11-26.)
+# (since 2026-11-26: online FFN-output targets, fairseq's k-means settings, the waveform feature penalty.)
 REGRESSION = {("units", "reconstruction"): 7.087649, ("units", "kmeans"): 2.25817, ("units", "online"): 3.532787,
-              ("waveform", "reconstruction"): 7.117733, ("logmel", "online"): 3.630528}
+              ("waveform", "reconstruction"): 7.811024, ("logmel", "online"): 3.630528}
 
 
 @pytest.mark.parametrize("kind,objective", list(REGRESSION))

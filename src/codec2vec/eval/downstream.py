@@ -22,7 +22,9 @@ class HeadConfig:
     max_epochs: dict[str, int] = field(default_factory=dict)  # per task, e.g. {asr: 10}; missing = DEFAULT_EPOCHS
     patience: int = 10  # epochs without a better dev score before stopping
     batch_size: int = 0  # utterances per step; 0 = 16 for frame tasks, 64 for utterance tasks
-    layer_norm: bool = False  # normalise each hidden state before the weighted sum (s3prl option)
+    # normalise each hidden state before the weighted sum (s3prl's option); None: on for upstreams with
+    # pre-LN blocks, whose hidden states grow with depth, off for the rest
+    layer_norm: bool | None = None
     mlp_hidden: int = 256  # utterance heads' hidden layer (the ASV embedding size)
     asr_hidden: int = 1024  # BiLSTM units per direction (SUPERB: 1024)
     asr_layers: int = 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -219,8 +219,11 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> Path:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
     upstream = load_upstream(cfg.model, _device(cfg.device))
+    if cfg.head.layer_norm is None:  # recorded resolved, in config.yaml and every result (a copy: the
+        # caller's config may serve other upstreams)
+        cfg = replace(cfg, head=replace(cfg.head, layer_norm=upstream.pre_layer_norm))
+    save_config(cfg, out / "config.yaml")
     log = print if progress else (lambda *_: None)
     results = []
     for task in tasks:

@@ -49,6 +49,11 @@ class Upstream(torch.nn.Module):
         return f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
     @property
+    def pre_layer_norm(self) -> bool:
+        """Whether its hidden states come from pre-LN blocks (unnormalised, growing with depth)."""
+        return False
+
+    @property
     def frame_rate(self) -> float:
         """Hidden states per second: the codec's frame rate for unit input (75 for EnCodec), else 50."""
         return float(self.codec.frame_rate) if self.codec is not None else FRAME_RATE
@@ -122,6 +127,10 @@ class ModelUpstream(Upstream):
     @property
     def n_hidden(self) -> int:
         return self.model.n_hidden
+
+    @property
+    def pre_layer_norm(self) -> bool:
+        return bool(self.model.encoder.layers) and self.model.encoder.layers[0].norm_first
 
     @torch.inference_mode()
     def hidden(self, batch: dict) -> list[torch.Tensor]:

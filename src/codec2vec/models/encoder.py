@@ -1,8 +1,10 @@
 """The Transformer encoder shared by Codec2Vec and the continuous-input baselines.
 
-HuBERT's encoder with two departures chosen for stable training at every size: pre-layer-norm
-blocks (HuBERT Large's choice; HuBERT Base is post-LN) and a final layer norm. Relative position
-comes from a grouped convolution over time added to the input, as in HuBERT/wav2vec 2.0.
+HuBERT's encoder. Relative position comes from a grouped convolution over time added to the input,
+then a layer norm, as in HuBERT/wav2vec 2.0. The `base` preset is HuBERT Base's: post-layer-norm
+blocks, no final norm, no dropout inside the FFN. The small presets use pre-layer-norm blocks
+(HuBERT Large's choice, stable at every size) with a final layer norm; unlike HuBERT Large they
+keep the input layer norm (the shipped model was trained so).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ PRESETS = {
     "small": (6, 384, 6, 1536),
     "tiny": (2, 64, 4, 256),
 }
+POST_LN_PRESETS = ("base",)  # HuBERT Base: post-LN, FFN inner dropout 0 (fairseq's activation_dropout)
 
 
 @dataclass
@@ -28,7 +31,10 @@ class EncoderConfig:
     width: int = 0
     heads: int = 0
     ffn: int = 0
-    dropout: float = 0.1  # residual, attention and FFN dropout during training
+    dropout: float = 0.1  # residual and attention dropout during training (HuBERT Base: 0.1)
+    norm_first: bool | None = None  # pre-LN blocks; None: the preset's (base: False, as HuBERT Base)
+    ffn_dropout: float | None = None  # dropout inside the FFN; None: the preset's (base: 0.0, others: dropout)
+    init: str = "torch"  # torch (PyTorch's default initialisation) | fairseq (BERT's: normal(0, 0.02), zero biases)
     layerdrop: float = 0.0  # probability of skipping a whole layer in training (HuBERT Base: 0.05)
     pos_conv_kernel: int = 128  # HuBERT: 128 frames
     pos_conv_groups: int = 16
@@ -42,6 +48,13 @@ class EncoderConfig:
         if width % heads:
             raise ValueError(f"encoder width {width} is not divisible by {heads} heads")
         return layers, width, heads, ffn
+
+    def resolved_norm(self) -> tuple[bool, float]:
+        """(norm_first, ffn_dropout) with the preset's choice where not set."""
+        post_ln = self.preset in POST_LN_PRESETS
+        norm_first = (not post_ln) if self.norm_first is None else self.norm_first
+        ffn_dropout = (0.0 if post_ln else self.dropout) if self.ffn_dropout is None else self.ffn_dropout
+        return norm_first, ffn_dropout
 
 
 class PositionalConv(nn.Module):
@@ -64,14 +77,19 @@ class PositionalConv(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, width: int, heads: int, ffn: int, dropout: float):
+    """A Transformer layer. Pre-LN: x + f(norm(x)). Post-LN (HuBERT Base): norm(x + f(x)); the two
+    norms keep their names (fairseq's self_attn_layer_norm and final_layer_norm)."""
+
+    def __init__(self, width: int, heads: int, ffn: int, dropout: float, norm_first: bool = True,
+                 ffn_dropout: float | None = None):
         super().__init__()
-        self.heads = heads
+        self.heads, self.norm_first = heads, norm_first
         self.attn_norm = nn.LayerNorm(width)
         self.qkv = nn.Linear(width, 3 * width)
         self.out = nn.Linear(width, width)
         self.ffn_norm = nn.LayerNorm(width)
-        self.ffn = nn.Sequential(nn.Linear(width, ffn), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn, width))
+        inner = dropout if ffn_dropout is None else ffn_dropout
+        self.ffn = nn.Sequential(nn.Linear(width, ffn), nn.GELU(), nn.Dropout(inner), nn.Linear(ffn, width))
         self.dropout = nn.Dropout(dropout)
         self.attn_dropout = dropout
 
@@ -80,14 +98,27 @@ class Block(nn.Module):
         """`ffn_outputs`, if given, receives the FFN's output before dropout and the residual add
         (data2vec's and DinoSR's teacher target, `layer_results[i][2]` in fairseq)."""
         b, t, w = x.shape
-        q, k, v = self.qkv(self.attn_norm(x)).view(b, t, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
+        h = self.attn_norm(x) if self.norm_first else x
+        q, k, v = self.qkv(h).view(b, t, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
                                            dropout_p=self.attn_dropout if self.training else 0.0)
         x = x + self.dropout(self.out(a.transpose(1, 2).reshape(b, t, w)))
-        ffn = self.ffn(self.ffn_norm(x))
+        if not self.norm_first:
+            x = self.attn_norm(x)
+        ffn = self.ffn(self.ffn_norm(x) if self.norm_first else x)
         if ffn_outputs is not None:
             ffn_outputs.append(ffn)
-        return x + self.dropout(ffn)
+        x = x + self.dropout(ffn)
+        return x if self.norm_first else self.ffn_norm(x)
+
+
+def _bert_init(module: nn.Module) -> None:
+    """fairseq's init_bert_params for the layers' linear maps: normal(0, 0.02) weights, zero biases
+    (the position convolution keeps its own initialisation, as in fairseq)."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
 
 
 class Encoder(nn.Module):
@@ -97,12 +128,19 @@ class Encoder(nn.Module):
     def __init__(self, cfg: EncoderConfig):
         super().__init__()
         self.n_layers, self.width, heads, ffn = cfg.resolved()
+        norm_first, ffn_dropout = cfg.resolved_norm()
         self.layerdrop = cfg.layerdrop
         self.pos_conv = PositionalConv(self.width, cfg.pos_conv_kernel, cfg.pos_conv_groups)
         self.input_norm = nn.LayerNorm(self.width)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.layers = nn.ModuleList(Block(self.width, heads, ffn, cfg.dropout) for _ in range(self.n_layers))
-        self.final_norm = nn.LayerNorm(self.width)
+        self.layers = nn.ModuleList(Block(self.width, heads, ffn, cfg.dropout, norm_first, ffn_dropout)
+                                    for _ in range(self.n_layers))
+        # Pre-LN leaves the residual stream unnormalised: a final norm (HuBERT Large); post-LN has none.
+        self.final_norm = nn.LayerNorm(self.width) if norm_first else nn.Identity()
+        if cfg.init == "fairseq":
+            self.apply(_bert_init)
+        elif cfg.init != "torch":
+            raise ValueError(f"encoder.init must be torch or fairseq, got '{cfg.init}'")
 
     def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None,
                 kept_layers: list[bool] | None = None,

@@ -29,6 +29,8 @@ class InputConfig:
     quantizer_dropout: float = 0.5  # units, training: chance an utterance keeps only its first n codebooks
     min_codebooks: int = 1  # ... with n uniform in [min_codebooks, all]
     conv_channels: int = 512  # waveform CNN width (HuBERT: 512)
+    feature_grad_mult: float = 0.1  # waveform, training: the gradient reaching the CNN is scaled by this (HuBERT: 0.1)
+    feature_penalty: float = 10.0  # waveform, training: weight of the CNN output's mean square in the loss (HuBERT: 10)
     n_mels: int = 80  # logmel bins
 
 

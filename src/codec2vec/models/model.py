@@ -56,6 +56,8 @@ class Codec2Vec(nn.Module):
         self.feature_norm = nn.LayerNorm(self.frontend.out_dim)
         self.project = nn.Linear(self.frontend.out_dim, self.width)
         self.mask_embedding = nn.Parameter(torch.empty(self.width).uniform_())
+        self.feature_grad_mult, self.feature_penalty_weight = cfg.input.feature_grad_mult, cfg.input.feature_penalty
+        self.feature_penalty: torch.Tensor | None = None  # the last training batch's, for the trainer's loss
 
     @property
     def n_hidden(self) -> int:
@@ -71,6 +73,11 @@ class Codec2Vec(nn.Module):
         else:
             x = self.frontend(batch["audio"], frames)
         padding = torch.arange(t, device=frames.device)[None, :] >= frames[:, None]
+        if self.kind == "waveform" and self.training:  # HuBERT's treatment of its CNN
+            valid = (~padding).unsqueeze(-1).to(x.dtype)
+            self.feature_penalty = (x.float().pow(2) * valid).sum() / (valid.sum() * x.shape[-1]).clamp_min(1.0)
+            if self.feature_grad_mult != 1.0:  # fairseq's GradMultiply: same values, scaled gradient
+                x = x * self.feature_grad_mult + x.detach() * (1.0 - self.feature_grad_mult)
         return self.project(self.feature_norm(x)), padding
 
     def encode(self, x: torch.Tensor, padding: torch.Tensor, mask: torch.Tensor | None = None,
@@ -86,7 +93,9 @@ class Codec2Vec(nn.Module):
 
 def build_model(cfg: ModelConfig, n_codebooks: int, codebook_size: int,
                 codebook_vectors: torch.Tensor | None = None) -> Codec2Vec:
-    """Build from a config; with codebook vectors, input.embed_dim becomes their width (recorded)."""
+    """Build from a config; with codebook vectors, input.embed_dim becomes their width, and the
+    preset's normalisation choices are written into the config (both recorded)."""
+    cfg.encoder.norm_first, cfg.encoder.ffn_dropout = cfg.encoder.resolved_norm()
     if codebook_vectors is not None:
         cfg.input.embed_dim = int(codebook_vectors.shape[-1])
     return Codec2Vec(cfg, n_codebooks, codebook_size, codebook_vectors)

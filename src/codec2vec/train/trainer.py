@@ -83,8 +83,15 @@ class Pretrainer(nn.Module):
         self.model, self.objective = model, objective
 
     def forward(self, batch: dict, mask: torch.Tensor, kept_layers: list[bool] | None):
+        self.model.feature_penalty = None
         out = self.objective(self.model, batch, mask, kept_layers)
-        return out.loss, out.correct, out.stats
+        loss, stats = out.loss, out.stats
+        penalty = self.model.feature_penalty
+        if penalty is not None and self.model.feature_penalty_weight > 0:
+            # HuBERT adds weight x penalty per masked frame: the loss is a sum over masked frames
+            loss = loss + self.model.feature_penalty_weight * penalty * mask.sum()
+            stats = {**stats, "feature_penalty": penalty.detach()}
+        return loss, out.correct, stats
 
 
 def lr_at(step: int, cfg: OptimConfig) -> float:
@@ -221,6 +228,7 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> Path:
         raise ConfigError("optim.schedule=tri_stage decays exponentially to lr x optim.final_lr_scale, which must "
                           "be > 0 (DinoSR, fairseq: 0.01)")
     out = Path(cfg.out)
+    cfg.model.encoder.norm_first, cfg.model.encoder.ffn_dropout = cfg.model.encoder.resolved_norm()  # as recorded
     rank, world, local_rank = torchrun_ranks()
     # Under torchrun (even with one rank) training runs through DDP and its collectives, as on many GPUs.
     launched = "WORLD_SIZE" in os.environ
