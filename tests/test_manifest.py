@@ -140,3 +140,14 @@ def test_data_roots_confine_audio_paths(tmp_path, wav_factory, monkeypatch, caps
     assert read_manifest(manifest).audio_path(read_manifest(manifest).rows[0]) == inside
     assert main(["--data-root", str(root), "describe", str(manifest)]) == 4
     assert "outside the data roots" in capsys.readouterr().err
+
+
+def test_phones_must_be_arpabet_phone_names(tmp_path):
+    from codec2vec.data.manifest import ManifestHeader, Utterance, write_manifest
+
+    good = Utterance("a", "a.wav", 1.0, 16000, "s", "train", phones=["g", "ow"])
+    path = write_manifest(tmp_path / "m.jsonl", ManifestHeader("c", "s"), [good])
+    assert read_manifest(path, check_files=False).rows[0].phones == ["g", "ow"]
+    path.write_text(path.read_text().replace('"phones":["g","ow"]', '"phones":["g","OW1"]'))
+    with pytest.raises(ManifestError, match=r"phones: \['OW1'\] not in the ARPAbet phone set"):
+        read_manifest(path, check_files=False)

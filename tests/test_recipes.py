@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from codec2vec.eval.tasks import PR_VOCAB as PHONES
 from codec_fixtures import save_tiny_dac
 
 pytestmark = pytest.mark.slow
@@ -48,7 +49,9 @@ def _run(recipe: str, env: dict, *args: str) -> str:
 
 def test_librispeech_recipe_every_stage_on_two_cpu_ranks(tmp_path):
     exp = tmp_path / "exp"
-    env = {"LIBRISPEECH": str(_librispeech(tmp_path / "src")), "EXP": str(exp),
+    lexicon = tmp_path / "lexicon.txt"  # a made-up pronunciation per word: PR runs in stage 9
+    lexicon.write_text("".join(f"{w.upper()} {' '.join(PHONES[ord(c) % len(PHONES)] for c in w)}\n" for w in WORDS))
+    env = {"LIBRISPEECH": str(_librispeech(tmp_path / "src")), "EXP": str(exp), "LEXICON": str(lexicon),
            "CODEC": str(save_tiny_dac(tmp_path / "codec")), "TRAIN_SPLITS": "train-clean-100", "NPROC": "2",
            "PYTHON": sys.executable, "MASTER_PORT": "29613", "PRETRAIN_ARGS": TINY_PRETRAIN,
            "KMEANS_ARGS": "n_clusters=8 layer=1 device=cpu", "EXTRACT_ARGS": "device=cpu",
@@ -66,8 +69,9 @@ def test_librispeech_recipe_every_stage_on_two_cpu_ranks(tmp_path):
     # two ranks trained each model (DDP), iteration 2 learned from iteration 1's labels
     for run in ("recon", "online", "hubert1", "hubert2"):
         assert json.loads((exp / "runs" / run / "model" / "config.json").read_text())["step"] == 2
-        result = json.loads((exp / "results" / run / "asr.json").read_text())
-        assert result["task"] == "asr" and 0 <= result["test"]
+        for task in ("asr", "pr"):
+            result = json.loads((exp / "results" / run / f"{task}.json").read_text())
+            assert result["task"] == task and 0 <= result["test"]
     kmeans2 = json.loads((exp / "runs" / "kmeans2" / "kmeans.json").read_text())
     assert kmeans2["config"]["model"].endswith("hubert1/model") and kmeans2["config"]["layer"] == 1
     assert (exp / "results" / "report" / "report.md").is_file()

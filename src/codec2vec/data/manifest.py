@@ -7,8 +7,9 @@ Line 1 is a header object that says what the file is; every further line is one 
      "sample_rate": 16000, "speaker": "espeak-m3", "split": "train", "keyword": "yes"}
 
 Relative audio paths are relative to the manifest's folder. Optional task labels: text,
-phonemes ([[phone, start_s, end_s], ...] in the ARPAbet set of codec2vec.data.phones), keyword,
-intent, emotion; source_sample_rate flags audio that was resampled from another rate.
+phonemes ([[phone, start_s, end_s], ...] in the ARPAbet set of codec2vec.data.phones), phones
+(the phone sequence without times, from a pronunciation lexicon), keyword, intent, emotion;
+source_sample_rate flags audio that was resampled from another rate.
 Full reference: docs/formats.md.
 """
 
@@ -40,6 +41,7 @@ class Utterance:
     split: str
     text: str | None = None
     phonemes: list[list] | None = None
+    phones: list[str] | None = None  # the phone sequence without times (LibriSpeech: from a lexicon)
     keyword: str | None = None
     intent: str | None = None
     emotion: str | None = None
@@ -119,6 +121,12 @@ def _row_problems(row: dict) -> list[str]:
         problems.append(f"source_sample_rate must be a positive integer, got {src_rate!r}")
     if row.get("phonemes") is not None:
         problems.extend(_phoneme_problems(row["phonemes"], float(row["duration"])))
+    if row.get("phones") is not None:
+        phones = row["phones"]
+        if not isinstance(phones, list) or not phones or not all(isinstance(p, str) for p in phones):
+            problems.append("phones must be a non-empty list of phone names")
+        elif not set(phones) <= PHONE_SET:
+            problems.append(f"phones: {sorted(set(phones) - PHONE_SET)} not in the ARPAbet phone set")
     return problems
 
 

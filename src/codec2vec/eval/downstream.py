@@ -42,6 +42,7 @@ class Examples:
     items: list[tuple[CachedFeatures, int]] = field(default_factory=list)
     targets: list = field(default_factory=list)
     speakers: list[str] = field(default_factory=list)
+    unlabelled: int = 0  # PR: rows left out for want of phones (words a lexicon lacks)
 
     def __len__(self) -> int:
         return len(self.items)

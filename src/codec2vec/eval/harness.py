@@ -94,11 +94,17 @@ class TaskRunner:
         for split, keep in parts:
             rows, cache = self._split(split)
             for i in range(len(rows)) if keep is None else keep:
+                if self.task.name == "pr" and not self.task.has_label(rows[i]):
+                    out.unlabelled += 1  # the preparer's lexicon report names their words
+                    continue
                 label = self.task.label(rows[i])
                 out.items.append((cache, i))
                 out.targets.append([self.classes.index(t) for t in label] if self.task.level == "frame"
                                    else self.classes.index(str(label)))
                 out.speakers.append(rows[i].speaker)
+            if not out.items and out.unlabelled:
+                raise ConfigError(f"{self.manifest.path}: no utterance of split '{split}' has phones for PR; "
+                                  "prepare the corpus with a pronunciation lexicon (see docs/corpus.md)")
         return out
 
     def setups(self) -> list[tuple[str, dict[str, Examples]]]:
@@ -147,6 +153,8 @@ class TaskRunner:
                 "test": score(task, model, data["test"], batch, data["train"]),
                 "layer_weights": model.featurizer.layer_weights(),
                 "examples": {s: len(e) for s, e in data.items()},
+                **({"unlabelled": {s: e.unlabelled for s, e in data.items()}}
+                   if any(e.unlabelled for e in data.values()) else {}),
                 "sweep": [{"lr": t[0]["lr"], "dev": t[0]["dev"], "best_epoch": t[0]["best_epoch"]} for t in trials],
                 "history": info["history"],
             })

@@ -34,13 +34,20 @@ class Task:
         if not self.select:
             object.__setattr__(self, "select", self.metric)
 
+    def has_label(self, row: Utterance) -> bool:
+        return getattr(row, self.field) is not None or (self.name == "pr" and row.phones is not None)
+
     def label(self, row: Utterance):
         """The target of one row: a token list (frame tasks) or a class name (utterance tasks)."""
         value = getattr(row, self.field)
+        if self.name == "pr":  # timed phones (synthetic, aligned corpora) or a lexicon's phone sequence
+            if value is None and row.phones is not None:
+                return [p for p in row.phones if p != SILENCE]
+            if value is not None:
+                return [p for p, _, _ in value if p != SILENCE]
         if value is None:
-            raise ManifestError(f"utterance '{row.id}' has no '{self.field}', which task {self.name} needs")
-        if self.name == "pr":
-            return [p for p, _, _ in value if p != SILENCE]
+            wanted = "'phonemes' or 'phones'" if self.name == "pr" else f"'{self.field}'"
+            raise ManifestError(f"utterance '{row.id}' has no {wanted}, which task {self.name} needs")
         if self.name == "asr":
             return list(asr_text(value))
         return value

@@ -27,15 +27,20 @@ PREPARERS = {
 }
 
 
-def prepare_corpus(name: str, src: str | Path, out: str | Path, skip_bad: bool = False) -> Path:
+def prepare_corpus(name: str, src: str | Path, out: str | Path, skip_bad: bool = False,
+                   lexicon: str | None = None) -> Path:
+    """`lexicon` (LibriSpeech only): a pronunciation lexicon for PR's phone labels."""
     if name not in PREPARERS:
         raise ManifestError(f"unknown corpus '{name}'; choose from {sorted(PREPARERS)}")
+    if lexicon and name != "librispeech":
+        raise ManifestError(f"--lexicon applies to librispeech, not {name}")
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise ManifestError(f"--src {src}: folder not found")
     out.mkdir(parents=True, exist_ok=True)
     report = SkipReport(skip_bad)
-    subsets: list[Subset] = PREPARERS[name](src.resolve(), out.resolve(), report)
+    options = {"lexicon": lexicon} if name == "librispeech" else {}
+    subsets: list[Subset] = PREPARERS[name](src.resolve(), out.resolve(), report, **options)
     manifests = []
     for subset in subsets:
         if not subset.rows:
@@ -51,6 +56,6 @@ def prepare_corpus(name: str, src: str | Path, out: str | Path, skip_bad: bool =
     else:
         skipped_file.unlink(missing_ok=True)
     write_corpus_header(out, name, manifests, rates.pop() if len(rates) == 1 else None,
-                        {"name": name, "src": str(src.resolve()), "skip_bad": skip_bad},
+                        {"name": name, "src": str(src.resolve()), "skip_bad": skip_bad, **options},
                         skipped=len(report.items))
     return out
