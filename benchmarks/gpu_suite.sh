@@ -9,13 +9,14 @@
 #   bash benchmarks/gpu_suite.sh --smoke [--out DIR]  # the same steps on CPU at tiny size (tests/test_gpu_suite.py)
 #
 # Steps, most important first; each has a time limit and is skipped when the budget
-# (SUITE_BUDGET seconds, default 540) would be overrun, so a run always ends with its JSON:
+# (SUITE_BUDGET seconds, default 570) would be overrun, so a run always ends with its JSON:
 #   1. pre-training throughput, Base, units / waveform / log-mel, eager and compiled, bf16, batch sweep,
 #      MFU against the card's measured bf16 matmul peak, peak memory (benchmarks/pretrain_throughput.py);
 #      then the units step with online targets, and with padded batches (what the whole loop adds)
 #   2. a small synthetic corpus regenerated from its seed, encoded with the default codec on the GPU
 #   3. 200 real pre-training steps (Base, online targets) through torchrun on 1 GPU (NCCL + DDP): loss must fall
-#   4. the whole training loop end to end from disk, units vs waveform vs log-mel (pipeline_throughput.py)
+#   4. the whole training loop end to end from disk, units vs waveform vs log-mel (pipeline_throughput.py);
+#      then step 3 again with compile=true
 #   5. extraction throughput: the DAC 16 kHz architecture, the default codec, the extract pipeline
 #   6. the peer anchors: gpu_limit.py (matmul peak, plain encoder) and gpu_anchor.py (torchaudio HuBERT-Base)
 set -uo pipefail
@@ -56,7 +57,7 @@ WORK=$(mktemp -d -t c2v-gpu-suite-XXXX)
 OUT_DIR=${OUT_DIR:-$WORK/out}
 mkdir -p "$OUT_DIR" "$WORK/json" "$WORK/logs"
 LOG="$OUT_DIR/gpu_suite.log"
-BUDGET=${SUITE_BUDGET:-540}
+BUDGET=${SUITE_BUDGET:-570}
 START=$SECONDS
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 
@@ -113,16 +114,25 @@ run step_online 60 $PY benchmarks/pretrain_throughput.py --device $DEVICE $DIAGN
 run step_ragged 60 $PY benchmarks/pretrain_throughput.py --device $DEVICE $DIAGNOSIS_ARGS --ragged \
   --out "$WORK/json/pretrain_throughput_ragged.json"
 
+# real_run NAME LIMIT [key=value ...]: REAL_STEPS pre-training steps (Base, online targets) through
+# torchrun on one GPU (NCCL, DDP), from the corpus's unit store; its metrics go to the JSON folder.
+real_run() {
+  local name=$1 limit=$2; shift 2
+  run "$name" "$limit" $PY -m torch.distributed.run --standalone --nproc_per_node 1 -m codec2vec.cli pretrain \
+    --units "$WORK/units" --objective online --preset $PRESET --out "$WORK/$name" \
+    optim.steps=$REAL_STEPS optim.warmup_steps=$((REAL_STEPS / 10)) data.workers=$WORKERS log_every=10 \
+    save_every=$REAL_STEPS device=$DEVICE "$@" \
+  && cp "$WORK/$name/metrics.jsonl" "$WORK/json/${name}_metrics.jsonl"
+}
+
 run corpus 90 bash -c "$C2V corpus synth --out $WORK/corpus --hours $HOURS --seed 1 --workers $WORKERS --engines espeak --quiet \
   && $C2V extract --codec default --corpus $WORK/corpus/pretrain.jsonl --out $WORK/units --device $DEVICE" \
-  && run real_steps 120 $PY -m torch.distributed.run --standalone --nproc_per_node 1 -m codec2vec.cli pretrain \
-       --units "$WORK/units" --objective online --preset $PRESET --out "$WORK/real" \
-       optim.steps=$REAL_STEPS optim.warmup_steps=$((REAL_STEPS / 10)) data.workers=$WORKERS log_every=10 \
-       save_every=$REAL_STEPS device=$DEVICE \
-  && cp "$WORK/real/metrics.jsonl" "$WORK/json/real_steps_metrics.jsonl"
+  && real_run real_steps 120
 
 [ -d "$WORK/corpus" ] && run pipeline 150 $PY benchmarks/pipeline_throughput.py --device $DEVICE $PIPELINE_ARGS \
   --corpus "$WORK/corpus" --work "$WORK/pipeline" --out "$WORK/json/pipeline_throughput.json"
+# The same real run compiled (variable-length batches): whether compile=true should be the CUDA default.
+[ -d "$WORK/units" ] && real_run real_steps_compiled 150 compile=true
 
 run extract 100 $PY benchmarks/extract_throughput.py --device $DEVICE $EXTRACT_ARGS \
   --out "$WORK/json/extract_throughput.json"
@@ -135,5 +145,5 @@ fi
 $PY benchmarks/gpu_suite_report.py "$WORK/json" --logs "$WORK/logs" --log "$LOG" --mode "$MODE" --seconds $((SECONDS - START)) \
   --out "$OUT_DIR/gpu_suite.json"
 rc=$?
-rm -rf "$WORK/corpus" "$WORK/units" "$WORK/real" "$WORK/pipeline" "$WORK/site"
+rm -rf "$WORK/corpus" "$WORK/units" "$WORK/real_steps" "$WORK/real_steps_compiled" "$WORK/pipeline" "$WORK/site"
 exit $rc

@@ -103,6 +103,7 @@ def main() -> None:
                  "pipeline_throughput", "extract_throughput"):
         suite[name] = read_json(args.folder / f"{name}.json")
     suite["real_steps"] = real_steps(args.folder / "real_steps_metrics.jsonl")
+    suite["real_steps_compiled"] = real_steps(args.folder / "real_steps_compiled_metrics.jsonl")
     suite["anchors"] = {name: read_json(args.folder / f"{name}.json") or anchor_lines(args.logs / f"{log}.log")
                         for name, log in (("gpu_limit", "anchor_limit"), ("gpu_anchor", "anchor_hubert"))}
     suite["goals"] = goals(suite)
@@ -132,10 +133,12 @@ def main() -> None:
         for r in (suite[name] or {}).get("results", []):
             print(f"  units     B={r['batch']:<3} {label}: " + (f"failed: {r['error'][:70]}" if "error" in r else
                   f"{r['audio_seconds_per_second']:.0f} audio-s/s"))
-    if suite["real_steps"]:
-        r = suite["real_steps"]
-        print(f"\nreal pre-training (torchrun, 1 rank): {r['steps']} steps, loss {r['loss_first_window']} -> "
-              f"{r['loss_last_window']}, {r['audio_seconds_per_second']} audio-s/s")
+    for name, label in (("real_steps", "eager"), ("real_steps_compiled", "compile=true")):
+        if suite[name]:
+            r = suite[name]
+            print(f"\nreal pre-training (torchrun, 1 rank, {label}): {r['steps']} steps, loss "
+                  f"{r['loss_first_window']} -> {r['loss_last_window']}, {r['audio_seconds_per_second']} audio-s/s "
+                  "(first window left out)")
     if suite["pipeline_throughput"]:
         print("\nwhole training loop from disk:")
         for r in suite["pipeline_throughput"]["results"]:
