@@ -201,6 +201,48 @@ def test_asv_scores_trials_against_enrolled_speakers():
     assert isinstance(model.head, UtteranceHead) and info["dev"] == 0.0
 
 
+def test_asv_scores_a_trial_list_by_cosine_of_the_two_embeddings(setup, tmp_path):
+    """SUPERB's ASV: the listed trials, each scored by the cosine of its two utterances' embeddings."""
+    import shutil
+
+    import torch.nn.functional as F
+
+    from codec2vec.eval.downstream import score
+    from codec2vec.eval.metrics import equal_error_rate
+
+    class Cache:
+        header = {"pooling": "mean"}
+
+        def __getitem__(self, i):
+            return np.random.default_rng(i).standard_normal((2, 4)).astype(np.float32)
+    trials = [(1, 0, 1), (0, 0, 2), (1, 2, 3), (0, 1, 4), (1, 4, 5), (0, 3, 5)]
+    data = Examples([(Cache(), i) for i in range(6)], [0] * 6, ["s"] * 6, trials=trials)
+    model = train_head(TASKS["asv"], {"train": data, "dev": data, "test": data}, 2, 4, 3,
+                       HeadConfig(max_epochs={"asv": 1}, mlp_hidden=8), 0.01, 0)[0]
+    with torch.no_grad():
+        embedded = F.normalize(model.embed(torch.stack([torch.from_numpy(Cache()[i]) for i in range(6)], 1)), dim=-1)
+    by_hand = equal_error_rate([float(embedded[a] @ embedded[b]) for _, a, b in trials], [t[0] for t in trials])
+    assert score(TASKS["asv"], model, data, 4)["eer"] == pytest.approx(by_hand)
+
+    # Through evaluate: a corpus with trials/SUBSET/SPLIT.txt scores them and says so.
+    corpus = tmp_path / "corpus"
+    shutil.copytree(setup["corpus"], corpus)
+    manifest = task_manifest(str(corpus), TASKS["asv"])
+    for split in ("dev", "test"):
+        ids = [r.id for r in manifest.split(split)]
+        speaker = {r.id: r.speaker for r in manifest.split(split)}
+        lines = [f"{int(speaker[a] == speaker[b])} {a} {b}" for a in ids for b in ids if a < b]
+        (corpus / "trials" / "sid").mkdir(parents=True, exist_ok=True)
+        (corpus / "trials" / "sid" / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "asv"
+    evaluate(_config(setup, out, None, f"corpus={corpus}", "tasks=[asv]"), progress=False)
+    result = json.loads((out / "asv.json").read_text())
+    assert result["protocol"].startswith("SUPERB's protocol") and 0.0 <= result["test"] <= 1.0
+    (corpus / "trials" / "sid" / "test.txt").write_text("1 nobody x\n")
+    with pytest.raises(ConfigError, match=r"test.txt:1: utterance\(s\) \['nobody', 'x'\] are not in split"):
+        evaluate(_config(setup, tmp_path / "asv2", None, f"corpus={corpus}", "tasks=[asv]"), progress=False)
+
+
 def test_unit_upstream_refuses_units_of_another_codec(setup, tmp_path):
     other = save_tiny_model(tmp_path / "other-model", Path(setup["codec"]))
     config = json.loads((other / "config.json").read_text())

@@ -165,6 +165,43 @@ def test_voxceleb1(tmp_path, wav_factory):
     ]
 
 
+def test_voxceleb1_verification_split_has_superbs_shape(tmp_path, wav_factory):
+    """With veri_test.txt: trial-list speakers unseen in training, their listed utterances the test
+    split (official trials), held-out training speakers the dev split (drawn trials)."""
+    lines = []
+    for k in range(8):  # 6 training speakers, 2 of the trial list
+        for video in ("v1", "v2"):
+            wav_factory(f"wav/id1{k:04d}/{video}/00001.wav", 0.25)
+            lines.append(f"1 id1{k:04d}/{video}/00001.wav")
+    wav_factory("wav/id10007/v3/00001.wav", 0.25)
+    lines.append("1 id10007/v3/00001.wav")  # a test speaker's utterance not in the trials: left out
+    (tmp_path / "iden_split.txt").write_text("\n".join(lines) + "\n")
+    (tmp_path / "veri_test.txt").write_text("1 id10006/v1/00001.wav id10006/v2/00001.wav\n"
+                                            "0 id10006/v1/00001.wav id10007/v1/00001.wav\n"
+                                            "1 id10007/v1/00001.wav id10007/v2/00001.wav\n")
+    out = prepare_corpus("voxceleb1", tmp_path, tmp_path / "out")
+    assert len(_rows(out, "voxceleb1")) == 17  # the identification subset is unchanged
+    rows = _rows(out, "voxceleb1-verification")
+    by_split = {s: {r.speaker for r in rows if r.split == s} for s in ("train", "dev", "test")}
+    assert by_split["test"] == {"id10006", "id10007"} and len(by_split["dev"]) == 2 and len(by_split["train"]) == 4
+    assert not by_split["train"] & (by_split["dev"] | by_split["test"]) and not by_split["dev"] & by_split["test"]
+    assert sorted(r.id for r in rows if r.split == "test") == [
+        "id10006-v1-00001", "id10006-v2-00001", "id10007-v1-00001", "id10007-v2-00001"]
+    trials = out / "trials" / "voxceleb1-verification"
+    assert (trials / "test.txt").read_text().splitlines() == [
+        "1 id10006-v1-00001 id10006-v2-00001", "0 id10006-v1-00001 id10007-v1-00001",
+        "1 id10007-v1-00001 id10007-v2-00001"]
+    speaker = {r.id: r.speaker for r in rows}
+    dev = [line.split() for line in (trials / "dev.txt").read_text().splitlines()]
+    assert len(dev) == 8 and all((label == "1") == (speaker[a] == speaker[b]) for label, a, b in dev)
+    assert {speaker[a] for _, a, _ in dev} == by_split["dev"]
+    header = json.loads((out / "corpus.json").read_text())
+    assert header["subsets"]["voxceleb1-verification"]["tasks"] == ["asv"]
+    (tmp_path / "veri_test.txt").write_text("1 id10006/v1/00001.wav id19999/v1/00001.wav\n")
+    with pytest.raises(ManifestError, match=r"1 listed utterance\(s\) are not among the readable files"):
+        prepare_corpus("voxceleb1", tmp_path, tmp_path / "out2")
+
+
 def test_voxceleb1_malformed_split_line(tmp_path, wav_factory):
     wav_factory("wav/id10001/v/00001.wav")
     (tmp_path / "iden_split.txt").write_text("1 id10001/v/00001.wav\n7 nonsense\n")

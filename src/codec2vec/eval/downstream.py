@@ -43,6 +43,7 @@ class Examples:
     targets: list = field(default_factory=list)
     speakers: list[str] = field(default_factory=list)
     unlabelled: int = 0  # PR: rows left out for want of phones (words a lexicon lacks)
+    trials: list[tuple[int, int, int]] = field(default_factory=list)  # ASV: (same speaker 1/0, item a, item b)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -109,6 +110,8 @@ def score(task: Task, model: Downstream, data: Examples, batch_size: int, enroll
         refs_text, hyps_text = ["".join(r) for r in refs], ["".join(h) for h in hyps]
         return {"wer": word_error_rate(refs_text, hyps_text), "cer": char_error_rate(refs_text, hyps_text)}
     if task.name == "asv":
+        if data.trials:
+            return {"eer": _trial_list_eer(model, data, batch_size)}
         return {"eer": _verification_eer(model, data, enroll, batch_size)}
     correct = 0
     for index in _batches(len(data), batch_size):
@@ -120,6 +123,13 @@ def score(task: Task, model: Downstream, data: Examples, batch_size: int, enroll
 def _embeddings(model: Downstream, data: Examples, batch_size: int) -> torch.Tensor:
     parts = [model.embed(_pooled_batch([data.items[i] for i in index])) for index in _batches(len(data), batch_size)]
     return F.normalize(torch.cat(parts), dim=-1)
+
+
+def _trial_list_eer(model: Downstream, data: Examples, batch_size: int) -> float:
+    """SUPERB's ASV: the cosine similarity of the two utterances' embeddings, for every listed trial."""
+    embedded = _embeddings(model, data, batch_size)
+    labels, a, b = (np.array(column) for column in zip(*data.trials))
+    return equal_error_rate((embedded[a] * embedded[b]).sum(-1).numpy(), labels)
 
 
 def _verification_eer(model: Downstream, data: Examples, enroll: Examples, batch_size: int) -> float:

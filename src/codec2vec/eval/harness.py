@@ -23,7 +23,7 @@ from codec2vec.data.manifest import Manifest
 from codec2vec.errors import ConfigError
 from codec2vec.eval.downstream import DEFAULT_LR, Examples, HeadConfig, score, train_head, vocabulary
 from codec2vec.eval.features import cached_features, unit_store_for
-from codec2vec.eval.tasks import Task, folds, parse_tasks, split_names, task_manifest
+from codec2vec.eval.tasks import Task, folds, parse_tasks, split_names, task_manifest, trials_path
 from codec2vec.eval.upstream import Upstream, load_upstream
 from codec2vec.provenance import provenance
 from codec2vec.units.store import file_sha256
@@ -34,6 +34,8 @@ _NOT_RESULT_KEYS = ("tasks", "out", "cache", "device", "threads", "units")
 PROTOCOL_NOTES = {
     "asv": "closed-set proxy: trials score each test utterance against the mean embedding of every "
            "training speaker (SUPERB's ASV uses unseen speakers and an x-vector head)",
+    "asv-trials": "SUPERB's protocol: the corpus's trial list over speakers unseen in training, cosine "
+                  "similarity of the head's speaker embeddings",
     "asr": "greedy CTC decoding, no language model",
 }
 
@@ -77,6 +79,7 @@ class TaskRunner:
         else:
             self.classes = sorted({str(task.label(r)) for r in self.manifest.rows})
         self._caches: dict = {}
+        self.trial_lists = False  # ASV scored the corpus's trial lists
 
     def _split(self, name: str):
         if name not in self._caches:
@@ -105,7 +108,27 @@ class TaskRunner:
             if not out.items and out.unlabelled:
                 raise ConfigError(f"{self.manifest.path}: no utterance of split '{split}' has phones for PR; "
                                   "prepare the corpus with a pronunciation lexicon (see docs/corpus.md)")
+            if self.task.name == "asv":
+                out.trials += self._trials(split, {rows[i].id: k for k, (_, i) in enumerate(out.items)})
         return out
+
+    def _trials(self, split: str, position: dict[str, int]) -> list[tuple[int, int, int]]:
+        """The corpus's trial list of a split (trials/SUBSET/SPLIT.txt: 'label id id' lines), if any."""
+        path = trials_path(self.manifest, split)
+        if not path.is_file():
+            return []
+        trials = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            parts = line.split()
+            if len(parts) != 3 or parts[0] not in ("0", "1"):
+                raise ConfigError(f"{path}:{number}: expected 'label id id' with label 0 or 1, got {line!r}")
+            missing = [u for u in parts[1:] if u not in position]
+            if missing:
+                raise ConfigError(f"{path}:{number}: utterance(s) {missing} are not in split '{split}' of "
+                                  f"{self.manifest.path}")
+            trials.append((int(parts[0]), position[parts[1]], position[parts[2]]))
+        self.trial_lists = True
+        return trials
 
     def setups(self) -> list[tuple[str, dict[str, Examples]]]:
         """(fold name, train/dev/test examples): one setup, or one per fold of a cross-validated corpus."""
@@ -174,7 +197,7 @@ class TaskRunner:
                        "manifest_sha256": file_sha256(self.manifest.path)},
             "proxy": [n for n in (header.notes if "PROXY" in header.notes else "",
                                   "synthetic speech (TTS voices)" if header.corpus == "synth" else "") if n],
-            "protocol": PROTOCOL_NOTES.get(task.name, ""),
+            "protocol": PROTOCOL_NOTES.get("asv-trials" if self.trial_lists else task.name, ""),
             "seconds": {"features": round(feature_seconds, 1), "total": round(time.perf_counter() - started, 1)},
             "settings": _result_settings(cfg), "provenance": provenance(),
         }

@@ -1,12 +1,31 @@
-"""VoxCeleb1 speaker identification: iden_split.txt (1 train, 2 dev, 3 test) and wav/ID/VIDEO/N.wav."""
+"""VoxCeleb1: iden_split.txt (1 train, 2 dev, 3 test) and wav/ID/VIDEO/N.wav.
+
+Subset `voxceleb1` (sid): the identification split. When the official verification trial list is
+there too (`veri_test.txt`, or the cleaned `veri_test2.txt`), subset `voxceleb1-verification`
+(asv) has SUPERB's ASV shape: the speakers of the trial list (id10270-id10309) are unseen in
+training and their listed utterances are the test split, scored on the official trials; the other
+speakers train the head, except a few held out (seeded) as the dev split, with trials drawn from
+them (one same-speaker and one other-speaker trial per utterance) to pick the epoch.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
+
+from codec2vec.atomic import atomic_write_text
 from codec2vec.data.prepare.common import SkipReport, Subset, require, utterance
+from codec2vec.errors import ManifestError
 
 _SPLITS = {"1": "train", "2": "dev", "3": "test"}
+TRIAL_LISTS = ("veri_test.txt", "veri_test2.txt")
+DEV_SPEAKER_SHARE = 0.02  # of the training speakers (at least 2): unseen speakers for epoch selection
+
+
+def _utterance_id(rel: str) -> str:
+    return rel.removesuffix(".wav").replace("/", "-")
 
 
 def prepare(src: Path, out: Path, report: SkipReport) -> list[Subset]:
@@ -21,8 +40,58 @@ def prepare(src: Path, out: Path, report: SkipReport) -> list[Subset]:
             report.fail(f"{split_file}:{number}", f"malformed line {line!r} (expected '1|2|3 id/video/file.wav')")
             continue
         rel = parts[1]
-        row = utterance(wav_root / rel, report, id=rel.removesuffix(".wav").replace("/", "-"),
-                        speaker=rel.split("/")[0], split=_SPLITS[parts[0]])
+        row = utterance(wav_root / rel, report, id=_utterance_id(rel), speaker=rel.split("/")[0],
+                        split=_SPLITS[parts[0]])
         if row:
             subset.rows.append(row)
-    return [subset]
+    trial_list = next((src / name for name in TRIAL_LISTS if (src / name).is_file()), None)
+    if trial_list is None:
+        return [subset]
+    return [subset, _verification(subset, trial_list, out)]
+
+
+def _verification(identification: Subset, trial_list: Path, out: Path) -> Subset:
+    trials = []
+    for number, line in enumerate(trial_list.read_text().splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 3 or parts[0] not in ("0", "1") or any(p.count("/") != 2 for p in parts[1:]):
+            raise ManifestError(f"{trial_list}:{number}: expected '0|1 id/video/file.wav id/video/file.wav', "
+                                f"got {line!r}")
+        trials.append((parts[0], _utterance_id(parts[1]), _utterance_id(parts[2])))
+    rows = {r.id: r for r in identification.rows}
+    listed = {u for _, a, b in trials for u in (a, b)}
+    missing = sorted(listed - set(rows))
+    if missing:
+        raise ManifestError(f"{trial_list}: {len(missing)} listed utterance(s) are not among the readable files of "
+                            f"iden_split.txt, e.g. {missing[:3]}")
+    test_speakers = {rows[u].speaker for u in listed}
+    pool = sorted({r.speaker for r in identification.rows} - test_speakers)
+    rng = np.random.default_rng(0)
+    dev_speakers = set(rng.choice(pool, max(2, round(DEV_SPEAKER_SHARE * len(pool))), replace=False).tolist())
+    subset = Subset("voxceleb1-verification", ["asv"])
+    for row in identification.rows:
+        if row.speaker in test_speakers:
+            split = "test" if row.id in listed else None  # SUPERB scores the listed utterances only
+        else:
+            split = "dev" if row.speaker in dev_speakers else "train"
+        if split:
+            subset.rows.append(dataclasses.replace(row, split=split))
+    dev = [r for r in subset.rows if r.split == "dev"]
+    by_speaker: dict[str, list[str]] = {}
+    for r in dev:
+        by_speaker.setdefault(r.speaker, []).append(r.id)
+    dev_trials = []
+    for r in dev:  # one same-speaker and one other-speaker trial per dev utterance
+        same = [u for u in by_speaker[r.speaker] if u != r.id]
+        if same:
+            dev_trials.append(("1", r.id, same[rng.integers(len(same))]))
+        other = [u for s, ids in by_speaker.items() if s != r.speaker for u in ids]
+        dev_trials.append(("0", r.id, other[rng.integers(len(other))]))
+    folder = out / "trials" / subset.name
+    for split, listed_trials in (("test", trials), ("dev", dev_trials)):
+        atomic_write_text(folder / f"{split}.txt", "".join(f"{label} {a} {b}\n" for label, a, b in listed_trials))
+    subset.notes = (f"verification: {len(trials)} trials of {trial_list.name} over {len(test_speakers)} speakers "
+                    f"unseen in training; {len(dev_trials)} dev trials over {len(dev_speakers)} held-out speakers")
+    return subset
