@@ -40,6 +40,22 @@ def test_every_subset_and_split(corpus):
         assert set(header["subsets"][name]["splits"]) == {"train", "dev", "test"}, name
     assert header["subsets"]["pretrain"]["splits"] == {"train": header["subsets"]["pretrain"]["utterances"]}
     assert "SYNTHETIC PROXY" in corpus_manifest(corpus, "er").header.notes
+    assert header["subsets"]["read"]["tasks"] == ["pr", "asr", "asv"]
+
+
+def test_verification_trials_are_over_unseen_speakers(corpus):
+    """ASV's SUPERB shape: trials among the read subset's held-out dev/test speakers."""
+    from codec2vec.data.trials import read_trials, trials_file
+
+    m = corpus_manifest(corpus, "read")
+    train_speakers = {r.speaker for r in m.split("train")}
+    for split in ("dev", "test"):
+        speaker = {r.id: r.speaker for r in m.split(split)}
+        trials = read_trials(trials_file(corpus, "read", split))
+        assert {label for label, _, _ in trials} == {0, 1} and len(trials) <= 4 * len(speaker)
+        assert all(a in speaker and b in speaker and (label == 1) == (speaker[a] == speaker[b])
+                   for label, a, b in trials)
+        assert not set(speaker.values()) & train_speakers
 
 
 @pytest.mark.parametrize("subset", ["read", "ks", "ic", "er"])

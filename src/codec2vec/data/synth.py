@@ -26,6 +26,7 @@ from codec2vec.data import text as texts
 from codec2vec.data.audio import resample, save_flac
 from codec2vec.data.corpus import CORPUS_FILE, read_corpus_header, write_corpus_header
 from codec2vec.data.manifest import ManifestHeader, Utterance, read_manifest, write_manifest
+from codec2vec.data.trials import draw_trials, write_trials
 from codec2vec.data.phones import SILENCE
 from codec2vec.data.tts import Voice, available_voices, synthesize
 from codec2vec.data.tts.base import segments_from_boundaries
@@ -81,6 +82,7 @@ class SynthConfig:
 # Rough mean durations (s) used to turn hours into utterance counts.
 _MEAN_SECONDS = {"pretrain": 5.0, "read": 2.5, "ks": 1.0, "ic": 1.6, "sid": 2.5, "er": 2.5}
 _TASKS = {"pretrain": ["pretrain"], "read": ["pr", "asr"], "ks": ["ks"], "ic": ["ic"], "sid": ["sid"], "er": ["er"]}
+ASV_TRIALS_PER_UTTERANCE = 2  # same-speaker and as many other-speaker trials drawn for each dev/test utterance
 _SPLITS = ("train", "dev", "test")
 _KS_SECONDS = 1.0
 _NOISE_SPEAKER = "_noise_"
@@ -413,6 +415,18 @@ def _plan_config(cfg: SynthConfig) -> dict:
     return data
 
 
+def _verification_trials(out: Path, rows: list[Utterance], seed: int) -> bool:
+    """ASV with SUPERB's shape on the read subset, whose dev and test speakers are unseen in training:
+    drawn trials for both splits, if each has two speakers or more (else ASV keeps sid's closed-set proxy)."""
+    splits = {s: [r for r in rows if r.split == s] for s in ("dev", "test")}
+    if any(len({r.speaker for r in split}) < 2 for split in splits.values()):
+        return False
+    rng = np.random.default_rng([seed, 7])
+    for name, split in splits.items():
+        write_trials(out, "read", name, draw_trials(split, rng, ASV_TRIALS_PER_UTTERANCE))
+    return True
+
+
 def synth_corpus(cfg: SynthConfig, progress: bool = True) -> Path:
     """Generate (or finish generating) the corpus described by `cfg` in `cfg.out`."""
     out = Path(cfg.out)
@@ -458,7 +472,10 @@ def synth_corpus(cfg: SynthConfig, progress: bool = True) -> Path:
             for line in shard_path[(s, k)].read_text(encoding="utf-8").splitlines()
         ]
         notes = ER_PROXY_NOTE if subset == "er" else ""
-        path = write_manifest(out / f"{subset}.jsonl", ManifestHeader("synth", subset, _TASKS[subset], notes), rows)
+        tasks = _TASKS[subset]
+        if subset == "read" and _verification_trials(out, rows, cfg.seed):
+            tasks = tasks + ["asv"]
+        path = write_manifest(out / f"{subset}.jsonl", ManifestHeader("synth", subset, tasks, notes), rows)
         manifests.append(read_manifest(path))
     write_corpus_header(
         out, "synth", manifests, cfg.sample_rate, _plan_config(cfg),

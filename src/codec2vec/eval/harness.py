@@ -20,10 +20,11 @@ import torch
 from codec2vec.atomic import atomic_write_text
 from codec2vec.config import config_to_dict, save_config
 from codec2vec.data.manifest import Manifest
+from codec2vec.data.trials import read_trials, trials_file
 from codec2vec.errors import ConfigError
 from codec2vec.eval.downstream import DEFAULT_LR, Examples, HeadConfig, score, train_head, vocabulary
 from codec2vec.eval.features import cached_features, unit_store_for
-from codec2vec.eval.tasks import Task, folds, parse_tasks, split_names, task_manifest, trials_path
+from codec2vec.eval.tasks import Task, folds, parse_tasks, split_names, task_manifest
 from codec2vec.eval.upstream import Upstream, load_upstream
 from codec2vec.provenance import provenance
 from codec2vec.units.store import file_sha256
@@ -113,20 +114,17 @@ class TaskRunner:
         return out
 
     def _trials(self, split: str, position: dict[str, int]) -> list[tuple[int, int, int]]:
-        """The corpus's trial list of a split (trials/SUBSET/SPLIT.txt: 'label id id' lines), if any."""
-        path = trials_path(self.manifest, split)
+        """The corpus's trial list of a split (codec2vec.data.trials), as positions in the examples."""
+        path = trials_file(Path(self.manifest.path).parent, self.manifest.header.subset, split)
         if not path.is_file():
             return []
         trials = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            parts = line.split()
-            if len(parts) != 3 or parts[0] not in ("0", "1"):
-                raise ConfigError(f"{path}:{number}: expected 'label id id' with label 0 or 1, got {line!r}")
-            missing = [u for u in parts[1:] if u not in position]
+        for number, (label, a, b) in enumerate(read_trials(path), start=1):
+            missing = [u for u in (a, b) if u not in position]
             if missing:
                 raise ConfigError(f"{path}:{number}: utterance(s) {missing} are not in split '{split}' of "
                                   f"{self.manifest.path}")
-            trials.append((int(parts[0]), position[parts[1]], position[parts[2]]))
+            trials.append((label, position[a], position[b]))
         self.trial_lists = True
         return trials
 

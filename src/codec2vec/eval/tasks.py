@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from codec2vec.data.corpus import corpus_manifest, read_corpus_header
 from codec2vec.data.manifest import Manifest, Utterance
@@ -90,11 +89,6 @@ def task_manifest(corpus: str, task: Task) -> Manifest:
                 return corpus_manifest(corpus, subset)
     raise ConfigError(f"{corpus}: no subset is tagged for task {task.name} (subsets: "
                       + ", ".join(f"{s} {i.get('tasks', [])}" for s, i in header["subsets"].items()) + ")")
-
-
-def trials_path(manifest: Manifest, split: str) -> Path:
-    """Where a corpus keeps the verification trials of a subset's split (ASV with a trial list)."""
-    return Path(manifest.path).parent / "trials" / manifest.header.subset / f"{split}.txt"
 
 
 # Standard corpora whose own split names differ: SUPERB's choice of train/dev/test among them.

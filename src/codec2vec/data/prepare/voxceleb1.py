@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codec2vec.atomic import atomic_write_text
 from codec2vec.data.prepare.common import SkipReport, Subset, require, utterance
+from codec2vec.data.trials import draw_trials, write_trials
 from codec2vec.errors import ManifestError
 
 _SPLITS = {"1": "train", "2": "dev", "3": "test"}
@@ -59,7 +59,7 @@ def _verification(identification: Subset, trial_list: Path, out: Path) -> Subset
         if len(parts) != 3 or parts[0] not in ("0", "1") or any(p.count("/") != 2 for p in parts[1:]):
             raise ManifestError(f"{trial_list}:{number}: expected '0|1 id/video/file.wav id/video/file.wav', "
                                 f"got {line!r}")
-        trials.append((parts[0], _utterance_id(parts[1]), _utterance_id(parts[2])))
+        trials.append((int(parts[0]), _utterance_id(parts[1]), _utterance_id(parts[2])))
     rows = {r.id: r for r in identification.rows}
     listed = {u for _, a, b in trials for u in (a, b)}
     missing = sorted(listed - set(rows))
@@ -78,20 +78,9 @@ def _verification(identification: Subset, trial_list: Path, out: Path) -> Subset
             split = "dev" if row.speaker in dev_speakers else "train"
         if split:
             subset.rows.append(dataclasses.replace(row, split=split))
-    dev = [r for r in subset.rows if r.split == "dev"]
-    by_speaker: dict[str, list[str]] = {}
-    for r in dev:
-        by_speaker.setdefault(r.speaker, []).append(r.id)
-    dev_trials = []
-    for r in dev:  # one same-speaker and one other-speaker trial per dev utterance
-        same = [u for u in by_speaker[r.speaker] if u != r.id]
-        if same:
-            dev_trials.append(("1", r.id, same[rng.integers(len(same))]))
-        other = [u for s, ids in by_speaker.items() if s != r.speaker for u in ids]
-        dev_trials.append(("0", r.id, other[rng.integers(len(other))]))
-    folder = out / "trials" / subset.name
-    for split, listed_trials in (("test", trials), ("dev", dev_trials)):
-        atomic_write_text(folder / f"{split}.txt", "".join(f"{label} {a} {b}\n" for label, a, b in listed_trials))
+    dev_trials = draw_trials([r for r in subset.rows if r.split == "dev"], rng)
+    write_trials(out, subset.name, "test", trials)
+    write_trials(out, subset.name, "dev", dev_trials)
     subset.notes = (f"verification: {len(trials)} trials of {trial_list.name} over {len(test_speakers)} speakers "
                     f"unseen in training; {len(dev_trials)} dev trials over {len(dev_speakers)} held-out speakers")
     return subset
