@@ -312,6 +312,20 @@ def test_teacher_input_full_reads_every_codebook_under_quantizer_dropout():
         _online(model, teacher_input="other")
 
 
+def test_frozen_teacher_stops_the_waveform_feature_penalty_too():
+    model = _tiny_model("waveform").train()
+    online = _online(model, freeze_teacher_step=1)
+    batch = {"audio": torch.randn(2, 30 * 320), "frames": torch.tensor([30, 30])}
+    mask = torch.zeros(2, 30, dtype=torch.bool)
+    mask[:, 5:15] = True
+    online.at_step(0)
+    online(model, batch, mask)
+    assert model.feature_penalty is not None
+    online.at_step(1)
+    online(model, batch, mask)
+    assert model.feature_penalty is None  # no gradient may reach the frozen CNN
+
+
 def test_teacher_and_input_layers_freeze_at_freeze_teacher_step(setup, tmp_path):
     from codec2vec.integrity import load_checkpoint
 

@@ -96,8 +96,10 @@ class OnlineClustering(nn.Module):
         x, padding = model.features(batch)
         if self.teacher_frozen:  # DinoSR's freeze_pre_enc_modules: the shared input layers stop training
             x = x.detach()
+            model.feature_penalty = None  # nor does the waveform model's feature penalty train them
         # The teacher reads the student's input (after quantizer dropout) or every codebook of it.
-        teacher_x = x if self.teacher_input == "student" else model.features(batch, quantizer_dropout=False)[0]
+        full = self.teacher_input == "full" and model.kind == "units"
+        teacher_x = model.features(batch, quantizer_dropout=False)[0] if full else x
         ids = self._targets(teacher_x.detach(), padding, mask)
         hidden = model.encode(x, padding, mask, kept_layers)
         last = hidden[-1][mask]
