@@ -29,7 +29,7 @@ from codec2vec.errors import ConfigError
 from codec2vec.memory import release_free_memory
 from codec2vec.models.inputs import pad_codes
 from codec2vec.provenance import provenance
-from codec2vec.ranks import torchrun_ranks
+from codec2vec.ranks import rank_device, torchrun_ranks
 from codec2vec.units.extract import length_sorted_batches
 from codec2vec.units.store import LABELS_FORMAT, STORE_VERSION, StoreError, UnitStore, file_sha256, write_index, \
     write_shard
@@ -227,7 +227,7 @@ def run_kmeans(cfg: KMeansConfig, progress: bool = True) -> list[Path]:
     if cfg.n_clusters < 2 or cfg.n_clusters > 65535:
         raise ConfigError(f"n_clusters must be in 2..65535, got {cfg.n_clusters}")
     out = Path(cfg.out)
-    rank, world, local_rank = torchrun_ranks()
+    rank, world, _ = torchrun_ranks()
     stores = [UnitStore(path) for path in cfg.units]
     for store in stores:
         if store.kind != "units":
@@ -241,10 +241,7 @@ def run_kmeans(cfg: KMeansConfig, progress: bool = True) -> list[Path]:
     if run_file.is_file() and json.loads(run_file.read_text(encoding="utf-8")) != descriptor:
         raise ConfigError(f"{out} holds a k-means iteration with other settings; use a new --out")
 
-    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda":
-        device = f"cuda:{local_rank % torch.cuda.device_count()}"
-    device = torch.device(device)
+    device = rank_device(cfg.device)
     if world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:

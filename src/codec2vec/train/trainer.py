@@ -29,7 +29,7 @@ from codec2vec.integrity import load_checkpoint, save_checkpoint
 from codec2vec.models.model import ModelConfig, build_model, compile_regions, load_pretrained, save_pretrained
 from codec2vec.objectives import MaskConfig, ObjectiveConfig, OnlineClustering, build_objective
 from codec2vec.provenance import provenance
-from codec2vec.ranks import torchrun_ranks
+from codec2vec.ranks import rank_device, torchrun_ranks
 from codec2vec.train.data import BatchPlan, BatchReader, DataConfig, PretrainData, describe_data
 
 CHECKPOINT_FORMAT = "codec2vec-pretrain-checkpoint"
@@ -66,7 +66,7 @@ class PretrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     init_from: str = ""  # a model folder whose weights start this run (e.g. the previous HuBERT iteration)
-    device: str = "auto"  # auto: cuda:LOCAL_RANK when available, else cpu
+    device: str = "auto"  # auto: cuda:LOCAL_RANK when available, else cpu (codec2vec.ranks.rank_device)
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16
     threads: int = 0  # torch CPU threads; 0 = torch's default
     compile: bool = False  # torch.compile the Transformer blocks and the waveform CNN (compile_regions)
@@ -107,14 +107,6 @@ def lr_at(step: int, cfg: OptimConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return cfg.lr * (1.0 - (1.0 - cfg.final_lr_scale) * min(1.0, progress))
-
-
-def _device(cfg: PretrainConfig, local_rank: int) -> torch.device:
-    if cfg.device != "auto":
-        return torch.device(cfg.device)
-    if torch.cuda.is_available():
-        return torch.device(f"cuda:{local_rank % torch.cuda.device_count()}")
-    return torch.device("cpu")
 
 
 def _autocast(cfg: PretrainConfig, device: torch.device):
@@ -229,22 +221,22 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> Path:
                           "be > 0 (DinoSR, fairseq: 0.01)")
     out = Path(cfg.out)
     cfg.model.encoder.norm_first, cfg.model.encoder.ffn_dropout = cfg.model.encoder.resolved_norm()  # as recorded
-    rank, world, local_rank = torchrun_ranks()
+    rank, world, _ = torchrun_ranks()
     # Under torchrun (even with one rank) training runs through DDP and its collectives, as on many GPUs.
     launched = "WORLD_SIZE" in os.environ
     if launched:
         dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "gloo")
     try:
-        return _pretrain(cfg, out, rank, world, local_rank, progress)
+        return _pretrain(cfg, out, rank, world, progress)
     finally:
         if launched:
             dist.destroy_process_group()
 
 
-def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, local_rank: int, progress: bool) -> Path:
+def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, progress: bool) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = _device(cfg, local_rank)
+    device = rank_device(cfg.device)
     data = PretrainData(cfg.data, cfg.model.input.kind, cfg.objective.name, cfg.objective.labels)
     store = data.units if data.units is not None else data.labels
     n_codebooks = data.units.info.n_codebooks if data.units is not None else 0

@@ -29,7 +29,7 @@ from codec2vec.data.manifest import Manifest, Utterance, read_manifest
 from codec2vec.errors import AudioError, Codec2VecError, ConfigError
 from codec2vec.memory import map_large_blocks, release_free_memory
 from codec2vec.provenance import provenance
-from codec2vec.ranks import torchrun_ranks
+from codec2vec.ranks import rank_device, torchrun_ranks
 from codec2vec.units.store import (PACKINGS, STORE_FORMAT, STORE_VERSION, StoreError, UnitStore, file_sha256,
                                    write_index, write_shard)
 
@@ -67,14 +67,6 @@ def selected_rows(manifest: Manifest, splits: list[str]) -> list[Utterance]:
 
 def _shards(rows: list[Utterance], size: int) -> list[list[Utterance]]:
     return [rows[i: i + size] for i in range(0, len(rows), size)]
-
-
-def _device(cfg: ExtractConfig) -> str:
-    if cfg.device != "auto":
-        return cfg.device
-    if torch.cuda.is_available():
-        return f"cuda:{torchrun_ranks()[2] % torch.cuda.device_count()}"
-    return "cpu"
 
 
 class _ByteCounter(io.RawIOBase):
@@ -235,7 +227,8 @@ def _extract_rank(cfg: ExtractConfig, rank: int, world: int, progress: bool, cod
 
     out = Path(cfg.out)
     manifest = read_manifest(cfg.corpus, check_files=False)
-    codec = codec.to(_device(cfg)) if codec is not None else load_codec(cfg.codec, device=_device(cfg))
+    device = rank_device(cfg.device)
+    codec = codec.to(device) if codec is not None else load_codec(cfg.codec, device=device)
     mine = [(k, rows) for k, rows in enumerate(_shards(selected_rows(manifest, cfg.splits), cfg.shard_size))
             if k % world == rank and not (out / f"{_shard_name(k)}.json").is_file()]
     bar = None
