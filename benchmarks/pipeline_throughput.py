@@ -1,7 +1,7 @@
 """End-to-end pre-training throughput: the whole `codec2vec pretrain` loop, data included.
 
     .venv/bin/python benchmarks/pipeline_throughput.py [--preset base] [--steps 40] [--workers 2]
-        [--corpus DIR | --hours 0.3 --seed 1] [--device cuda] [--compile]
+        [--corpus DIR | --hours 0.3 --seed 1] [--device cuda] [--compile] [--profile DIR]
 
 Where benchmarks/pretrain_throughput.py times the model step on tensors already in memory, this
 runs the real trainer (`codec2vec.train.pretrain`) from files on disk, one input at a time in its
@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -57,7 +58,12 @@ def run_kind(args, kind: str) -> dict:
     cfg.data.audio = "" if kind == "units" else str(Path(args.corpus) / "pretrain.jsonl")
     cfg.data.max_frames, cfg.data.crop_frames, cfg.data.workers = args.max_frames, args.crop_frames, args.workers
     cfg.optim.steps, cfg.optim.warmup_steps = args.steps, max(1, args.steps // 10)
-    pretrain(cfg, progress=False)
+    if args.profile:
+        profile = profiled(lambda: pretrain(cfg, progress=False), args.device)
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        (Path(args.profile) / f"profile-{kind}.txt").write_text(profile.pop("tables"))
+    else:
+        pretrain(cfg, progress=False)
     records = [json.loads(line) for line in (Path(cfg.out) / "metrics.jsonl").read_text().splitlines()]
     timed = records[1:] or records  # the first window holds loader start-up and compilation
 
@@ -70,9 +76,43 @@ def run_kind(args, kind: str) -> dict:
               "padding_fraction": round(mean("padding_fraction"), 4),
               "loss_first": round(records[0]["loss"], 4), "loss_last": round(records[-1]["loss"], 4),
               "timed_steps": len(timed) * args.log_every, "peak_rss_gib": peak_rss_gib()}
+    if args.profile:
+        result["profile"] = profile
     if args.device.startswith("cuda"):
         result["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     return result
+
+
+def profiled(run, device: str) -> dict:
+    """Runs `run()` under torch.profiler: how long the device was busy (the union of its kernels' time
+    spans) against the wall time, and the ops that take the most device and host time. Whether a step is
+    bound by the device or by the host launching its kernels is what this tells apart."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.startswith("cuda")
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    start = time.perf_counter()
+    with profile(activities=activities) as prof:
+        run()
+    wall = time.perf_counter() - start
+    spans = sorted((e.time_range.start, e.time_range.end) for e in prof.events()
+                   if e.device_type == torch.autograd.DeviceType.CUDA)
+    busy, reach = 0.0, float("-inf")
+    for begin, end in spans:  # the union of the spans: kernels on several streams may overlap
+        busy += max(0.0, end - max(begin, reach))
+        reach = max(reach, end)
+    averages = prof.key_averages()
+    device_key = "self_device_time_total" if cuda else "self_cpu_time_total"
+
+    def top(key: str) -> list[dict]:
+        rows = sorted(averages, key=lambda e: getattr(e, key), reverse=True)[:15]
+        return [{"op": e.key[:80], "calls": e.count, "ms": round(getattr(e, key) / 1e3, 1)} for e in rows]
+
+    tables = "\n\n".join(averages.table(sort_by=key, row_limit=30) for key in dict.fromkeys([device_key, "cpu_time_total"]))
+    return {"wall_seconds": round(wall, 2), "device_busy_seconds": round(busy / 1e6, 2),
+            "device_busy_fraction": round(busy / 1e6 / wall, 3) if cuda else None,
+            "kernels": len(spans), "top_device_ops": top(device_key), "top_host_ops": top("self_cpu_time_total"),
+            "tables": tables}
 
 
 def prepare(args) -> None:
@@ -110,6 +150,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", default="", help="work folder (default: a temporary one, removed)")
     parser.add_argument("--kind", choices=KINDS, help=argparse.SUPPRESS)  # one measurement, in a child process
+    parser.add_argument("--profile", default="", help="a folder: run each input under torch.profiler and write its "
+                        "tables there (the run is slower; compare its figures with unprofiled ones only as shares)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.kind:
@@ -128,7 +170,7 @@ def main() -> None:
                        "--objective", args.objective, "--steps", str(args.steps), "--log-every", str(args.log_every),
                        "--max-frames", str(args.max_frames), "--crop-frames", str(args.crop_frames),
                        "--workers", str(args.workers), "--corpus", args.corpus, "--work", args.work,
-                       "--packing", packing]
+                       "--packing", packing] + (["--profile", args.profile] if args.profile else [])
             child = subprocess.run(command + (["--compile"] if args.compile else []), capture_output=True, text=True)
             if child.returncode != 0:
                 error = (child.stderr.strip().splitlines() or ["no output"])[-1][-500:]
