@@ -143,7 +143,7 @@ def test_every_task_trains_reports_and_resumes(setup, monkeypatch):
         assert sum(result["layer_weights"]) == pytest.approx(1.0) and len(result["layer_weights"]) == 3
         assert 1 <= result["folds"][0]["best_epoch"] <= 3 and len(result["folds"][0]["history"]) <= 3
     assert json.loads((out / "results.json").read_text())["tasks"]["asr"]["metric"] == "wer"
-    assert "| asv | eer |" in (out / "results.md").read_text()
+    assert "| asv | quick | eer |" in (out / "results.md").read_text()
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json") if p.name != "results.json"}
     monkeypatch.setattr("codec2vec.eval.harness.TaskRunner.run", lambda self: pytest.fail("finished task rerun"))
     older = json.loads((out / "ks.json").read_text())
@@ -271,6 +271,7 @@ def test_report_and_benchmark_cli(setup, tmp_path):
     text = (bench / "report.md").read_text()
     name = Path(setup["model"]).parent.name  # a model folder is named after its run
     assert "| fbank |" in text and f"| {name} |" in text and "PNMI (synthetic)" in text
+    assert "Downstream profile: quick (light heads" in text
     assert (bench / "layer_weights.png").stat().st_size > 1000 and (bench / "metrics.png").stat().st_size > 1000
     quality = json.loads((bench / name / "unit_quality.json").read_text())
     assert 0.0 < quality["synthetic"][0]["pnmi"] <= 1.0 and quality["layer"] == 1
@@ -280,7 +281,7 @@ def test_report_and_benchmark_cli(setup, tmp_path):
     assert again.returncode == 0 and (bench / "report.md").read_text() == text
     described = subprocess.run([sys.executable, "-m", "codec2vec.cli", "describe", str(bench / "fbank")],
                                capture_output=True, text=True)
-    assert "evaluation results" in described.stdout and "| pr | per |" in described.stdout
+    assert "evaluation results" in described.stdout and "| pr | quick | per |" in described.stdout
 
 
 REAL_CARDS = Path(__file__).resolve().parents[1] / "data" / "real-en"

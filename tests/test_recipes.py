@@ -55,7 +55,7 @@ def test_librispeech_recipe_every_stage_on_two_cpu_ranks(tmp_path):
            "CODEC": str(save_tiny_dac(tmp_path / "codec")), "TRAIN_SPLITS": "train-clean-100", "NPROC": "2",
            "PYTHON": sys.executable, "MASTER_PORT": "29613", "PRETRAIN_ARGS": TINY_PRETRAIN,
            "KMEANS_ARGS": "n_clusters=8 layer=1 device=cpu", "EXTRACT_ARGS": "device=cpu",
-           "EVAL_ARGS": "head.max_epochs.asr=1 head.asr_hidden=16 device=cpu"}
+           "EVAL_ARGS": "head.steps.asr=1 head.steps.pr=2 device=cpu"}
     out = _run("librispeech", env)
     names = ["prepare", "extract", "recon", "online", "kmeans1", "hubert1", "kmeans2", "hubert2", "evaluate"]
     assert sorted(p.name for p in (exp / ".done").iterdir()) == [f"{i}-{n}" for i, n in enumerate(names, 1)]
@@ -71,7 +71,7 @@ def test_librispeech_recipe_every_stage_on_two_cpu_ranks(tmp_path):
         assert json.loads((exp / "runs" / run / "model" / "config.json").read_text())["step"] == 2
         for task in ("asr", "pr"):
             result = json.loads((exp / "results" / run / f"{task}.json").read_text())
-            assert result["task"] == task and 0 <= result["test"]
+            assert result["task"] == task and 0 <= result["test"] and result["profile"] == "superb"
     kmeans2 = json.loads((exp / "runs" / "kmeans2" / "kmeans.json").read_text())
     assert kmeans2["config"]["model"].endswith("hubert1/model") and kmeans2["config"]["layer"] == 1
     assert (exp / "results" / "report" / "report.md").is_file()

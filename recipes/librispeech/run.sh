@@ -15,7 +15,8 @@
 #   6 hubert1      pre-train, HuBERT iteration 1 on those labels (torchrun)
 #   7 kmeans2      k-means (500) of iteration 1's layer 6 (torchrun: labels sharded)
 #   8 hubert2      pre-train, HuBERT iteration 2 (torchrun)
-#   9 evaluate     SUPERB tasks of every model, PR included when stage 1 had a lexicon (one process per task)
+#   9 evaluate     SUPERB tasks of every model with s3prl's heads and settings (head.profile=superb), PR
+#                  included when stage 1 had a lexicon (one process per task)
 # Expected storage, time and memory per stage: docs/recipes.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -93,7 +94,7 @@ evaluate() {
         echo "pr: no pronunciation lexicon in stage 1 (set LEXICON); skipped"; continue
       fi
       $C2V evaluate --model "$RUNS/$model" --corpus "$DATA/$corpus" --units "$UNITS/eval/$corpus" --tasks "$task" \
-        --out "$EXP/results/$model" --quiet $EVAL_ARGS
+        --out "$EXP/results/$model" --quiet head.profile=superb $EVAL_ARGS
     done
   done
   local results=()

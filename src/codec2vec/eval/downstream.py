@@ -1,4 +1,10 @@
-"""Train one task head on cached frozen features: one loop, early stopping on dev, fixed seeds."""
+"""Train one task head on cached frozen features, in one of two profiles, with fixed seeds.
+
+- quick (default): light heads trained by epochs with early stopping on dev: minutes on a CPU; the
+  offline suite's profile. Numbers compare upstreams with each other, not with SUPERB's.
+- superb: s3prl's own heads, optimisers, learning rates, clipping, batch sizes and step counts
+  (codec2vec.eval.superb); dev is scored every s3prl `eval_step` and the best checkpoint tested.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +15,28 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from codec2vec.errors import ConfigError
 from codec2vec.eval.features import CachedFeatures
 from codec2vec.eval.heads import CTCHead, Downstream, UtteranceHead
 from codec2vec.eval.metrics import (char_error_rate, ctc_greedy, equal_error_rate, phone_error_rate,
                                     word_error_rate)
+from codec2vec.eval.superb import (GRADIENT_CLIPPING, SUPERB, ProjectedCTCHead, ProjectedUtteranceHead,
+                                   XVectorHead)
 from codec2vec.eval.tasks import ASR_VOCAB, PR_VOCAB, Task
+
+
+PROFILES = ("quick", "superb")
 
 
 @dataclass
 class HeadConfig:
-    lr: dict[str, float] = field(default_factory=dict)  # per task, e.g. {asr: 0.003}; missing = DEFAULT_LR
+    profile: str = "quick"  # "quick": the light heads below, by epochs; "superb": s3prl's (codec2vec.eval.superb)
+    lr: dict[str, float] = field(default_factory=dict)  # per task, e.g. {asr: 0.003}; missing = the profile's
+    batch_size: int = 0  # utterances per step; 0 = the profile's (quick: 16 frame tasks, 64 utterance tasks)
+    steps: dict[str, int] = field(default_factory=dict)  # superb: optimizer updates per task; missing = s3prl's
+    # quick profile only:
     max_epochs: dict[str, int] = field(default_factory=dict)  # per task, e.g. {asr: 10}; missing = DEFAULT_EPOCHS
     patience: int = 10  # epochs without a better dev score before stopping
-    batch_size: int = 0  # utterances per step; 0 = 16 for frame tasks, 64 for utterance tasks
     # normalise each hidden state before the weighted sum (s3prl's option); None: on for upstreams with
     # pre-LN blocks, whose hidden states grow with depth, off for the rest
     layer_norm: bool | None = None
@@ -71,24 +86,62 @@ def _batches(n: int, size: int, rng: np.random.Generator | None = None) -> list[
     return [order[i: i + size] for i in range(0, n, size)]
 
 
-def build_downstream(task: Task, n_hidden: int, width: int, n_classes: int, cfg: HeadConfig) -> Downstream:
-    if task.level == "frame":
-        lstm = cfg.asr_hidden if task.name == "asr" else 0
-        head = CTCHead(width, n_classes, lstm, cfg.asr_layers, cfg.dropout)
-        return Downstream(n_hidden, head, cfg.layer_norm)
+def check_profile(cfg: HeadConfig) -> None:
+    if cfg.profile not in PROFILES:
+        raise ConfigError(f"head.profile '{cfg.profile}': choose from {', '.join(PROFILES)}")
+
+
+def reads_frames(task: Task, cfg: HeadConfig) -> bool:
+    """Whether the head reads frames (else features mean-pooled per utterance, in the cache)."""
+    return task.level == "frame" or (cfg.profile == "superb" and task.name == "asv")
+
+
+def default_lr(task: Task, cfg: HeadConfig) -> float:
+    return cfg.lr.get(task.name) or (SUPERB[task.name].lr if cfg.profile == "superb" else DEFAULT_LR[task.name])
+
+
+def build_downstream(task: Task, n_hidden: int, width: int, n_classes: int | list[int], cfg: HeadConfig) -> Downstream:
+    """n_classes: a list gives one classifier per slot (superb IC: action, object, location)."""
+    check_profile(cfg)
+    if cfg.profile == "superb":
+        if task.name == "pr":
+            head = ProjectedCTCHead(width, n_classes, project_dim=256)
+        elif task.name == "asr":
+            head = ProjectedCTCHead(width, n_classes, project_dim=1024, rnn_layers=2, rnn_hidden=1024, dropout=0.2,
+                                    spec_augment=True)
+        elif task.name == "asv":
+            head = XVectorHead(width, n_classes)
+        else:
+            head = ProjectedUtteranceHead(width, n_classes)
+    elif task.level == "frame":
+        head = CTCHead(width, n_classes, cfg.asr_hidden if task.name == "asr" else 0, cfg.asr_layers, cfg.dropout)
+    else:
+        head = UtteranceHead(width, n_classes, cfg.mlp_hidden, cfg.dropout)
+    frames = reads_frames(task, cfg)
     # Pooled features were layer-normalised (if asked) before pooling, in the cache.
-    return Downstream(n_hidden, UtteranceHead(width, n_classes, cfg.mlp_hidden, cfg.dropout))
+    return Downstream(n_hidden, head, bool(cfg.layer_norm) and frames, frames)
 
 
-def _loss(task: Task, model: Downstream, data: Examples, index: np.ndarray) -> torch.Tensor:
+def _inputs(model: Downstream, data: Examples, index: np.ndarray, device: torch.device):
+    """The batch as the model reads it: (states [L, B, T, D], lengths) or (pooled states [L, B, D],)."""
     items = [data.items[i] for i in index]
-    if task.level == "frame":
+    if model.frames:
         x, lengths = _frame_batch(items)
-        log_probs = model(x, lengths)
+        return x.to(device), lengths.to(device)
+    return (_pooled_batch(items).to(device),)
+
+
+def _loss(task: Task, model: Downstream, data: Examples, index: np.ndarray, device: torch.device) -> torch.Tensor:
+    inputs = _inputs(model, data, index, device)
+    out = model(*inputs)
+    if task.level == "frame":
         targets = [torch.tensor(data.targets[i]) + 1 for i in index]  # 0 is the blank
-        return F.ctc_loss(log_probs.transpose(0, 1), torch.cat(targets), lengths,
-                          torch.tensor([len(t) for t in targets]), blank=0, zero_infinity=True)
-    return F.cross_entropy(model(_pooled_batch(items)), torch.tensor([data.targets[i] for i in index]))
+        return F.ctc_loss(out.transpose(0, 1), torch.cat(targets).to(device), inputs[1],
+                          torch.tensor([len(t) for t in targets], device=device), blank=0, zero_infinity=True)
+    targets = torch.tensor([data.targets[i] for i in index], device=device)
+    if isinstance(model.head, (XVectorHead, ProjectedUtteranceHead)):
+        return model.head.loss(out, targets)
+    return F.cross_entropy(out, targets)
 
 
 @torch.no_grad()
@@ -96,12 +149,13 @@ def score(task: Task, model: Downstream, data: Examples, batch_size: int, enroll
     """The task's metrics on one split; ASV scores each utterance against every speaker's mean
     embedding over `enroll` (the training split) by cosine similarity."""
     model.eval()
+    device = next(model.parameters()).device
     if task.level == "frame":
         vocab = vocabulary(task)
         refs, hyps = [], []
         for index in _batches(len(data), batch_size):
-            x, lengths = _frame_batch([data.items[i] for i in index])
-            best = model(x, lengths).argmax(-1)
+            x, lengths = _inputs(model, data, index, device)
+            best = model(x, lengths).argmax(-1).cpu()
             for row, i in enumerate(index):
                 hyps.append([vocab[k - 1] for k in ctc_greedy(best[row, : lengths[row]].tolist())])
                 refs.append([vocab[k] for k in data.targets[i]])
@@ -115,13 +169,17 @@ def score(task: Task, model: Downstream, data: Examples, batch_size: int, enroll
         return {"eer": _verification_eer(model, data, enroll, batch_size)}
     correct = 0
     for index in _batches(len(data), batch_size):
-        predicted = model(_pooled_batch([data.items[i] for i in index])).argmax(-1)
-        correct += int((predicted == torch.tensor([data.targets[i] for i in index])).sum())
+        out = model(*_inputs(model, data, index, device))
+        predicted = (model.head.predict(out) if isinstance(model.head, ProjectedUtteranceHead) else out.argmax(-1)).cpu()
+        right = predicted == torch.tensor([data.targets[i] for i in index])
+        correct += int(right.reshape(len(index), -1).all(1).sum())  # every slot right
     return {"accuracy": correct / max(1, len(data))}
 
 
 def _embeddings(model: Downstream, data: Examples, batch_size: int) -> torch.Tensor:
-    parts = [model.embed(_pooled_batch([data.items[i] for i in index])) for index in _batches(len(data), batch_size)]
+    device = next(model.parameters()).device
+    parts = [model.embed(*_inputs(model, data, index, device)).float().cpu()
+             for index in _batches(len(data), batch_size)]
     return F.normalize(torch.cat(parts), dim=-1)
 
 
@@ -142,23 +200,41 @@ def _verification_eer(model: Downstream, data: Examples, enroll: Examples, batch
     return equal_error_rate(scores.numpy().ravel(), labels.ravel())
 
 
-def train_head(task: Task, data: dict[str, Examples], n_hidden: int, width: int, n_classes: int,
-               cfg: HeadConfig, lr: float, seed: int) -> tuple[Downstream, dict]:
-    """Train on data["train"], keep the epoch with the best dev score, stop after `patience` bad
-    epochs; returns the best model and its history."""
+def train_head(task: Task, data: dict[str, Examples], n_hidden: int, width: int, n_classes: int | list[int],
+               cfg: HeadConfig, lr: float, seed: int, device: str | torch.device = "cpu") -> tuple[Downstream, dict]:
+    """Train on data["train"] and keep the checkpoint with the best dev score (quick: by epochs,
+    stopping after `patience` bad ones; superb: s3prl's steps, dev every `eval_every`); returns the
+    best model (on `device`) and its history."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = build_downstream(task, n_hidden, width, n_classes, cfg)
+    model = build_downstream(task, n_hidden, width, n_classes, cfg).to(device)
+    train = _train_superb if cfg.profile == "superb" else _train_quick
+    return train(task, data, model, cfg, lr, rng, torch.device(device))
+
+
+class _BestOnDev:
+    """Keeps the state of the best dev score seen (every selection metric shares the task's direction)."""
+
+    def __init__(self, task: Task):
+        self.sign = 1.0 if task.higher_is_better else -1.0
+        self.score, self.state, self.at = None, None, 0
+
+    def offer(self, model: Downstream, dev: float, at: int) -> None:
+        if self.score is None or self.sign * dev > self.sign * self.score:
+            self.score, self.state, self.at = dev, copy.deepcopy(model.state_dict()), at
+
+
+def _train_quick(task: Task, data: dict[str, Examples], model: Downstream, cfg: HeadConfig, lr: float,
+                 rng: np.random.Generator, device: torch.device) -> tuple[Downstream, dict]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     batch_size = cfg.batch_size or (16 if task.level == "frame" else 64)
     max_epochs = cfg.max_epochs.get(task.name) or DEFAULT_EPOCHS[task.name]
-    sign = 1.0 if task.higher_is_better else -1.0  # every selection metric shares the task's direction
-    best, best_state, best_epoch, history = None, None, 0, []
+    best, history = _BestOnDev(task), []
     for epoch in range(1, max_epochs + 1):
         model.train()
         total = 0.0
         for index in _batches(len(data["train"]), batch_size, rng):
-            loss = _loss(task, model, data["train"], index)
+            loss = _loss(task, model, data["train"], index, device)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -166,9 +242,44 @@ def train_head(task: Task, data: dict[str, Examples], n_hidden: int, width: int,
             total += float(loss.detach()) * len(index)
         dev = score(task, model, data["dev"], batch_size, data["train"])[task.select]
         history.append({"epoch": epoch, "train_loss": total / len(data["train"]), f"dev_{task.select}": dev})
-        if best is None or sign * dev > sign * best:
-            best, best_state, best_epoch = dev, copy.deepcopy(model.state_dict()), epoch
-        elif epoch - best_epoch >= cfg.patience:
+        best.offer(model, dev, epoch)
+        if epoch - best.at >= cfg.patience:
             break
-    model.load_state_dict(best_state)
-    return model, {"lr": lr, "best_epoch": best_epoch, "epochs": len(history), "dev": best, "history": history}
+    model.load_state_dict(best.state)
+    return model, {"lr": lr, "best_epoch": best.at, "epochs": len(history), "dev": best.score, "history": history}
+
+
+def _train_superb(task: Task, data: dict[str, Examples], model: Downstream, cfg: HeadConfig, lr: float,
+                  rng: np.random.Generator, device: torch.device) -> tuple[Downstream, dict]:
+    """s3prl's runner: `steps` updates of `accumulate` micro-batches each (the loss divided by it),
+    gradients clipped to norm 1 (a non-finite norm skips the update, as s3prl does), dev scored every
+    `eval_every` updates and after the last."""
+    settings = SUPERB[task.name]
+    steps = cfg.steps.get(task.name) or settings.steps
+    batch_size = cfg.batch_size or settings.batch_size
+    optimizer = getattr(torch.optim, settings.optimizer)(model.parameters(), lr=lr)
+    best, history = _BestOnDev(task), []
+    batches: list[np.ndarray] = []
+    window, skipped = [], 0
+    for step in range(1, steps + 1):
+        model.train()
+        for _ in range(settings.accumulate):
+            if not batches:  # a new epoch: reshuffled
+                batches = _batches(len(data["train"]), batch_size, rng)[::-1]
+            loss = _loss(task, model, data["train"], batches.pop(), device)
+            (loss / settings.accumulate).backward()
+            window.append(float(loss.detach()))
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), GRADIENT_CLIPPING)
+        if torch.isfinite(norm):
+            optimizer.step()
+        else:
+            skipped += 1
+        optimizer.zero_grad(set_to_none=True)
+        if step % settings.eval_every == 0 or step == steps:
+            dev = score(task, model, data["dev"], batch_size, data["train"])[task.select]
+            history.append({"step": step, "train_loss": float(np.mean(window)), f"dev_{task.select}": dev})
+            window = []
+            best.offer(model, dev, step)
+    model.load_state_dict(best.state)
+    return model, {"lr": lr, "best_step": best.at, "steps": steps, "skipped_steps": skipped, "dev": best.score,
+                   "history": history}

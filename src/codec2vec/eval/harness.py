@@ -22,7 +22,8 @@ from codec2vec.config import config_to_dict, save_config
 from codec2vec.data.manifest import Manifest
 from codec2vec.data.trials import read_trials, trials_file
 from codec2vec.errors import ConfigError
-from codec2vec.eval.downstream import DEFAULT_LR, Examples, HeadConfig, score, train_head, vocabulary
+from codec2vec.eval.downstream import (Examples, HeadConfig, check_profile, default_lr, reads_frames, score,
+                                      train_head, vocabulary)
 from codec2vec.eval.features import cached_features, unit_store_for
 from codec2vec.eval.tasks import Task, folds, parse_tasks, split_names, task_manifest
 from codec2vec.eval.upstream import Upstream, load_upstream
@@ -79,13 +80,15 @@ class TaskRunner:
             self.classes = vocabulary(task)
         else:
             self.classes = sorted({str(task.label(r)) for r in self.manifest.rows})
+        # superb IC: one classifier per part of 'action|object|location', as s3prl's fluent_commands expert
+        self.slots = _intent_slots(self.manifest, task) if task.name == "ic" and cfg.head.profile == "superb" else None
         self._caches: dict = {}
         self.trial_lists = False  # ASV scored the corpus's trial lists
 
     def _split(self, name: str):
         if name not in self._caches:
             rows = self.manifest.split(name)
-            pooling = "frames" if self.task.level == "frame" else "mean"
+            pooling = "frames" if reads_frames(self.task, self.cfg.head) else "mean"
             self._caches[name] = (rows, cached_features(
                 self.upstream, self.manifest, name, rows, pooling, self.cfg.head.layer_norm, self.cache_root,
                 lambda: unit_store_for(self.upstream, self.manifest, self.cfg.units, self.cfg.device, self.log,
@@ -103,8 +106,12 @@ class TaskRunner:
                     continue
                 label = self.task.label(rows[i])
                 out.items.append((cache, i))
-                out.targets.append([self.classes.index(t) for t in label] if self.task.level == "frame"
-                                   else self.classes.index(str(label)))
+                if self.task.level == "frame":
+                    out.targets.append([self.classes.index(t) for t in label])
+                elif self.slots:
+                    out.targets.append([values.index(part) for values, part in zip(self.slots, str(label).split("|"))])
+                else:
+                    out.targets.append(self.classes.index(str(label)))
                 out.speakers.append(rows[i].speaker)
             if not out.items and out.unlabelled:
                 raise ConfigError(f"{self.manifest.path}: no utterance of split '{split}' has phones for PR; "
@@ -154,7 +161,7 @@ class TaskRunner:
         started = time.perf_counter()
         setups = self.setups()
         feature_seconds = time.perf_counter() - started
-        lrs = cfg.lr_sweep or [cfg.head.lr.get(task.name) or DEFAULT_LR[task.name]]
+        lrs = cfg.lr_sweep or [default_lr(task, cfg.head)]
         sign = 1.0 if task.higher_is_better else -1.0
         per_fold = []
         for fold, data in setups:
@@ -162,21 +169,24 @@ class TaskRunner:
             n_hidden, width = cache.header["n_hidden"], cache.header["width"]
             trials = []
             for lr in lrs:
-                model, info = train_head(task, data, n_hidden, width, len(self.classes), cfg.head, lr, cfg.seed)
+                n_classes = [len(values) for values in self.slots] if self.slots else len(self.classes)
+                model, info = train_head(task, data, n_hidden, width, n_classes, cfg.head, lr, cfg.seed,
+                                         _device(cfg.device))
                 trials.append((info, model))
                 self.log(f"{self.upstream.name} {task.name}{' ' + fold if fold else ''} lr {lr:g}: "
-                         f"dev {task.select} {info['dev']:.4f} (epoch {info['best_epoch']}/{info['epochs']})")
+                         f"dev {task.select} {info['dev']:.4f} ({trained(info)})")
             info, model = max(trials, key=lambda t: sign * t[0]["dev"])
             batch = cfg.head.batch_size or 64
+            length = {k: info[k] for k in ("best_epoch", "epochs", "best_step", "steps", "skipped_steps") if k in info}
             per_fold.append({
-                "fold": fold or None, "lr": info["lr"], "best_epoch": info["best_epoch"], "epochs": info["epochs"],
+                "fold": fold or None, "lr": info["lr"], **length,
                 "dev": score(task, model, data["dev"], batch, data["train"]),
                 "test": score(task, model, data["test"], batch, data["train"]),
                 "layer_weights": model.featurizer.layer_weights(),
                 "examples": {s: len(e) for s, e in data.items()},
                 **({"unlabelled": {s: e.unlabelled for s, e in data.items()}}
                    if any(e.unlabelled for e in data.values()) else {}),
-                "sweep": [{"lr": t[0]["lr"], "dev": t[0]["dev"], "best_epoch": t[0]["best_epoch"]} for t in trials],
+                "sweep": [{"lr": t[0]["lr"], "dev": t[0]["dev"], "trained": trained(t[0])} for t in trials],
                 "history": info["history"],
             })
         mean = lambda part, key: float(np.mean([f[part][key] for f in per_fold]))  # noqa: E731
@@ -184,6 +194,7 @@ class TaskRunner:
         header = self.manifest.header
         return {
             "codec2vec": RESULT_FORMAT, "version": 1, "task": task.name, "description": task.description,
+            "profile": cfg.head.profile,
             "metric": task.metric, "higher_is_better": task.higher_is_better,
             "dev": mean("dev", task.metric), "test": mean("test", task.metric),
             "dev_metrics": {m: mean("dev", m) for m in metrics}, "test_metrics": {m: mean("test", m) for m in metrics},
@@ -199,6 +210,17 @@ class TaskRunner:
             "seconds": {"features": round(feature_seconds, 1), "total": round(time.perf_counter() - started, 1)},
             "settings": _result_settings(cfg), "provenance": provenance(),
         }
+
+
+def _intent_slots(manifest: Manifest, task: Task) -> list[list[str]]:
+    """The values of each slot of the intent labels ('action|object|location'), sorted."""
+    parts = [(row.id, str(task.label(row)).split("|")) for row in manifest.rows]
+    count = len(parts[0][1]) if parts else 0
+    odd = next((uid for uid, p in parts if len(p) != count or count < 2), None)
+    if odd is not None:
+        raise ConfigError(f"{manifest.path}: utterance '{odd}': superb IC needs intents of the same number of "
+                          f"'|'-separated slots (action|object|location); use head.profile=quick for other labels")
+    return [sorted({p[k] for _, p in parts}) for k in range(count)]
 
 
 def _with_defaults(stored: dict, defaults: dict) -> dict:
@@ -222,15 +244,23 @@ def _finished(path: Path, cfg: EvalConfig, upstream: Upstream) -> dict | None:
     return None
 
 
+def trained(info: dict) -> str:
+    """Where the kept checkpoint was: 'epoch 7/17' (quick profile) or 'step 4000/200000' (superb)."""
+    if "best_step" in info:
+        return f"step {info['best_step']}/{info['steps']}"
+    return f"epoch {info['best_epoch']}/{info['epochs']}"
+
+
 def results_table(results: list[dict]) -> str:
-    lines = ["| task | metric | dev | test | lr | best epoch | top layer (weight) |", "|---|---|---|---|---|---|---|"]
+    lines = ["| task | profile | metric | dev | test | lr | best checkpoint | top layer (weight) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         weights = r["layer_weights"]
         top = int(np.argmax(weights))
         lrs = ",".join(sorted({f"{f['lr']:g}" for f in r["folds"]}))
-        epochs = ",".join(str(f["best_epoch"]) for f in r["folds"])
-        lines.append(f"| {r['task']} | {r['metric']} | {format_metric(r, 'dev')} | {format_metric(r, 'test')} | {lrs} | "
-                     f"{epochs} | {top} ({weights[top]:.2f}) |")
+        kept = ", ".join(trained(f) for f in r["folds"])
+        lines.append(f"| {r['task']} | {r.get('profile', 'quick')} | {r['metric']} | {format_metric(r, 'dev')} | "
+                     f"{format_metric(r, 'test')} | {lrs} | {kept} | {top} ({weights[top]:.2f}) |")
     return "\n".join(lines) + "\n"
 
 
@@ -244,6 +274,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> Path:
     if not cfg.model or not cfg.corpus or not cfg.out:
         raise ConfigError("evaluate needs model, corpus and out")
     tasks = parse_tasks(cfg.tasks)
+    check_profile(cfg.head)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
@@ -265,11 +296,13 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> Path:
         log(f"{upstream.name} {task.name}: dev {result['metric']} {format_metric(result, 'dev')}, "
             f"test {format_metric(result, 'test')}")
         results.append(result)
-    summary = {"codec2vec": RESULT_FORMAT + "-summary", "version": 1, "upstream": results[0]["upstream"],
+    summary = {"codec2vec": RESULT_FORMAT + "-summary", "version": 1, "profile": cfg.head.profile,
+               "upstream": results[0]["upstream"],
                "tasks": {r["task"]: {k: r[k] for k in ("metric", "higher_is_better", "dev", "test", "layer_weights",
                                                         "proxy")} for r in results},
                "provenance": provenance()}
     atomic_write_text(out / "results.json", json.dumps(summary, indent=2) + "\n")
     atomic_write_text(out / "results.md", f"# {upstream.name} ({cfg.model})\n\nCorpus: {cfg.corpus}. "
+                      f"Downstream profile: {cfg.head.profile}. "
                       "Percent; PER/WER/EER lower is better, accuracy higher.\n\n" + results_table(results))
     return out

@@ -42,17 +42,20 @@ class UtteranceHead(nn.Module):
 
 
 class Downstream(nn.Module):
-    """Featurizer + head. Frame tasks take stacked states [L, B, T, D] and lengths; utterance
-    tasks take mean-pooled states [L, B, D] (pooling commutes with the linear weighted sum)."""
+    """Featurizer + head. A head that reads frames (`frames`) takes stacked states [L, B, T, D] and
+    lengths; the others take mean-pooled states [L, B, D] (pooling commutes with the linear
+    weighted sum)."""
 
-    def __init__(self, n_hidden: int, head: nn.Module, layer_norm: bool = False):
+    def __init__(self, n_hidden: int, head: nn.Module, layer_norm: bool = False, frames: bool = False):
         super().__init__()
         self.featurizer = WeightedLayerSum(n_hidden, layer_norm)
         self.head = head
+        self.frames = frames
 
     def forward(self, hidden: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         x = self.featurizer(hidden)
         return self.head(x) if lengths is None else self.head(x, lengths)
 
-    def embed(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.head.embed(self.featurizer(hidden))
+    def embed(self, hidden: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.featurizer(hidden)
+        return self.head.embed(x) if lengths is None else self.head.embed(x, lengths)

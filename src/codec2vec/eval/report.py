@@ -10,6 +10,9 @@ from codec2vec.errors import ConfigError
 from codec2vec.eval.tasks import TASKS
 
 UNIT_QUALITY_FILE = "unit_quality.json"
+PROFILE_NOTES = {"quick": "light heads trained by epochs: the rows compare with each other, not with published "
+                          "SUPERB numbers",
+                 "superb": "s3prl's heads, optimisers, learning rates and step counts"}
 
 
 def load_run(folder: str | Path) -> dict:
@@ -111,8 +114,11 @@ def report(runs: list[str | Path], out: str | Path, title: str = "Downstream res
             for part in list(result.get("proxy") or []) + [result.get("protocol") or ""]:
                 if part:
                     notes.setdefault(part, set()).add(task.upper())
+    profiles = sorted({result.get("profile", "quick") for run in loaded for result in run["tasks"].values()})
     text = (f"# {title}\n\nTest split, percent (SUPERB convention). Rows: "
-            + ", ".join(f"{r['name']} ({r['folder']})" for r in loaded) + ".\n\n" + report_table(loaded)
+            + ", ".join(f"{r['name']} ({r['folder']})" for r in loaded) + ".\n\n"
+            + "Downstream profile: " + " and ".join(f"{p} ({PROFILE_NOTES[p]})" for p in profiles) + ".\n\n"
+            + report_table(loaded)
             + "\n" + "".join(f"![{p.stem}]({p.name})\n" for p in plots)
             + ("\nNotes:\n" + "".join(f"- {', '.join(sorted(t))}: {n}\n" for n, t in sorted(notes.items()))
                if notes else ""))
