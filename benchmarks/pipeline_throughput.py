@@ -84,9 +84,9 @@ def run_kind(args, kind: str) -> dict:
 
 
 def profiled(run, device: str) -> dict:
-    """Runs `run()` under torch.profiler: how long the device was busy (the union of its kernels' time
-    spans) against the wall time, and the ops that take the most device and host time. Whether a step is
-    bound by the device or by the host launching its kernels is what this tells apart."""
+    """Runs `run()` under torch.profiler (start-up included): how long the device was busy (the union
+    of its kernels' time spans, and their plain sum) against the wall time, and the ops that take the
+    most device and host time: whether the loop waits on the device or on the host launching work."""
     from torch.profiler import ProfilerActivity, profile
 
     cuda = device.startswith("cuda")
@@ -109,7 +109,9 @@ def profiled(run, device: str) -> dict:
         return [{"op": e.key[:80], "calls": e.count, "ms": round(getattr(e, key) / 1e3, 1)} for e in rows]
 
     tables = "\n\n".join(averages.table(sort_by=key, row_limit=30) for key in dict.fromkeys([device_key, "cpu_time_total"]))
+    kernel_seconds = sum(end - begin for begin, end in spans) / 1e6  # overlapping kernels counted twice
     return {"wall_seconds": round(wall, 2), "device_busy_seconds": round(busy / 1e6, 2),
+            "device_kernel_seconds": round(kernel_seconds, 2),
             "device_busy_fraction": round(busy / 1e6 / wall, 3) if cuda else None,
             "kernels": len(spans), "top_device_ops": top(device_key), "top_host_ops": top("self_cpu_time_total"),
             "tables": tables}

@@ -21,7 +21,7 @@ from codec2vec.integrity import verify_artifact
 from codec2vec.models import ModelConfig, build_model, load_pretrained
 from codec2vec.objectives import MaskConfig, span_mask
 from codec2vec.train import PretrainData, epoch_batches, pretrain
-from codec2vec.train.data import BatchPlan, DataConfig
+from codec2vec.train.data import BatchPlan, BatchReader, DataConfig
 from codec2vec.train.trainer import OptimConfig, lr_at
 from codec2vec.units import UnitStore
 from codec2vec.units.store import StoreError
@@ -99,6 +99,21 @@ def test_two_ranks_read_what_one_process_accumulates():
     assert one[0::2] == r0 and one[1::2] == r1
     resumed = list(BatchPlan(frames, cfg, 1, per_step=2).keys(3, 7, rank=0, world=1))
     assert resumed == one[6:]  # resuming at step 3 reads exactly the remaining batches
+
+
+def test_pad_multiple_rounds_the_time_axis_up_and_changes_nothing_else(setup):
+    batches = {}
+    for multiple in (1, 16):
+        cfg = DataConfig(units=setup["units"], max_frames=400, crop_frames=70, pad_multiple=multiple)
+        data = PretrainData(cfg, "units", "reconstruction")
+        plan = BatchPlan(data.frames, cfg, 1, per_step=1)
+        batches[multiple] = [BatchReader(data, plan, MaskConfig())[key] for key in plan.keys(0, 3, 0, 1)]
+    for plain, padded in zip(batches[1], batches[16]):
+        t = plain["units"].shape[-1]
+        assert padded["units"].shape[-1] == -(-t // 16) * 16 and t == int(plain["frames"].max())
+        assert torch.equal(padded["frames"], plain["frames"]) and torch.equal(padded["units"][..., :t], plain["units"])
+        assert torch.equal(padded["mask"][:, :t], plain["mask"]) and not padded["mask"][:, t:].any()
+        assert not padded["units"][..., t:].any()
 
 
 def test_lr_schedule_warms_up_then_decays():

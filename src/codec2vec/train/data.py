@@ -32,6 +32,9 @@ class DataConfig:
     max_frames: int = 6000  # token budget of a micro-batch: padded frames (50 per second at 50 Hz)
     crop_frames: int = 500  # longer utterances are cropped at random to this (HuBERT: ~780 frames)
     min_frames: int = 20  # shorter utterances are left out (and counted)
+    # pad each batch's time axis up to a multiple of this many frames: fewer distinct shapes for the
+    # GPU libraries to plan for (cuDNN attention and convolution); 1 = pad to the longest only
+    pad_multiple: int = 1
     workers: int = 0  # DataLoader worker processes preparing batches
 
 
@@ -211,7 +214,8 @@ class BatchReader(torch.utils.data.Dataset):
             start = int(rng.integers(0, n - crop + 1)) if n > crop else 0
             items.append(self.data.read(int(i), start, min(n, crop)))
         frames = [min(int(self.data.frames[i]), crop) for i in indices]
-        total = max(frames)
+        multiple = max(1, self.data.cfg.pad_multiple)
+        total = -(-max(frames) // multiple) * multiple
         batch = {"frames": torch.tensor(frames), "step": step, "key": (epoch, number),
                  "mask": torch.from_numpy(span_mask(frames, total, self.mask, rng))}
         if "units" in items[0]:
