@@ -23,7 +23,7 @@ from codec2vec.eval.heads import Downstream, UtteranceHead
 from codec2vec.eval.pnmi import frame_phones, score_units
 from codec2vec.eval.report import report
 from codec2vec.eval.tasks import TASKS, asr_text, task_manifest
-from codec2vec.integrity import verify_artifact
+from codec2vec.verify import verify_artifact
 from codec2vec.units.store import StoreError
 from eval_fixtures import make_eval_setup, save_tiny_model, write_task_corpus
 from killing import cli, kill_at_random_point

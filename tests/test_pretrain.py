@@ -17,7 +17,7 @@ from codec2vec.clustering import KMeansConfig, run_kmeans
 from codec2vec.codecs import load_codec
 from codec2vec.config import save_config
 from codec2vec.errors import Codec2VecError, ConfigError
-from codec2vec.integrity import verify_artifact
+from codec2vec.verify import verify_artifact
 from codec2vec.models import ModelConfig, build_model, load_pretrained
 from codec2vec.objectives import MaskConfig, span_mask
 from codec2vec.train import PretrainData, epoch_batches, pretrain

@@ -106,7 +106,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from codec2vec.integrity import verify_artifact
+    from codec2vec.verify import verify_artifact
 
     kind, problems = verify_artifact(args.path)
     if problems:

@@ -1,10 +1,9 @@
-"""Checksums that make damage visible: content digests of tensors and checkpoints, and
-`verify_artifact`, the `codec2vec verify` of every artifact kind.
+"""Checksums that make damage visible: content digests of files, tensors and checkpoints.
 
-Unit and label stores carry sha256 per shard and crc32 per utterance (units/verify.py); feature
-caches the sha256 of features.bin; model folders the sha256 of model.safetensors; checkpoints a
-digest of their whole content, stored inside them and checked on every load (torch.load itself
-reads a flipped byte in a tensor without complaint).
+Checkpoints carry a digest of their whole content, stored inside them and checked on every load
+(torch.load itself reads a flipped byte in a tensor without complaint). This module sits on the
+ground floor: every stage uses it and it imports none of them (`codec2vec verify` dispatches to
+each stage's own checks from codec2vec/verify.py).
 """
 
 from __future__ import annotations
@@ -86,54 +85,3 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
         raise Codec2VecError(f"{path}: damaged (its content differs from the digest written with it); "
                              "delete it to restart from scratch, or restore it from a copy")
     return state
-
-
-def verify_artifact(path: str | Path) -> tuple[str, list[str]]:
-    """Check every byte of an artifact -> (what it is, the problems found; empty when whole).
-
-    Unit or label store, feature cache entry or a folder of them, model folder, pre-training run."""
-    from codec2vec.eval.features import verify_features
-    from codec2vec.units.verify import verify_store
-
-    path = Path(path)
-    if not path.exists():
-        return "nothing", [f"{path}: no such file or folder"]
-    if (path / "header.json").is_file() or (path / "extract-run.json").is_file():
-        return "unit or label store", verify_store(path)
-    if (path / "index.json").is_file():
-        return "feature cache entry", verify_features(path)
-    if (path / "checkpoint.pt").is_file() or (path / "model" / "config.json").is_file():
-        problems = []
-        if (path / "checkpoint.pt").is_file():
-            try:
-                load_checkpoint(path / "checkpoint.pt")
-            except Codec2VecError as e:
-                problems.append(str(e))
-        if (path / "model" / "config.json").is_file():
-            problems += _verify_model(path / "model")
-        return "pre-training run", problems
-    if (path / "config.json").is_file() and _is_model(path):
-        return "model folder", _verify_model(path)
-    entries = sorted(p.parent for p in path.glob("**/index.json"))
-    if entries:
-        return f"feature cache ({len(entries)} entries)", [p for e in entries for p in verify_features(e)]
-    return "unknown", [f"{path}: not a unit or label store, feature cache, codec2vec model or run folder"]
-
-
-def _is_model(folder: Path) -> bool:
-    from codec2vec.models.model import MODEL_FORMAT
-
-    try:
-        return json.loads((folder / "config.json").read_text(encoding="utf-8")).get("codec2vec") == MODEL_FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def _verify_model(folder: Path) -> list[str]:
-    from codec2vec.models.model import weights_problem
-
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    if config.get("weights_sha256") is None:
-        return [f"{folder}: config.json records no weights_sha256 (written by an older codec2vec)"]
-    problem = weights_problem(folder, config)
-    return [problem] if problem else []
