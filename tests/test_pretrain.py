@@ -114,6 +114,20 @@ def test_pad_multiple_rounds_the_time_axis_up_and_changes_nothing_else(setup):
         assert torch.equal(padded["frames"], plain["frames"]) and torch.equal(padded["units"][..., :t], plain["units"])
         assert torch.equal(padded["mask"][:, :t], plain["mask"]) and not padded["mask"][:, t:].any()
         assert not padded["units"][..., t:].any()
+    info = UnitStore(setup["units"]).info  # and the model reads the padded width, same states on real frames
+    cfg = ModelConfig()
+    cfg.encoder.preset, cfg.encoder.dropout = "tiny", 0.0
+    torch.manual_seed(0)
+    model = build_model(cfg, info.n_codebooks, info.codebook_size).eval()
+    with torch.no_grad():
+        plain, padded = batches[1][0], batches[16][0]
+        t = plain["units"].shape[-1]
+        hidden_plain, _ = model(plain)
+        hidden_padded, padding = model(padded)
+        assert padding.shape[1] == padded["units"].shape[-1] > t
+        for a, b in zip(hidden_plain, hidden_padded):
+            valid = ~padding[:, :t, None]
+            torch.testing.assert_close(b[:, :t] * valid, a * valid, atol=1e-5, rtol=1e-5)
 
 
 def test_lr_schedule_warms_up_then_decays():

@@ -22,7 +22,8 @@ import torch
 
 from codec2vec.codecs.base import CodecInfo
 from codec2vec.errors import ConfigError
-from codec2vec.models.inputs import AUDIO_HOP, AUDIO_RATE, InputConfig, LogMelInput, UnitInput, frames_for_samples
+from codec2vec.models.inputs import (AUDIO_HOP, AUDIO_RATE, InputConfig, LogMelInput, UnitInput, batch_frames,
+                                     frames_for_samples)
 from codec2vec.units.store import file_sha256
 
 FRAME_RATE = AUDIO_RATE / AUDIO_HOP  # 50 Hz: every upstream here shares the codec frame grid
@@ -179,7 +180,7 @@ class FbankUpstream(Upstream):
 
     @torch.inference_mode()
     def hidden(self, batch: dict) -> list[torch.Tensor]:
-        return [self.logmel(batch["audio"], batch["frames"])]
+        return [self.logmel(batch["audio"], batch["frames"], batch_frames(batch["audio"]))]
 
 
 def upstream_name(spec: str) -> str:

@@ -47,6 +47,11 @@ def frames_for_samples(samples: torch.Tensor) -> torch.Tensor:
     return torch.clamp((samples + AUDIO_HOP - 1) // AUDIO_HOP, min=1)
 
 
+def batch_frames(audio: torch.Tensor) -> int:
+    """Frames of an audio batch [B, samples]: its width, not its longest utterance (no host sync)."""
+    return max(1, -(-audio.shape[-1] // AUDIO_HOP))
+
+
 class UnitInput(nn.Module):
     """codes [B, n_codebooks, T] -> features [B, T, D]."""
 
@@ -118,9 +123,9 @@ class WaveformInput(nn.Module):
         self.first_norm = nn.GroupNorm(channels, channels)
         self.out_dim = channels
 
-    def forward(self, audio: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        """`audio` is zero past each utterance's end; `frames` [B] are the utterances' frame counts."""
-        t = int(frames.max())
+    def forward(self, audio: torch.Tensor, frames: torch.Tensor, t: int) -> torch.Tensor:
+        """`audio` is zero past each utterance's end; `frames` [B] are the utterances' frame counts;
+        `t` the frames wanted (at least the longest utterance's)."""
         # Pad so the CNN yields exactly t outputs: (t - 1) * 320 + 400 samples.
         need = (t - 1) * AUDIO_HOP + 400
         audio = nn.functional.pad(audio, (0, need - audio.shape[1])) if audio.shape[1] < need else audio[:, :need]
@@ -152,10 +157,9 @@ class LogMelInput(nn.Module):
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
         self.out_dim = 2 * cfg.n_mels
 
-    def forward(self, audio: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, audio: torch.Tensor, frames: torch.Tensor, t: int) -> torch.Tensor:
         """`audio` is zero past each utterance's end; windows are centred with zero padding, so a
-        padded batch gives what each utterance gives alone."""
-        t = int(frames.max())
+        padded batch gives what each utterance gives alone. `t`: the frames wanted."""
         audio = audio[:, : t * AUDIO_HOP]
         audio = nn.functional.pad(audio, (self.n_fft // 2, t * AUDIO_HOP - audio.shape[1] + self.n_fft // 2))
         with torch.autocast(audio.device.type, enabled=False):  # the FFT wants fp32

@@ -20,7 +20,7 @@ from codec2vec.atomic import atomic_path, atomic_write_text
 from codec2vec.errors import Codec2VecError
 from codec2vec.integrity import file_sha256
 from codec2vec.models.encoder import Block, Encoder, EncoderConfig
-from codec2vec.models.inputs import INPUT_KINDS, InputConfig, LogMelInput, UnitInput, WaveformInput
+from codec2vec.models.inputs import INPUT_KINDS, InputConfig, LogMelInput, UnitInput, WaveformInput, batch_frames
 
 MODEL_FORMAT = "codec2vec-model"
 
@@ -67,11 +67,14 @@ class Codec2Vec(nn.Module):
         """Projected input features [B, T, width] and the padding mask [B, T] (True = padding).
         `quantizer_dropout=False` reads every codebook even in training."""
         frames = batch["frames"]
-        t = int(frames.max())
+        # The batch's width, not the longest utterance (`data.pad_multiple` may pad past it; reading
+        # the shape also costs no host synchronisation).
         if self.kind == "units":
-            x = self.frontend(batch["units"][..., :t], quantizer_dropout)
+            t = batch["units"].shape[-1]
+            x = self.frontend(batch["units"], quantizer_dropout)
         else:
-            x = self.frontend(batch["audio"], frames)
+            t = batch_frames(batch["audio"])
+            x = self.frontend(batch["audio"], frames, t)
         padding = torch.arange(t, device=frames.device)[None, :] >= frames[:, None]
         if self.kind == "waveform" and self.training:  # HuBERT's treatment of its CNN
             valid = (~padding).unsqueeze(-1).to(x.dtype)
