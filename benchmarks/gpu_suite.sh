@@ -134,6 +134,8 @@ run corpus 90 bash -c "$C2V corpus synth --out $WORK/corpus --hours $HOURS --see
 # The same real run with each batch's time axis padded to a multiple of 64 frames: fewer distinct
 # shapes for cuDNN to plan attention and the positional convolution for (the profile of c1bf3bb).
 [ -d "$WORK/units" ] && real_run real_steps_pad64 150 data.pad_multiple=64
+# ... and with SDPA's memory-efficient kernel instead of cuDNN's (its host time per call in the profile)
+[ -d "$WORK/units" ] && real_run real_steps_efficient 150 model.encoder.attention=efficient
 
 run extract 100 $PY benchmarks/extract_throughput.py --device $DEVICE $EXTRACT_ARGS \
   --out "$WORK/json/extract_throughput.json"
@@ -146,5 +148,5 @@ fi
 $PY benchmarks/gpu_suite_report.py "$WORK/json" --logs "$WORK/logs" --log "$LOG" --mode "$MODE" --seconds $((SECONDS - START)) \
   --out "$OUT_DIR/gpu_suite.json"
 rc=$?
-rm -rf "$WORK/corpus" "$WORK/units" "$WORK/real_steps" "$WORK/real_steps_pad64" "$WORK/pipeline" "$WORK/site"
+rm -rf "$WORK/corpus" "$WORK/units" "$WORK/real_steps" "$WORK/real_steps_pad64" "$WORK/real_steps_efficient" "$WORK/pipeline" "$WORK/site"
 exit $rc

@@ -228,6 +228,20 @@ def test_base_preset_is_hubert_base_post_ln_without_final_norm():
     assert isinstance(build_model(cfg, 3, 16).encoder.final_norm, torch.nn.LayerNorm)
 
 
+def test_attention_backend_choice_is_validated_and_only_binds_on_cuda():
+    from codec2vec.models.encoder import Encoder, EncoderConfig
+
+    x, padding = torch.randn(2, 30, 64), torch.arange(30)[None] >= torch.tensor([[30], [21]])
+    torch.manual_seed(0)
+    auto = Encoder(EncoderConfig(preset="tiny")).eval()
+    efficient = Encoder(EncoderConfig(preset="tiny", attention="efficient")).eval()
+    efficient.load_state_dict(auto.state_dict())
+    for a, b in zip(auto(x, padding), efficient(x, padding)):  # CPU: the choice changes nothing
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="encoder.attention must be one of auto, efficient, cudnn, math"):
+        Encoder(EncoderConfig(preset="tiny", attention="flashy"))
+
+
 def test_fairseq_initialisation_of_the_encoder():
     from codec2vec.models import EncoderConfig
     from codec2vec.models.encoder import Encoder

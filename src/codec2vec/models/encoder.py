@@ -9,11 +9,13 @@ keep the input layer norm (the shipped model was trained so).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 PRESETS = {
     # name: (layers, width, heads, ffn)
@@ -38,6 +40,9 @@ class EncoderConfig:
     layerdrop: float = 0.0  # probability of skipping a whole layer in training (HuBERT Base: 0.05)
     pos_conv_kernel: int = 128  # HuBERT: 128 frames
     pos_conv_groups: int = 16
+    # scaled_dot_product_attention's kernel on CUDA: auto (PyTorch's choice: cuDNN's on recent GPUs with
+    # a padding mask), efficient (the memory-efficient kernel), cudnn, math; ignored on CPU
+    attention: str = "auto"
 
     def resolved(self) -> tuple[int, int, int, int]:
         if self.preset not in PRESETS:
@@ -48,6 +53,14 @@ class EncoderConfig:
         if width % heads:
             raise ValueError(f"encoder width {width} is not divisible by {heads} heads")
         return layers, width, heads, ffn
+
+    def attention_backends(self) -> list | None:
+        """The SDPA backends allowed on CUDA; None: PyTorch's own choice."""
+        choices = {"auto": None, "efficient": [SDPBackend.EFFICIENT_ATTENTION], "cudnn": [SDPBackend.CUDNN_ATTENTION],
+                   "math": [SDPBackend.MATH]}
+        if self.attention not in choices:
+            raise ValueError(f"encoder.attention must be one of {', '.join(choices)}, got '{self.attention}'")
+        return choices[self.attention]
 
     def resolved_norm(self) -> tuple[bool, float]:
         """(norm_first, ffn_dropout) with the preset's choice where not set."""
@@ -130,6 +143,7 @@ class Encoder(nn.Module):
         self.n_layers, self.width, heads, ffn = cfg.resolved()
         norm_first, ffn_dropout = cfg.resolved_norm()
         self.layerdrop = cfg.layerdrop
+        self.attention_backends = cfg.attention_backends()
         self.pos_conv = PositionalConv(self.width, cfg.pos_conv_kernel, cfg.pos_conv_groups)
         self.input_norm = nn.LayerNorm(self.width)
         self.dropout = nn.Dropout(cfg.dropout)
@@ -154,8 +168,10 @@ class Encoder(nn.Module):
         # Boolean mask, True = may attend; padded keys are hidden from every query.
         attn_mask = None if padding is None or not padding.any() else ~padding[:, None, None, :]
         hidden = [x]
-        for i, layer in enumerate(self.layers):
-            if kept_layers is None or kept_layers[i] or not self.training:
-                x = layer(x, attn_mask, ffn_outputs)
-            hidden.append(self.final_norm(x) if i == self.n_layers - 1 else x)
+        with (sdpa_kernel(self.attention_backends) if self.attention_backends and x.is_cuda
+              else contextlib.nullcontext()):
+            for i, layer in enumerate(self.layers):
+                if kept_layers is None or kept_layers[i] or not self.training:
+                    x = layer(x, attn_mask, ffn_outputs)
+                hidden.append(self.final_norm(x) if i == self.n_layers - 1 else x)
         return hidden
