@@ -69,7 +69,7 @@ def main() -> None:
               "kmeans_settings": settings[False],
               "without_layer_norm": vars(quality(False)), "with_layer_norm": vars(quality(True)),
               "pnmi_difference": round(difference(np.arange(len(rows))), 4),
-              "pnmi_difference_95ci": [round(interval.low, 4), round(interval.high, 4)],
+              "pnmi_difference_95ci": [round(float(interval.low), 4), round(float(interval.high), 4)],
               "bootstrap": {"method": "BCa", "resamples": args.resamples, "over": "utterances"}, **provenance()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2, default=float) + "\n")

@@ -600,7 +600,9 @@ def test_kmeans_labels_are_nearest_centroids_and_chain(setup, labels, tmp_path):
     second = run_kmeans(KMeansConfig(out=str(tmp_path / "km2"), units=[setup["units"]], model=str(model1), layer=1,
                                      n_clusters=6, fit_frames=2000, n_init=1), progress=False)[0]
     header = UnitStore(second).header["labels"]
-    assert header["features"] == "layer 1" and header["n_clusters"] == 6 and verify_store(second) == []
+    # layer_norm's default: on for a model's hidden states, off for the codec latent (iteration 1)
+    assert header["features"] == "layer 1, layer-normalised" and header["n_clusters"] == 6
+    assert UnitStore(labels).header["labels"]["features"] == "codec latent" and verify_store(second) == []
     run2 = tiny_config(setup, tmp_path / "it2", "objective.name=kmeans", f"objective.labels={second}",
                        "optim.steps=3", f"init_from={model1}")
     pretrain(run2, progress=False)

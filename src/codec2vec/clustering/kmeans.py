@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,9 @@ class KMeansConfig:
     n_clusters: int = 100  # HuBERT Base: 100 (iteration 1), 500 (iteration 2)
     fit_frames: int = 500_000  # frames sampled to fit k-means (1.5 GB at 768 dims; 1,000 per cluster at 500)
     fit_frames_per_utterance: int = 100  # at most this many (random) frames of one utterance; 0: all
-    layer_norm: bool = False  # layer-normalise each frame's features before fitting and labelling
+    # layer-normalise each frame's features before fitting and labelling; None: on for a model's hidden
+    # states (higher PNMI, benchmarks/kmeans_layer_norm.py), off for the codec latent (not measured)
+    layer_norm: bool | None = None
     # fairseq's HuBERT k-means (simple_kmeans/learn_kmeans.py): MiniBatchKMeans with these settings
     kmeans_batch: int = 10_000
     max_iter: int = 100
@@ -226,6 +228,8 @@ def run_kmeans(cfg: KMeansConfig, progress: bool = True) -> list[Path]:
         raise ConfigError("kmeans needs --out FOLDER and at least one --units STORE")
     if cfg.n_clusters < 2 or cfg.n_clusters > 65535:
         raise ConfigError(f"n_clusters must be in 2..65535, got {cfg.n_clusters}")
+    if cfg.layer_norm is None:  # resolved, so the run's record says what was done
+        cfg = replace(cfg, layer_norm=cfg.model != "codec")
     out = Path(cfg.out)
     rank, world, _ = torchrun_ranks()
     stores = [UnitStore(path) for path in cfg.units]
