@@ -3,6 +3,7 @@ benchmark and unit quality."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -17,11 +18,13 @@ from codec2vec.config import load_config
 from codec2vec.data.manifest import read_manifest
 from codec2vec.errors import ConfigError
 from codec2vec.eval import EvalConfig, evaluate, load_upstream
+from codec2vec.eval import downstream as downstream_module
 from codec2vec.eval.downstream import Examples, HeadConfig, train_head
 from codec2vec.eval.features import cached_features
 from codec2vec.eval.heads import Downstream, UtteranceHead
 from codec2vec.eval.pnmi import frame_phones, score_units
 from codec2vec.eval.report import report
+from codec2vec.eval.superb import SUPERB
 from codec2vec.eval.tasks import TASKS, asr_text, task_manifest
 from codec2vec.verify import verify_artifact
 from codec2vec.units.store import StoreError
@@ -466,3 +469,33 @@ def test_a_75_hz_codec_upstream_reports_75_frames_per_second(tmp_path):
     assert load_upstream("fbank").frame_rate == 50.0
     hidden, frames = upstream.embed(np.zeros(24000, dtype=np.float32), sample_rate=24000)
     assert int(frames[0]) == 75 and hidden[0].shape[1] == 75
+
+
+def test_evaluate_with_the_superb_profile(setup, monkeypatch):
+    # s3prl's settings, with few steps and dev scored every 2 of them
+    for name in ("pr", "ks", "asv"):
+        monkeypatch.setitem(SUPERB, name, dataclasses.replace(SUPERB[name], eval_every=2))
+    out = setup["root"] / "superb"
+    cfg = load_config(EvalConfig, overrides=[
+        f"model={setup['model']}", f"corpus={setup['corpus']}", f"units={setup['units']}", f"out={out}",
+        "tasks=[pr,ks,ic,asv]", "head.profile=superb", "head.steps.pr=5", "head.steps.ks=4", "head.steps.ic=2",
+        "head.steps.asv=4",
+        "head.batch_size=4", "device=cpu", f"cache={setup['root'] / 'all-tasks' / 'feature-cache'}"])  # shared
+    seen = []
+    real = downstream_module._loss
+    monkeypatch.setattr(downstream_module, "_loss", lambda *a: seen.append(len(a[3])) or real(*a))
+    evaluate(cfg, progress=False)
+    for name, steps in (("pr", 5), ("ks", 4), ("asv", 4)):
+        result = json.loads((out / f"{name}.json").read_text())
+        fold = result["folds"][0]
+        assert result["profile"] == "superb" and result["settings"]["head"]["profile"] == "superb"
+        assert fold["steps"] == steps and fold["lr"] == SUPERB[name].lr and "best_epoch" not in fold
+        assert [h["step"] for h in fold["history"]] == list(range(2, steps + 1, 2)) + ([steps] if steps % 2 else [])
+        assert fold["best_step"] in [h["step"] for h in fold["history"]]
+    # PR accumulates 2 micro-batches per update (libriphone.yaml): 5 updates, 10 batches of at most 4
+    assert len(seen) == 5 * 2 + 4 * 1 + 2 * 1 + 4 * 2 and max(seen) == 4
+    # IC: one classifier per slot of 'label|x|none' (4 + 1 + 1 outputs), right only when all three are
+    ic = json.loads((out / "ic.json").read_text())
+    assert ic["classes"] == 4 and ic["folds"][0]["steps"] == 2
+    assert "| pr | superb | per |" in (out / "results.md").read_text()
+    assert json.loads((out / "results.json").read_text())["profile"] == "superb"

@@ -1,23 +1,17 @@
 """The SUPERB-exact downstream profile: s3prl's head shapes and settings, the x-vector head's maths,
-SpecAugment, AM-softmax, and `evaluate` with head.profile=superb end to end."""
+SpecAugment, AM-softmax (`evaluate` with head.profile=superb end to end: tests/test_eval.py)."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from codec2vec.config import load_config
 from codec2vec.errors import ConfigError
-from codec2vec.eval import EvalConfig, evaluate
-from codec2vec.eval import downstream as downstream_module
 from codec2vec.eval.downstream import HeadConfig, build_downstream, reads_frames
 from codec2vec.eval.superb import SUPERB, ProjectedUtteranceHead, SpecAugment, XVectorHead
 from codec2vec.eval.tasks import ASR_VOCAB, PR_VOCAB, TASKS
-from eval_fixtures import make_eval_setup
 
 SUPERB_HEADS = HeadConfig(profile="superb")
 
@@ -141,38 +135,3 @@ def test_spec_augment_masks_valid_frames_in_training_only():
     masked = no_warp.train()(x, lengths)
     zero_rows = (masked[0] == 0).all(1)
     assert int(zero_rows.sum()) == 5 and torch.equal(masked[0][~zero_rows], x[0][~zero_rows])
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    return make_eval_setup(tmp_path_factory.mktemp("superb"))
-
-
-def test_evaluate_with_the_superb_profile(setup, monkeypatch):
-    # s3prl's settings, with few steps and dev scored every 2 of them
-    for name in ("pr", "ks", "asv"):
-        monkeypatch.setitem(SUPERB, name, dataclasses.replace(SUPERB[name], eval_every=2))
-    out = setup["root"] / "superb"
-    cfg = load_config(EvalConfig, overrides=[
-        f"model={setup['model']}", f"corpus={setup['corpus']}", f"units={setup['units']}", f"out={out}",
-        "tasks=[pr,ks,ic,asv]", "head.profile=superb", "head.steps.pr=5", "head.steps.ks=4", "head.steps.ic=2",
-        "head.steps.asv=4",
-        "head.batch_size=4", "device=cpu"])
-    seen = []
-    real = downstream_module._loss
-    monkeypatch.setattr(downstream_module, "_loss", lambda *a: seen.append(len(a[3])) or real(*a))
-    evaluate(cfg, progress=False)
-    for name, steps in (("pr", 5), ("ks", 4), ("asv", 4)):
-        result = json.loads((out / f"{name}.json").read_text())
-        fold = result["folds"][0]
-        assert result["profile"] == "superb" and result["settings"]["head"]["profile"] == "superb"
-        assert fold["steps"] == steps and fold["lr"] == SUPERB[name].lr and "best_epoch" not in fold
-        assert [h["step"] for h in fold["history"]] == list(range(2, steps + 1, 2)) + ([steps] if steps % 2 else [])
-        assert fold["best_step"] in [h["step"] for h in fold["history"]]
-    # PR accumulates 2 micro-batches per update (libriphone.yaml): 5 updates, 10 batches of at most 4
-    assert len(seen) == 5 * 2 + 4 * 1 + 2 * 1 + 4 * 2 and max(seen) == 4
-    # IC: one classifier per slot of 'label|x|none' (4 + 1 + 1 outputs), right only when all three are
-    ic = json.loads((out / "ic.json").read_text())
-    assert ic["classes"] == 4 and ic["folds"][0]["steps"] == 2
-    assert "| pr | superb | per |" in (out / "results.md").read_text()
-    assert json.loads((out / "results.json").read_text())["profile"] == "superb"
