@@ -138,10 +138,7 @@ def _loss(task: Task, model: Downstream, data: Examples, index: np.ndarray, devi
         targets = [torch.tensor(data.targets[i]) + 1 for i in index]  # 0 is the blank
         return F.ctc_loss(out.transpose(0, 1), torch.cat(targets).to(device), inputs[1],
                           torch.tensor([len(t) for t in targets], device=device), blank=0, zero_infinity=True)
-    targets = torch.tensor([data.targets[i] for i in index], device=device)
-    if isinstance(model.head, (XVectorHead, ProjectedUtteranceHead)):
-        return model.head.loss(out, targets)
-    return F.cross_entropy(out, targets)
+    return model.head.loss(out, torch.tensor([data.targets[i] for i in index], device=device))
 
 
 @torch.no_grad()
@@ -170,7 +167,7 @@ def score(task: Task, model: Downstream, data: Examples, batch_size: int, enroll
     correct = 0
     for index in _batches(len(data), batch_size):
         out = model(*_inputs(model, data, index, device))
-        predicted = (model.head.predict(out) if isinstance(model.head, ProjectedUtteranceHead) else out.argmax(-1)).cpu()
+        predicted = model.head.predict(out).cpu()
         right = predicted == torch.tensor([data.targets[i] for i in index])
         correct += int(right.reshape(len(index), -1).all(1).sum())  # every slot right
     return {"accuracy": correct / max(1, len(data))}

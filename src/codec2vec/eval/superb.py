@@ -209,6 +209,9 @@ class XVectorHead(nn.Module):
         h = torch.relu(self.extractor2(self.embed(x, lengths)))
         return self.scale * F.normalize(h, dim=-1) @ F.normalize(self.speakers, dim=0)
 
+    def predict(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.argmax(-1)
+
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """AM-softmax: the target's logit lowered by scale x margin, then cross-entropy."""
         return F.cross_entropy(logits - self.scale * self.margin * F.one_hot(targets, logits.shape[-1]), targets)
