@@ -9,7 +9,7 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.codec2vec-installed
 DEMO_OUT ?= demo-output
 
-.PHONY: install system-deps demo test test-slow clean real-en
+.PHONY: install system-deps demo test test-slow clean real-en packaged-speech
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,11 @@ real-en: install
 	cd data/debs && apt-get download $(REAL_EN_PACKAGES) || { echo "apt-get download failed: run 'sudo apt-get update' first, or install $(REAL_EN_PACKAGES)"; exit 1; }
 	for f in data/debs/*.deb; do dpkg-deb -x "$$f" data/real-en-src; done
 	$(BIN)/codec2vec corpus prepare real-en --src data/real-en-src --out data/real-en
+
+# Real recorded speech in Debian games and learning apps (~1 h, ~30 languages): codec training data.
+PACKAGED_SPEECH_PACKAGES = ktuberling-data klettres-data warzone2100-data hedgewars-data
+packaged-speech: install
+	mkdir -p data/debs data/packaged-speech-src
+	cd data/debs && apt-get download $(PACKAGED_SPEECH_PACKAGES) || { echo "apt-get download failed: run 'sudo apt-get update' first, or install $(PACKAGED_SPEECH_PACKAGES)"; exit 1; }
+	for f in data/debs/ktuberling-data_*.deb data/debs/klettres-data_*.deb data/debs/warzone2100-data_*.deb data/debs/hedgewars-data_*.deb; do dpkg-deb -x "$$f" data/packaged-speech-src; done
+	$(BIN)/codec2vec corpus prepare packaged-speech --src data/packaged-speech-src --out data/packaged-speech

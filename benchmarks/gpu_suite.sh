@@ -137,7 +137,7 @@ run corpus 90 bash -c "$C2V corpus synth --out $WORK/corpus --hours $HOURS --see
 # ... and with SDPA's memory-efficient kernel instead of cuDNN's (its host time per call in the profile)
 [ -d "$WORK/units" ] && real_run real_steps_efficient 150 model.encoder.attention=efficient
 
-run extract 100 $PY benchmarks/extract_throughput.py --device $DEVICE $EXTRACT_ARGS \
+run extract 150 $PY benchmarks/extract_throughput.py --device $DEVICE $EXTRACT_ARGS \
   --out "$WORK/json/extract_throughput.json"
 
 if [ "$MODE" = gpu ] && [ -f .anchors/gpu_limit.py ]; then

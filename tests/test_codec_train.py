@@ -30,7 +30,8 @@ def config_file(tmp_path_factory):
         rows.append(Utterance(f"u{i}", f"u{i}.wav", 1.0, 16000, "s", "train"))
     manifest = write_manifest(root / "train.jsonl", ManifestHeader("tiny", "train"), rows)
     config = {"manifests": [str(manifest)], "model": TINY, "steps": 6, "batch_size": 2, "segment_seconds": 0.2,
-              "checkpoint_every": 1, "log_every": 1, "threads": 1, "quantizer_warmup_steps": 2}
+              "checkpoint_every": 3, "log_every": 1, "threads": 1, "quantizer_warmup_steps": 2,
+              "discriminator_width": 0.05, "validation_manifest": str(manifest), "validation_clips": 2}
     path = root / "codec.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -56,9 +57,16 @@ def test_trained_codec_loads_as_dac_and_records_its_recipe(trained):
     # Exported without weight-norm parametrisations: a plain transformers DAC state dict.
     names = load_file(str(trained / "codec" / "model.safetensors")).keys()
     assert not any("parametrizations" in n for n in names)
-    log = [json.loads(line) for line in (trained / "train_log.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (trained / "train_log.jsonl").read_text().splitlines()]
+    log = [r for r in records if "loss" in r]
     assert [r["step"] for r in log] == list(range(1, 7)) and all(np.isfinite(r["loss"]) for r in log)
     assert log[1]["codebook_usage"] is None and 0 < log[2]["codebook_usage"] <= 1  # quantizing from step 3
+    # DAC's GAN: the discriminator's loss and the generator's adversarial and feature-matching terms.
+    assert all(r["d_loss"] > 0 and r["adversarial"] > 0 and r["feature_matching"] > 0 for r in log)
+    validation = [r for r in records if "val_stoi" in r]  # at each checkpoint, on 2 held-out clips
+    assert [r["step"] for r in validation] == [3, 6] and all(r["val_clips"] == 2 for r in validation)
+    assert all(-1 <= r["val_stoi"] <= 1 and r["val_mel"] > 0 for r in validation)
+    assert record["steps_done"] == 6
     audio = torch.randn(1, 3200) * 0.1
     codes, frames = codec.encode(audio, [3200])
     assert codes.shape == (1, 4, 10) and int(codes.max()) < 64
@@ -78,3 +86,65 @@ def test_resume_after_kill_gives_the_same_weights(config_file, trained, tmp_path
 def test_changed_config_is_refused_on_resume(config_file, trained, capsys):
     code = main(["codec", "train", "--config", str(config_file), "--out", str(trained), "--quiet", "lr=0.5"])
     assert code == 2 and "different config" in capsys.readouterr().err
+
+
+def test_export_now_writes_the_checkpoints_codec(config_file, trained):
+    assert main(["codec", "train", "--config", str(config_file), "--out", str(trained), "--export-now"]) == 0
+    a = load_file(str(trained / "codec" / "model.safetensors"))
+    b = load_file(str(trained / "codec-step6" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the last checkpoint is the finished run
+    assert training_record(trained / "codec-step6")["steps_done"] == 6
+
+
+def test_export_now_without_a_checkpoint_is_refused(config_file, tmp_path, capsys):
+    code = main(["codec", "train", "--config", str(config_file), "--out", str(tmp_path / "new"), "--export-now"])
+    assert code == 2 and "no checkpoint.pt to export yet" in capsys.readouterr().err
+
+
+def test_mel_only_training_has_no_discriminator_terms(config_file, tmp_path):
+    out = tmp_path / "mel-only"
+    assert main(["codec", "train", "--config", str(config_file), "--out", str(out), "--quiet", "adversarial=false",
+                 "steps=2", "validation_manifest="]) == 0
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2] and not any("d_loss" in r for r in log)
+
+
+def test_mismatched_up_and_down_sampling_is_refused(config_file, tmp_path, capsys):
+    code = main(["codec", "train", "--config", str(config_file), "--out", str(tmp_path / "bad"),
+                 "model.upsampling_ratios=[8,5,4]"])
+    assert code == 2 and "must multiply to the hop" in capsys.readouterr().err
+
+
+def test_discriminator_shapes_follow_dac():
+    from codec2vec.codecs.discriminators import Discriminator
+
+    disc = Discriminator(width=0.125)
+    features = disc(torch.randn(2, 4000) * 0.1)
+    assert len(features) == 8  # 5 periods + 3 STFT windows
+    mpd = features[0]  # period 2: 4000 samples -> 2001 rows after reflect padding to a multiple of 2
+    assert [tuple(f.shape) for f in mpd] == [(2, 4, 667, 2), (2, 16, 223, 2), (2, 64, 75, 2), (2, 128, 25, 2),
+                                             (2, 128, 25, 2), (2, 1, 25, 2)]
+    stft = features[5]  # window 2048, hop 512: 8 frames x 1025 bins in 5 bands, each with its 5 layers
+    assert len(stft) == 5 * 5 + 1
+    assert stft[0].shape == (2, 4, 8, 102) and stft[1].shape == (2, 4, 8, 51)  # band 0: bins 0-101, halved
+    assert stft[-1].shape[:3] == (2, 1, 8)
+
+
+def test_gan_losses_are_dacs_least_squares_and_feature_l1():
+    from codec2vec.codecs.discriminators import discriminator_loss, generator_losses
+
+    real = [[torch.full((1, 2), 1.0), torch.full((1, 3), 0.5)]]  # one discriminator: a feature map, then logits
+    fake = [[torch.full((1, 2), 3.0), torch.full((1, 3), 0.25)]]
+    assert float(discriminator_loss(fake, real)) == pytest.approx(0.25 ** 2 + (1 - 0.5) ** 2)
+    adversarial, matching = generator_losses(fake, real)
+    assert float(adversarial) == pytest.approx((1 - 0.25) ** 2) and float(matching) == pytest.approx(2.0)
+
+
+def test_discriminator_input_is_dc_free_and_peak_normalised():
+    from codec2vec.codecs.discriminators import Discriminator
+
+    disc = Discriminator(periods=(2,), windows=(), width=0.125)
+    x = torch.randn(1, 2000) * 0.1
+    # DAC's preprocessing makes the discriminator blind to gain and DC offset.
+    a, b = disc(x)[0][-1], disc(3 * x + 0.5)[0][-1]
+    assert torch.allclose(a, b, atol=1e-5)

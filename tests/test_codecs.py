@@ -127,3 +127,55 @@ def test_long_signals_encode_in_windows_like_whole():
         agreement = (windowed == whole[0]).float().mean().item()
         assert agreement > 0.99, (codec.info.codec_id, agreement)
         assert torch.equal(windowed[0], whole[0][0]), codec.info.codec_id  # the first codebook: no near-ties
+
+
+def _speech(seconds_each=(2.3, 1.1, 3.0)) -> tuple[torch.Tensor, list[int]]:
+    """Short utterances of synthetic speech at 16 kHz, zero-padded into one batch."""
+    from codec2vec.data.audio import resample
+    from codec2vec.data.tts import Voice, synthesize
+
+    pieces = []
+    for i, text in enumerate(["turn off the lights in the kitchen", "yes", "she wrote a letter to her mother"]):
+        speech = synthesize(Voice("us", "espeak", "en-us"), text, seed=i)
+        audio = torch.from_numpy(resample(speech.audio, speech.sample_rate, 16000))
+        pieces.append(audio[: int(seconds_each[i] * 16000)])
+    lengths = [p.numel() for p in pieces]
+    return torch.nn.utils.rnn.pad_sequence(pieces, batch_first=True), lengths
+
+
+def _compiled_matches_eager(codec) -> None:
+    audio, lengths = _speech()
+    eager, frames = codec.encode(audio, lengths)
+    codec.compile()
+    for _ in range(2):  # the first call compiles; the second runs the compiled graph at other shapes too
+        compiled, compiled_frames = codec.encode(audio, lengths)
+        assert torch.equal(compiled_frames, frames) and torch.equal(compiled, eager)
+        audio, lengths = audio[:2, : lengths[0]], lengths[:2]
+        eager, frames = wrap_model(codec.model, "eager").encode(audio, lengths)
+
+
+def test_compiled_encoding_gives_the_same_codes():
+    _compiled_matches_eager(wrap_model(tiny_dac(), "tiny-dac"))
+
+
+@pytest.mark.slow
+def test_compiled_encoding_gives_the_default_codecs_codes():
+    _compiled_matches_eager(load_codec("default"))
+
+
+def test_a_failing_compiler_falls_back_to_eager_with_a_warning(monkeypatch):
+    codec = wrap_model(tiny_dac(), "tiny-dac")
+    audio = torch.randn(1, 960) * 0.1
+    eager, _ = codec.encode(audio, [960])
+
+    def broken_compile(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no C++ compiler")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    codec.compile()
+    with pytest.warns(UserWarning, match="torch.compile failed .*no C\\+\\+ compiler.*same codes"):
+        codes, _ = codec.encode(audio, [960])
+    assert torch.equal(codes, eager)
+    assert torch.equal(codec.encode(audio, [960])[0], eager)  # and stays eager, without warning again

@@ -61,7 +61,8 @@ def test_smoke_suite_runs_every_step_on_cpu(tmp_path):
     assert suite["real_steps"]["steps"] == 10 and suite["real_steps_pad64"]["steps"] == 10 and suite["real_steps_efficient"]["steps"] == 10
     assert {r["kind"] for r in suite["pipeline_throughput"]["results"] if "error" not in r} == \
         {"units", "waveform", "logmel"}
-    assert set(suite["extract_throughput"]["results"]) == {"dac_16khz_architecture", "default_codec",
-                                                           "default_codec_extract_pipeline"}
+    assert set(suite["extract_throughput"]["results"]) == {
+        "dac_16khz_architecture", "default_codec", "default_codec_compiled", "default_codec_extract_pipeline",
+        "default_codec_extract_pipeline_unmapped"}
     assert suite["git_revision"] and "goals" in suite
     assert "GPU suite on CPU (smoke run)" in done.stdout

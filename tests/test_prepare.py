@@ -294,6 +294,72 @@ def test_real_en_nothing_found(tmp_path):
         prepare_corpus("real-en", tmp_path, tmp_path / "out")
 
 
+def _tone(seconds: float, rate: int, freq: float = 300.0, pad: float = 0.0) -> np.ndarray:
+    """A tone with `pad` seconds of silence on either side."""
+    t = np.arange(int(seconds * rate)) / rate
+    silence = np.zeros(int(pad * rate), np.float32)
+    return np.concatenate([silence, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), silence])
+
+
+def test_packaged_speech(tmp_path):
+    import io
+    import zipfile
+
+    src = tmp_path / "root"
+
+    def ogg(rel, audio, rate):
+        path = src / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), audio, rate, format="OGG")
+
+    ogg("usr/share/ktuberling/sounds/en/egypt_boy.ogg", _tone(0.5, 16000, pad=0.3), 16000)
+    ogg("usr/share/ktuberling/sounds/sr@latin/egypt_boy.ogg", _tone(0.5, 16000, 500), 16000)  # a copy folder
+    ogg("usr/share/ktuberling/sounds/de/ball.ogg", _tone(0.5, 16000, pad=0.3), 16000)  # same samples as en's
+    ogg("usr/share/klettres/fr/alpha/A.ogg", _tone(0.4, 22050, 400, pad=1.0), 22050)
+    ogg("usr/share/klettres/tn/alpha/A.ogg", _tone(0.4, 22050, 450), 22050)  # clipped: left out
+    ogg("usr/share/games/hedgewars/Data/Sounds/voices/Pirate/Hello.ogg", _tone(0.3, 16000, 600), 16000)
+    ogg("usr/share/games/hedgewars/Data/Sounds/voices/Pirate/Ow2.ogg", _tone(0.3, 16000, 700), 16000)  # a grunt
+    ogg("usr/share/games/hedgewars/Data/Sounds/voices/Robot/Hello.ogg", _tone(0.3, 16000, 800), 16000)
+    ogg("usr/share/games/hedgewars/Data/Sounds/voices/Pirate/Click.ogg", _tone(0.05, 16000, 900), 16000)  # too short
+    archive = src / "usr/share/games/warzone2100/base.wz"
+    archive.parent.mkdir(parents=True)
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name, freq in (("audio/tutorial/tut1.ogg", 320), ("audio/sfx/boom.ogg", 330)):
+            buffer = io.BytesIO()
+            sf.write(buffer, _tone(0.5, 11025, freq), 11025, format="OGG")
+            zf.writestr(name, buffer.getvalue())
+        zf.writestr("audio/tutorial/broken.ogg", b"not audio")
+    out = prepare_corpus("packaged-speech", src, tmp_path / "out", skip_bad=True)
+    rows = _rows(out, "packaged-speech")
+    assert [(r.id, r.speaker, r.text, r.source_sample_rate) for r in rows] == [
+        ("ktuberling-de-ball", "ktuberling-de", None, None),
+        ("klettres-fr-alpha-A", "klettres-fr", None, 22050),
+        ("warzone-tutorial-tut1", "warzone-tutorial", None, 11025),
+        ("hedgewars-Pirate-Hello", "hedgewars-Pirate", None, None),
+    ]  # ktuberling/en's egypt_boy has de/ball's samples: de comes first, en is the duplicate
+    assert {r.split for r in rows} == {"train"} and {r.sample_rate for r in rows} == {16000}
+    by_id = {r.id: r for r in rows}
+    assert by_id["ktuberling-de-ball"].duration == pytest.approx(0.5, abs=0.05)  # 0.3 s of silence cut each side (Vorbis smears a frame)
+    assert by_id["klettres-fr-alpha-A"].duration == pytest.approx(0.4, abs=0.05)
+    skipped = json.loads((out / "skipped.json").read_text())
+    assert [s["item"].rsplit(":", 1)[-1] for s in skipped] == ["audio/tutorial/broken.ogg"]
+
+
+def test_trim_silence_keeps_the_loud_frames_only():
+    from codec2vec.data.prepare.packaged_speech import trim_silence
+
+    audio = np.concatenate([np.zeros(640), np.full(960, 0.5), np.full(320, 1e-4), np.full(320, 0.2), np.zeros(700)])
+    trimmed = trim_silence(audio.astype(np.float32))
+    assert trimmed.size == 960 + 320 + 320  # the quiet frame between two loud ones stays
+    assert trimmed[0] == 0.5 and trimmed[-1] == pytest.approx(0.2)
+    assert trim_silence(np.zeros(1000, np.float32)).size == 0
+
+
+def test_packaged_speech_nothing_found(tmp_path):
+    with pytest.raises(ManifestError, match="none of the packaged-speech sources found.*make packaged-speech"):
+        prepare_corpus("packaged-speech", tmp_path, tmp_path / "out")
+
+
 def test_corrupt_file_is_skipped_and_reported(tmp_path, wav_factory):
     wav_factory("wav/id1/v/00001.wav")
     bad = tmp_path / "wav/id1/v/00002.wav"

@@ -283,3 +283,41 @@ def test_utterances_longer_than_a_batch_are_encoded_in_windows_with_the_same_cod
     windowed = extract(_config(setup, tmp_path / "windowed", max_batch_seconds=0.3, long_context_seconds=0.25),
                        progress=False)
     assert _store_bytes(Path(windowed)) == _store_bytes(Path(store))
+
+
+@pytest.mark.slow  # compiling takes a minute or two on 2 cores; tests/test_codecs.py checks the codes in CI
+def test_compiled_extraction_writes_the_same_store(setup, store, tmp_path):
+    compiled = extract(_config(setup, tmp_path / "compiled", compile="true"), progress=False)
+    assert _store_bytes(compiled) == _store_bytes(store)
+    assert UnitStore(compiled).header["config"]["compile"] == "true"
+
+
+def test_compile_auto_waits_for_enough_audio():
+    from codec2vec.units.extract import COMPILE_AFTER_SECONDS, _compile_wanted
+
+    assert not _compile_wanted("auto", COMPILE_AFTER_SECONDS - 1) and _compile_wanted("auto", COMPILE_AFTER_SECONDS)
+    assert _compile_wanted("true", 1.0) and not _compile_wanted("false", 1e9)
+
+
+def test_unknown_compile_setting_is_refused(setup, tmp_path):
+    with pytest.raises(ConfigError, match="compile must be one of auto, true, false, got 'yes'"):
+        extract(_config(setup, tmp_path / "x", compile="yes"), progress=False)
+
+
+def test_extraction_maps_large_blocks_only_while_it_runs(setup, tmp_path, monkeypatch):
+    import codec2vec.memory as memory
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, parameter, value):
+            calls.append((parameter, value))
+
+        def malloc_trim(self, pad):
+            pass
+
+    monkeypatch.setattr(memory, "_libc", lambda: FakeLibc())
+    extract(_config(setup, tmp_path / "mapped"), progress=False)
+    mib = 1 << 20
+    # 4 MiB during extraction; after it glibc's long-run values (mmap 32 MiB, trim 64 MiB), not 4 MiB.
+    assert calls == [(-3, 4 * mib), (-3, 32 * mib), (-1, 64 * mib)]

@@ -76,7 +76,7 @@ def _cmd_codec_train(args: argparse.Namespace) -> int:
     from codec2vec.config import load_config
 
     cfg = load_config(CodecTrainConfig, args.config, args.overrides, {"out": args.out})
-    print(f"codec written to {train_codec(cfg, progress=not args.quiet)}")
+    print(f"codec written to {train_codec(cfg, progress=not args.quiet, export_now=args.export_now)}")
     return 0
 
 
@@ -263,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = codec_verbs.add_parser("train", help="train a DAC-architecture codec (see configs/codec/)")
     train.add_argument("--out", help="run folder (checkpoint, log, exported codec/)")
     train.add_argument("--quiet", action="store_true", help="no per-step log lines")
+    train.add_argument("--export-now", action="store_true",
+                       help="export the latest checkpoint as OUT/codec-step<N> and stop (evaluate a run while it trains)")
     _add_config_args(train)
     train.set_defaults(func=_cmd_codec_train)
     evaluate = codec_verbs.add_parser("eval", help="round-trip quality of codecs and classical peers")

@@ -6,19 +6,25 @@ audio, 899 MiB at 10 h, benchmarks/memory_bounds.py):
   `release_free_memory` (malloc_trim) after each batch returns the free pages;
 - glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB), so a codec's
   10-30 MB activations are soon carved from the heap, where they fragment it further:
-  `map_large_blocks` fixes the threshold at 4 MiB, so such blocks get mappings of their own that go
-  back to the system when freed (extraction only: the codec's activations are the big blocks).
-  Cost, measured on 0.1 h: within noise for the default codec, whose encoder is compute-bound;
-  about 2x for the 4-channel test codec of the memory benchmark, which is all memory traffic.
+  `large_blocks_mapped` fixes the threshold at 4 MiB while extraction runs, so such blocks get
+  mappings of their own that go back to the system when freed (the codec's activations are the big
+  blocks). glibc cannot go back to its dynamic rule once a threshold is set, so on leaving it sets
+  the values that rule reaches in a long run (mmap at 32 MiB, trim at 64 MiB): the stages that run
+  after extraction in the same process (the demo, evaluation) allocate as they would have anyway.
+  Before, the 4 MiB threshold stayed for the rest of the process and pre-training ran 10 % slower.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+from collections.abc import Iterator
 
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+_M_TRIM_THRESHOLD = -1  # mallopt's parameter numbers (malloc.h)
+_M_MMAP_THRESHOLD = -3
 LARGE_BLOCK_BYTES = 4 << 20
+DYNAMIC_MMAP_CEILING = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit; its rule trims at twice that
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,7 +42,16 @@ def release_free_memory() -> None:
         _libc().malloc_trim(0)
 
 
-def map_large_blocks() -> None:
-    """From now on, blocks of LARGE_BLOCK_BYTES and more are mapped on their own and unmapped when freed."""
-    if _libc() is not None:
-        _libc().mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES)
+@contextlib.contextmanager
+def large_blocks_mapped() -> Iterator[None]:
+    """Within: blocks of LARGE_BLOCK_BYTES and more are mapped on their own and unmapped when freed.
+    After: glibc's long-run values (see the module's docstring)."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES)
+    try:
+        yield
+    finally:
+        if libc is not None:
+            libc.mallopt(_M_MMAP_THRESHOLD, DYNAMIC_MMAP_CEILING)
+            libc.mallopt(_M_TRIM_THRESHOLD, 2 * DYNAMIC_MMAP_CEILING)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import math
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -103,6 +104,8 @@ class Codec(abc.ABC):
         self.n_codebooks = n_codebooks
         self.codebook_size = codebook_size
         self._info: CodecInfo | None = None
+        self._compiled_encode = None  # set by compile()
+        self._compiled_tried = False
 
     @property
     def info(self) -> CodecInfo:
@@ -122,6 +125,32 @@ class Codec(abc.ABC):
     def to(self, device: str | torch.device) -> "Codec":
         self.model.to(device)
         return self
+
+    def compile(self) -> "Codec":
+        """Encode through torch.compile (dynamic shapes, so every utterance length reuses one graph).
+
+        The codes are the same as eager encoding's (tests/test_codecs.py checks the default codec on
+        real speech); the default codec encodes several times faster on a CPU, where most of its time
+        is the elementwise Snake activations that the compiler fuses (docs/codecs.md). The first call
+        compiles (seconds to a minute); where that fails (no C++ compiler, an unsupported device) the
+        codec says so once and stays eager."""
+        self._compiled_encode = torch.compile(self._encode_padded, dynamic=True)
+        self._compiled_tried = False
+        return self
+
+    def _run_encoder(self, batch: torch.Tensor) -> torch.Tensor:
+        if self._compiled_encode is None:
+            return self._encode_padded(batch)
+        if self._compiled_tried:
+            return self._compiled_encode(batch)
+        self._compiled_tried = True
+        try:
+            return self._compiled_encode(batch)
+        except Exception as e:  # the compiler's own failures vary by torch version and platform
+            self._compiled_encode = None
+            warnings.warn(f"{self._codec_id}: torch.compile failed ({type(e).__name__}: {str(e)[:200]}); "
+                          "encoding eagerly (same codes, slower)", stacklevel=2)
+            return self._encode_padded(batch)
 
     def num_frames(self, num_samples: int) -> int:
         """Frames for an utterance of `num_samples` at the codec's rate: a partial frame counts."""
@@ -147,7 +176,7 @@ class Codec(abc.ABC):
             batch = torch.zeros(len(items), t * self.hop_length, dtype=torch.float32)
             for row, i in enumerate(items):
                 batch[row, : lengths[i]] = audio[i, : lengths[i]]
-            out = self._encode_padded(batch.to(self.device))
+            out = self._run_encoder(batch.to(self.device))
             if out.shape[1:] != (self.n_codebooks, t):
                 raise RuntimeError(f"{self.info.codec_id}: expected codes of shape "
                                    f"[*, {self.n_codebooks}, {t}], the model gave {tuple(out.shape)}")

@@ -1,13 +1,17 @@
 """`codec2vec codec train`: train a DAC-architecture codec (how the shipped default codec was made).
 
-One plain loop: random segments -> DacModel (encoder, residual VQ with quantizer dropout, decoder)
--> multi-scale mel loss + VQ commitment/codebook losses. No discriminator (see docs/codecs.md).
+One plain loop, DAC's recipe: random segments -> DacModel (encoder, residual VQ with quantizer
+dropout, decoder); a discriminator step (DAC's multi-period + multi-band STFT discriminators,
+least-squares GAN), then a generator step on 15 x multi-scale mel + 1 x adversarial + 2 x feature
+matching + 0.25 x commitment. Codebooks follow moving averages (CodebookEMA, docs/codecs.md).
 Batches are a pure function of (seed, step), so a resumed run continues exactly where it stopped.
+Every `checkpoint_every` steps, held-out clips are resynthesised and their STOI logged (the curve).
 The result is a `transformers` DAC folder (config.json + model.safetensors) plus training.json.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import shutil
@@ -21,6 +25,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from codec2vec.atomic import atomic_write_text
+from codec2vec.codecs.discriminators import Discriminator, discriminator_loss, generator_losses
 from codec2vec.codecs.losses import MultiScaleMelLoss
 from codec2vec.config import config_to_dict, save_config
 from codec2vec.data.audio import load_audio
@@ -33,13 +38,16 @@ from codec2vec.provenance import provenance
 @dataclass
 class DacArchitecture:
     """DAC hyper-parameters. The defaults are the shipped codec's: DAC 16 kHz's layout (hop 320,
-    50 frames/s, 12 x 1024 codebooks of dimension 8), with narrower convolutions to train on a CPU."""
+    50 frames/s, 12 x 1024 codebooks of dimension 8), with narrower convolutions to train on a CPU,
+    and an encoder that downsamples in three stages (8 x 5 x 8) instead of four (2 x 4 x 5 x 8): its
+    full-rate block is the costly one, and this made extraction 2.2x faster (docs/codecs.md)."""
 
     sample_rate: int = 16000
     encoder_hidden_size: int = 16
     decoder_hidden_size: int = 256
     hidden_size: int = 256
-    downsampling_ratios: List[int] = field(default_factory=lambda: [2, 4, 5, 8])
+    downsampling_ratios: List[int] = field(default_factory=lambda: [8, 5, 8])
+    upsampling_ratios: List[int] = field(default_factory=lambda: [8, 5, 4, 2])
     n_codebooks: int = 12
     codebook_size: int = 1024
     codebook_dim: int = 8
@@ -60,6 +68,13 @@ class CodecTrainConfig:
     weight_decay: float = 0.0
     mel_weight: float = 15.0
     commitment_weight: float = 0.25
+    adversarial: bool = True  # DAC's GAN; false: mel + commitment only (the first shipped codec)
+    discriminator_width: float = 0.25  # scales DAC's discriminator channels (1.0 = DAC's own)
+    adversarial_weight: float = 1.0
+    feature_matching_weight: float = 2.0
+    discriminator_grad_clip: float = 10.0
+    validation_manifest: str = ""  # held-out clips resynthesised at each checkpoint (STOI, mel distance)
+    validation_clips: int = 16
     quantizer_warmup_steps: int = 200  # first steps: plain autoencoder; then codebooks start from latents
     ema_decay: float = 0.99  # codebook entries are moving averages of the latents assigned to them
     dead_code_threshold: float = 0.01  # entries whose average use falls below this restart on a latent
@@ -74,10 +89,13 @@ def build_dac(arch: DacArchitecture):
     from transformers import DacConfig, DacModel
 
     hop = math.prod(arch.downsampling_ratios)
+    if math.prod(arch.upsampling_ratios) != hop:
+        raise ConfigError(f"codec model: upsampling_ratios {arch.upsampling_ratios} must multiply to the hop "
+                          f"of downsampling_ratios {arch.downsampling_ratios} ({hop})")
     config = DacConfig(
         encoder_hidden_size=arch.encoder_hidden_size, decoder_hidden_size=arch.decoder_hidden_size,
         hidden_size=arch.hidden_size, downsampling_ratios=list(arch.downsampling_ratios),
-        upsampling_ratios=list(reversed(arch.downsampling_ratios)), hop_length=hop,
+        upsampling_ratios=list(arch.upsampling_ratios), hop_length=hop,
         n_codebooks=arch.n_codebooks, codebook_size=arch.codebook_size, codebook_dim=arch.codebook_dim,
         quantizer_dropout=arch.quantizer_dropout, sampling_rate=arch.sample_rate,
         commitment_loss_weight=1.0, codebook_loss_weight=1.0,
@@ -194,8 +212,44 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def train_codec(cfg: CodecTrainConfig, progress: bool = True) -> Path:
-    """Train (or resume) a codec in cfg.out; returns the exported codec folder."""
+def _set_lr(optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+class ValidationClips:
+    """`count` rows spread over a held-out manifest, resynthesised at each checkpoint: the training curve."""
+
+    def __init__(self, manifest_path: str, count: int, sample_rate: int):
+        manifest = read_manifest(manifest_path)
+        rows = sorted(manifest.rows, key=lambda r: r.id)
+        rows = rows[:: max(1, len(rows) // count)][:count]  # spread over the manifest's sources
+        if not rows:
+            raise ConfigError(f"codec train: validation_manifest {manifest_path} has no rows")
+        self.ids = [r.id for r in rows]
+        self.audio = [load_audio(manifest.audio_path(r), sample_rate) for r in rows]
+
+    @torch.no_grad()
+    def measure(self, model, mel_loss: MultiScaleMelLoss, device: torch.device) -> dict:
+        from codec2vec.codecs.quality import stoi
+
+        model.eval()
+        stois, mels = [], []
+        for audio in self.audio:
+            x = torch.from_numpy(audio).to(device)[None]
+            decoded = model.decode(model.encode(x[:, None]).quantized_representation).audio_values[:, : x.shape[-1]]
+            x = x[:, : decoded.shape[-1]]
+            stois.append(stoi(x[0].cpu().numpy(), decoded[0].cpu().numpy()))
+            mels.append(float(mel_loss(decoded, x)))
+        model.train()
+        return {"val_stoi": float(np.mean(stois)), "val_mel": float(np.mean(mels)), "val_clips": len(self.audio)}
+
+
+def train_codec(cfg: CodecTrainConfig, progress: bool = True, export_now: bool = False) -> Path:
+    """Train (or resume) a codec in cfg.out; returns the exported codec folder.
+
+    export_now: export the latest checkpoint as cfg.out/codec-step<N> without training (an
+    unfinished run's codec, to evaluate it while it trains)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out / "checkpoint.pt"
@@ -204,6 +258,8 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True) -> Path:
         import yaml
         if yaml.safe_load(saved) != config_to_dict(cfg):
             raise ConfigError(f"{out} holds a run with a different config; use another --out or delete it")
+    if export_now and not checkpoint_path.exists():
+        raise ConfigError(f"{out}: no checkpoint.pt to export yet")
     save_config(cfg, out / "config.yaml")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -219,8 +275,12 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True) -> Path:
     model.apply_weight_norm()  # as DAC trains; folded back into plain weights on export
     model = model.to(device).train()
     codebooks = CodebookEMA(model, cfg.ema_decay, cfg.dead_code_threshold)
+    # DAC: AdamW (betas 0.8, 0.99) for the generator and the discriminator alike.
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.8, 0.99),
                                   weight_decay=cfg.weight_decay)
+    discriminator = Discriminator(width=cfg.discriminator_width).to(device).train() if cfg.adversarial else None
+    optimizer_d = (torch.optim.AdamW(discriminator.parameters(), lr=cfg.lr, betas=(0.8, 0.99),
+                                     weight_decay=cfg.weight_decay) if discriminator is not None else None)
     mel_loss = MultiScaleMelLoss(cfg.model.sample_rate).to(device)
     step, elapsed = 0, 0.0
     if checkpoint_path.exists():
@@ -228,6 +288,9 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True) -> Path:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         codebooks.load_state_dict(state["codebooks"])
+        if discriminator is not None:
+            discriminator.load_state_dict(state["discriminator"])
+            optimizer_d.load_state_dict(state["optimizer_d"])
         step, elapsed = int(state["step"]), float(state["elapsed"])
         print(f"resuming {out} at step {step}")
 
@@ -235,6 +298,10 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True) -> Path:
     hop = model.config.hop_length
     segment -= segment % hop
     data = SegmentSampler(cfg.manifests, cfg.model.sample_rate, segment)
+    if export_now:
+        return export_codec(model, cfg, data, elapsed, out / f"codec-step{step}", steps_done=step)
+    validation = (ValidationClips(cfg.validation_manifest, cfg.validation_clips, cfg.model.sample_rate)
+                  if cfg.validation_manifest else None)
     print(f"codec train: {len(data.ids)} utterances, {data.hours:.2f} h; "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters; device {device}")
 
@@ -243,8 +310,7 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True) -> Path:
     while step < cfg.steps:
         audio = data.batch(cfg.seed, step, cfg.batch_size).to(device)
         torch.manual_seed(cfg.seed * 1_000_003 + step)  # quantizer dropout draws: reproducible on resume
-        for group in optimizer.param_groups:
-            group["lr"] = _lr(cfg, step)
+        lr = _lr(cfg, step)
         generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         latent = model.encoder(audio[:, None])
         quantize = step >= cfg.quantizer_warmup_steps
@@ -256,8 +322,25 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True) -> Path:
         else:
             quantized, commitment = latent, torch.zeros((), device=device)
         recon = model.decoder(quantized)[:, 0]  # DAC's decoder gives a few samples less than the input
-        mel = mel_loss(recon, audio[:, : recon.shape[-1]])
-        loss = cfg.mel_weight * mel + cfg.commitment_weight * commitment
+        target = audio[:, : recon.shape[-1]]
+        record = {}
+        if discriminator is not None:
+            # DAC's order: the discriminator learns on this step's (detached) output first.
+            d_loss = discriminator_loss(discriminator(recon.detach()), discriminator(target))
+            _set_lr(optimizer_d, lr)
+            optimizer_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_grad_norm = torch.nn.utils.clip_grad_norm_(discriminator.parameters(), cfg.discriminator_grad_clip)
+            optimizer_d.step()
+            adversarial, matching = generator_losses(discriminator(recon), discriminator(target))
+            record.update(d_loss=d_loss.item(), adversarial=adversarial.item(), feature_matching=matching.item(),
+                          d_grad_norm=d_grad_norm.item())
+        else:
+            adversarial = matching = torch.zeros((), device=device)
+        mel = mel_loss(recon, target)
+        loss = (cfg.mel_weight * mel + cfg.commitment_weight * commitment
+                + cfg.adversarial_weight * adversarial + cfg.feature_matching_weight * matching)
+        _set_lr(optimizer, lr)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -266,32 +349,40 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True) -> Path:
         step += 1
         if step % cfg.log_every == 0 or step == cfg.steps:
             record = {"step": step, "loss": loss.item(), "mel": mel.item(), "commitment": commitment.item(),
-                      "codebook_usage": usage, "grad_norm": grad_norm.item(), "lr": _lr(cfg, step - 1),
+                      **record, "codebook_usage": usage, "grad_norm": grad_norm.item(), "lr": lr,
                       "elapsed_s": round(time.monotonic() - started, 1)}
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            if progress:
-                print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
-                      flush=True)
+            _log(log, record, progress)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                             "codebooks": codebooks.state_dict(), "step": step,
-                             "elapsed": time.monotonic() - started}, checkpoint_path)
+            if validation is not None:
+                _log(log, {"step": step, **validation.measure(model, mel_loss, device)}, progress)
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "codebooks": codebooks.state_dict(), "step": step, "elapsed": time.monotonic() - started}
+            if discriminator is not None:
+                state.update(discriminator=discriminator.state_dict(), optimizer_d=optimizer_d.state_dict())
+            save_checkpoint(state, checkpoint_path)
     log.close()
-    return export_codec(model, cfg, data, time.monotonic() - started, out / "codec")
+    return export_codec(model, cfg, data, time.monotonic() - started, out / "codec", steps_done=step)
 
 
-def export_codec(model, cfg: CodecTrainConfig, data: SegmentSampler, seconds: float, folder: Path) -> Path:
+def _log(log, record: dict, progress: bool) -> None:
+    log.write(json.dumps(record) + "\n")
+    log.flush()
+    if progress:
+        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()), flush=True)
+
+
+def export_codec(model, cfg: CodecTrainConfig, data: SegmentSampler, seconds: float, folder: Path,
+                 steps_done: int) -> Path:
     """Write a `transformers` DAC folder plus training.json (how it was made) atomically."""
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model = model.eval().cpu()
+    model = copy.deepcopy(model).eval().cpu()  # the run's own model keeps its weight norm
     for module in model.modules():
         if parametrize.is_parametrized(module, "weight"):
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
     model.save_pretrained(tmp)
     record = {"codec2vec": "codec", "training": config_to_dict(cfg), "train_hours": round(data.hours, 3),
-              "train_utterances": len(data.ids), "train_seconds": round(seconds, 1),
+              "train_utterances": len(data.ids), "train_seconds": round(seconds, 1), "steps_done": steps_done,
               "parameters": sum(p.numel() for p in model.parameters()), "provenance": provenance()}
     atomic_write_text(tmp / "training.json", json.dumps(record, indent=2) + "\n")
     shutil.rmtree(folder, ignore_errors=True)

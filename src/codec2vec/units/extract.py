@@ -27,7 +27,7 @@ from codec2vec.config import config_to_dict, save_config
 from codec2vec.data.audio import audio_info, load_audio, stream_audio
 from codec2vec.data.manifest import Manifest, Utterance, read_manifest
 from codec2vec.errors import AudioError, Codec2VecError, ConfigError
-from codec2vec.memory import map_large_blocks, release_free_memory
+from codec2vec.memory import large_blocks_mapped, release_free_memory
 from codec2vec.provenance import provenance
 from codec2vec.ranks import rank_device, torchrun_ranks
 from codec2vec.units.store import (PACKINGS, STORE_FORMAT, STORE_VERSION, StoreError, UnitStore, file_sha256,
@@ -48,6 +48,16 @@ class ExtractConfig:
     threads: int = 0  # torch threads per process; 0 = cores / workers
     skip_bad: bool = False  # report unreadable audio in skipped.json instead of stopping
     splits: list[str] = field(default_factory=list)  # encode only these splits of the manifest; [] = all
+    compile: str = "auto"  # torch.compile the encoder (same codes): "auto" = when there is enough audio to pay
+    #                        for compiling (COMPILE_AFTER_SECONDS), "true", "false"
+
+
+COMPILE_SETTINGS = ("auto", "true", "false")
+COMPILE_AFTER_SECONDS = 600.0  # compiling costs ~10-60 s of CPU; worth it from ~10 min of audio on
+
+
+def _compile_wanted(setting: str, seconds: float) -> bool:
+    return setting == "true" or (setting == "auto" and seconds >= COMPILE_AFTER_SECONDS)
 
 
 def _shard_name(k: int) -> str:
@@ -222,7 +232,6 @@ def _extract_rank(cfg: ExtractConfig, rank: int, world: int, progress: bool, cod
     """Encode this rank's unfinished shards; `codec` reuses one the caller already loaded."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    map_large_blocks()
     from codec2vec.codecs import load_codec
 
     out = Path(cfg.out)
@@ -231,15 +240,18 @@ def _extract_rank(cfg: ExtractConfig, rank: int, world: int, progress: bool, cod
     codec = codec.to(device) if codec is not None else load_codec(cfg.codec, device=device)
     mine = [(k, rows) for k, rows in enumerate(_shards(selected_rows(manifest, cfg.splits), cfg.shard_size))
             if k % world == rank and not (out / f"{_shard_name(k)}.json").is_file()]
+    if _compile_wanted(cfg.compile, sum(row.duration for _, rows in mine for row in rows)):
+        codec.compile()
     bar = None
     if progress and rank == 0:
         from tqdm import tqdm
         bar = tqdm(total=sum(len(rows) for _, rows in mine), unit="utt", desc=f"extract {out.name}",
                    file=sys.stderr)
-    for k, rows in mine:
-        encode_shard(codec, manifest, rows, cfg, _shard_name(k), out)
-        if bar is not None:
-            bar.update(len(rows))
+    with large_blocks_mapped():
+        for k, rows in mine:
+            encode_shard(codec, manifest, rows, cfg, _shard_name(k), out)
+            if bar is not None:
+                bar.update(len(rows))
     if bar is not None:
         bar.close()
 
@@ -305,6 +317,8 @@ def extract(cfg: ExtractConfig, progress: bool = True) -> Path:
         raise ConfigError("extract needs --corpus MANIFEST and --out STORE")
     if cfg.packing not in PACKINGS:
         raise ConfigError(f"packing must be one of {', '.join(PACKINGS)}, got '{cfg.packing}'")
+    if cfg.compile not in COMPILE_SETTINGS:
+        raise ConfigError(f"compile must be one of {', '.join(COMPILE_SETTINGS)}, got '{cfg.compile}'")
     if cfg.shard_size < 1 or cfg.workers < 1 or cfg.max_batch_seconds <= 0:
         raise ConfigError("shard_size and workers must be >= 1 and max_batch_seconds > 0")
     out = Path(cfg.out)

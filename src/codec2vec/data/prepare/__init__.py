@@ -13,7 +13,8 @@ from pathlib import Path
 from codec2vec.atomic import atomic_write_text
 from codec2vec.data.corpus import write_corpus_header
 from codec2vec.data.manifest import ManifestHeader, read_manifest, write_manifest
-from codec2vec.data.prepare import fluent_commands, iemocap, librispeech, real_en, speech_commands, voxceleb1
+from codec2vec.data.prepare import (fluent_commands, iemocap, librispeech, packaged_speech, real_en, speech_commands,
+                                    voxceleb1)
 from codec2vec.data.prepare.common import SkipReport, Subset
 from codec2vec.errors import ManifestError
 
@@ -24,6 +25,7 @@ PREPARERS = {
     "fluent-commands": fluent_commands.prepare,
     "iemocap": iemocap.prepare,
     "real-en": real_en.prepare,
+    "packaged-speech": packaged_speech.prepare,
 }
 
 

@@ -1,0 +1,181 @@
+"""packaged-speech: the real recorded speech in Debian games and learning apps (codec training data).
+
+About an hour of net speech, dozens of real voices, ~30 languages, mostly isolated words
+(../shared/RESOURCES.md, "Real speech in packages"). --src is a root folder holding the packages'
+files ('/' where installed, or a folder made with `dpkg-deb -x PKG.deb DIR`;
+`make packaged-speech` does this without root). Sources and the speaker label each row gets:
+  ktuberling-data     object words, 23 languages             ktuberling-<language>
+  klettres-data       letters and syllables, 20 languages    klettres-<language folder>
+  warzone2100-data    English call-outs and narration, 11 kHz  warzone-<audio folder> (approximate:
+                      one announcer speaks most folders)
+  hedgewars-data      shouted cartoon call-outs, 5 languages   hedgewars-<voice pack>
+Left out as RESOURCES.md says: music and effects, warzone's sfx/radclick, klettres' clipped `tn`,
+hedgewars' processed Robot and sung Singer packs and every pack's grunts; ktuberling's `sr@*`
+folders and every other byte-identical or sample-identical duplicate (first one kept).
+Leading and trailing silence is trimmed (klettres pads heavily); rows are 16 kHz mono FLAC, all in
+the `train` split (codec training data, not an evaluation set), source_sample_rate marks resampling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from codec2vec.data.audio import load_audio, save_flac
+from codec2vec.data.manifest import Utterance
+from codec2vec.data.prepare.common import SkipReport, Subset
+from codec2vec.errors import AudioError, ManifestError
+
+_SAMPLE_RATE = 16000
+_KTUBERLING = "usr/share/ktuberling/sounds"
+_KLETTRES = "usr/share/klettres"
+_WARZONE = "usr/share/games/warzone2100/base.wz"
+_HEDGEWARS = "usr/share/games/hedgewars/Data/Sounds/voices"
+_AUDIO_SUFFIXES = {".ogg", ".wav", ".opus", ".flac"}
+_WARZONE_SKIP = {"sfx", "radclick"}
+_HEDGEWARS_SKIP_PACKS = {"Robot", "Singer"}
+_HEDGEWARS_GRUNTS = re.compile(r"^(Firepunch|Hmm|Jump|Laugh|Ooff|Ow|PoisonCough|PoisonMoan)\d*$")
+_TRIM_FRAME = 320  # 20 ms
+_TRIM_BELOW_PEAK_DB = 40.0
+_MIN_SECONDS = 0.2
+
+
+def trim_silence(audio: np.ndarray, frame: int = _TRIM_FRAME, below_peak_db: float = _TRIM_BELOW_PEAK_DB) -> np.ndarray:
+    """Cut leading and trailing frames whose RMS is more than `below_peak_db` under the loudest frame's."""
+    n = audio.size // frame
+    if n == 0:
+        return audio
+    rms = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame).astype(np.float64) ** 2, axis=1))
+    loud = np.flatnonzero(rms > rms.max() * 10 ** (-below_peak_db / 20))
+    if loud.size == 0:
+        return audio[:0]
+    return audio[loud[0] * frame: min(audio.size, (loud[-1] + 1) * frame)]
+
+
+class _Writer:
+    """Decodes, trims and deduplicates clips, writes them as FLAC, and makes their rows."""
+
+    def __init__(self, out: Path, report: SkipReport):
+        self.out, self.report = out, report
+        self.seen: set[str] = set()
+        self.rows: list[Utterance] = []
+
+    def add_file(self, path: Path, rel: str, speaker: str, text: str | None) -> None:
+        try:
+            source_rate = sf.info(str(path)).samplerate
+            audio = load_audio(path, _SAMPLE_RATE)
+        except (AudioError, sf.LibsndfileError, RuntimeError) as e:
+            self.report.fail(str(path), str(e).removeprefix(f"{path}: "), AudioError)
+            return
+        self._add(audio, source_rate, rel, speaker, text)
+
+    def add_bytes(self, data: bytes, item: str, rel: str, speaker: str, text: str | None) -> None:
+        try:
+            audio, source_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as e:
+            self.report.fail(item, f"not a readable audio file ({e})", AudioError)
+            return
+        audio = audio.mean(axis=1)
+        if source_rate != _SAMPLE_RATE and audio.size:
+            audio = soxr.resample(audio, source_rate, _SAMPLE_RATE).astype(np.float32)
+        self._add(audio, source_rate, rel, speaker, text)
+
+    def _add(self, audio: np.ndarray, source_rate: int, rel: str, speaker: str, text: str | None) -> None:
+        audio = trim_silence(audio)
+        if audio.size < _MIN_SECONDS * _SAMPLE_RATE:
+            return  # silence or a click: nothing to learn from
+        digest = hashlib.sha1(np.round(audio * 32767).astype(np.int16).tobytes()).hexdigest()
+        if digest in self.seen:
+            return
+        self.seen.add(digest)
+        target = self.out / rel
+        if not target.exists():
+            save_flac(target, audio, _SAMPLE_RATE)
+        row_id = rel.removeprefix("audio/").removesuffix(".flac").replace("/", "-")
+        self.rows.append(Utterance(
+            id=row_id, audio=rel, duration=round(audio.size / _SAMPLE_RATE, 4), sample_rate=_SAMPLE_RATE,
+            speaker=speaker, split="train", text=text,
+            source_sample_rate=source_rate if source_rate != _SAMPLE_RATE else None))
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def _audio_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in _AUDIO_SUFFIXES and p.is_file())
+
+
+def _ktuberling(src: Path, writer: _Writer) -> None:
+    root = src / _KTUBERLING
+    if not root.is_dir():
+        return
+    for lang in sorted(p for p in root.iterdir() if p.is_dir() and "@" not in p.name):
+        for path in _audio_files(lang):
+            word = path.stem.replace("_", " ") if lang.name == "en" else None
+            writer.add_file(path, f"audio/ktuberling/{lang.name}/{_safe(path.stem)}.flac", f"ktuberling-{lang.name}", word)
+
+
+def _klettres(src: Path, writer: _Writer) -> None:
+    root = src / _KLETTRES
+    if not root.is_dir():
+        return
+    for lang in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in {"tn", "icons", "pics"}):
+        for path in _audio_files(lang):
+            kind = path.parent.name
+            writer.add_file(path, f"audio/klettres/{lang.name}/{kind}/{_safe(path.stem)}.flac",
+                            f"klettres-{lang.name}", None)
+
+
+def _warzone(src: Path, writer: _Writer) -> None:
+    archive = src / _WARZONE
+    if not archive.is_file():
+        return
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as e:
+        writer.report.fail(str(archive), f"not a readable zip archive ({e})")
+        return
+    with zf:
+        for name in sorted(zf.namelist()):
+            parts = name.split("/")
+            if len(parts) < 3 or parts[0] != "audio" or parts[1] in _WARZONE_SKIP or not name.endswith(".ogg"):
+                continue
+            stem = _safe(Path(name).stem)
+            writer.add_bytes(zf.read(name), f"{archive}:{name}", f"audio/warzone/{parts[1]}/{stem}.flac",
+                             f"warzone-{parts[1]}", None)
+
+
+def _hedgewars(src: Path, writer: _Writer) -> None:
+    root = src / _HEDGEWARS
+    if not root.is_dir():
+        return
+    for pack in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in _HEDGEWARS_SKIP_PACKS):
+        for path in _audio_files(pack):
+            if _HEDGEWARS_GRUNTS.match(path.stem):
+                continue
+            writer.add_file(path, f"audio/hedgewars/{_safe(pack.name)}/{_safe(path.stem)}.flac",
+                            f"hedgewars-{pack.name}", None)
+
+
+def prepare(src: Path, out: Path, report: SkipReport) -> list[Subset]:
+    writer = _Writer(out, report)
+    for source in (_ktuberling, _klettres, _warzone, _hedgewars):
+        source(src, writer)
+    if not writer.rows:
+        raise ManifestError(
+            f"{src}: none of the packaged-speech sources found (looked for {_KTUBERLING}, {_KLETTRES}, "
+            f"{_WARZONE}, {_HEDGEWARS}); run `make packaged-speech` to unpack ktuberling-data klettres-data "
+            "warzone2100-data hedgewars-data without root"
+        )
+    notes = ("Real recorded speech from Debian packages, ~30 languages, mostly isolated words; codec training "
+             "data. Speaker labels are per language folder or voice pack (approximate for warzone); rows with "
+             "source_sample_rate were resampled to 16 kHz; silence trimmed; duplicates dropped.")
+    return [Subset("packaged-speech", [], writer.rows, notes)]
