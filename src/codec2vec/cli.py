@@ -80,6 +80,13 @@ def _cmd_codec_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_codec_import_dac(args: argparse.Namespace) -> int:
+    from codec2vec.codecs.dac_import import import_dac
+
+    print(f"codec written to {import_dac(args.checkpoint, args.out)} (use it with --codec {args.out})")
+    return 0
+
+
 def _cmd_codec_eval(args: argparse.Namespace) -> int:
     from codec2vec.codecs.evaluate import CodecEvalConfig, evaluate_codecs
     from codec2vec.config import load_config
@@ -267,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="export the latest checkpoint as OUT/codec-step<N> and stop (evaluate a run while it trains)")
     _add_config_args(train)
     train.set_defaults(func=_cmd_codec_train)
+    import_dac = codec_verbs.add_parser("import-dac", help="convert an original Descript DAC weights.pth into a codec folder")
+    import_dac.add_argument("checkpoint", help="Descript's weights.pth (read as data only)")
+    import_dac.add_argument("--out", required=True, help="codec folder to write (transformers DAC layout)")
+    import_dac.set_defaults(func=_cmd_codec_import_dac)
     evaluate = codec_verbs.add_parser("eval", help="round-trip quality of codecs and classical peers")
     evaluate.add_argument("--corpus", help="manifest of the speech to judge")
     evaluate.add_argument("--codec", action="append", help="codec to judge (repeatable; default: default)")

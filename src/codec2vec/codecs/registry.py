@@ -86,6 +86,10 @@ def _load_model(source: str):
                 return AutoModel.from_pretrained(folder)
         except (OSError, ValueError, KeyError) as e:
             raise CodecError(f"{folder}: cannot load codec weights ({str(e).splitlines()[0]})") from None
+    if source.endswith((".pth", ".pt")):
+        raise CodecError(f"codec '{source}' is a PyTorch checkpoint file, not a codec folder; if it is an "
+                         f"original Descript DAC checkpoint, convert it once with `codec2vec codec import-dac "
+                         f"{source} --out DIR` and pass --codec DIR")
     if source.startswith((".", "/", "~")) or source.count("/") != 1:
         raise CodecError(f"codec '{source}' is neither a known name ({', '.join(CODECS)}), "
                          "an existing folder, nor a hub id of the form owner/name")

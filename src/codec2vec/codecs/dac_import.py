@@ -1,0 +1,147 @@
+"""`codec2vec codec import-dac weights.pth --out DIR`: an original Descript DAC checkpoint as a
+`transformers` DAC folder that `--codec DIR` loads.
+
+The checkpoint is read as data only (`torch.load(weights_only=True)`: no code from it runs, and
+Descript's `dac` package is not needed). Its `metadata.kwargs` (DAC's constructor arguments) give
+the `DacConfig`; its weight-normalised convolutions (`weight_g`, `weight_v`) are folded into plain
+weights, and its module names are mapped onto transformers' (the layout of Descript's
+dac/model/dac.py, v1.0.0). tests/test_dac_import.py checks the codes against Descript's own encoder.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from pathlib import Path
+
+import torch
+
+from codec2vec.codecs.registry import CodecError
+
+_RESIDUAL_PARTS = ("snake1", "conv1", "snake2", "conv2")  # Descript's ResidualUnit.block[0..3]
+
+
+def _encoder_key(parts: list[str], n_blocks: int) -> str | None:
+    # encoder.block: [conv, EncoderBlock x n, Snake, conv]; EncoderBlock.block: [RU, RU, RU, Snake, conv]
+    i = int(parts[0])
+    if i == 0:
+        return "conv1." + ".".join(parts[1:])
+    if i == n_blocks + 1:
+        return "snake1." + ".".join(parts[1:])
+    if i == n_blocks + 2:
+        return "conv2." + ".".join(parts[1:])
+    if parts[1] != "block":
+        return None
+    j, rest = int(parts[2]), parts[3:]
+    prefix = f"block.{i - 1}."
+    if j < 3 and rest[0] == "block":
+        return prefix + f"res_unit{j + 1}.{_RESIDUAL_PARTS[int(rest[1])]}." + ".".join(rest[2:])
+    return prefix + {3: "snake1.", 4: "conv1."}[j] + ".".join(rest) if j in (3, 4) else None
+
+
+def _decoder_key(parts: list[str], n_blocks: int) -> str | None:
+    # decoder.model: [conv, DecoderBlock x n, Snake, conv, Tanh]; DecoderBlock.block: [Snake, convT, RU, RU, RU]
+    i = int(parts[0])
+    if i == 0:
+        return "conv1." + ".".join(parts[1:])
+    if i == n_blocks + 1:
+        return "snake1." + ".".join(parts[1:])
+    if i == n_blocks + 2:
+        return "conv2." + ".".join(parts[1:])
+    if parts[1] != "block":
+        return None
+    j, rest = int(parts[2]), parts[3:]
+    prefix = f"block.{i - 1}."
+    if j == 0:
+        return prefix + "snake1." + ".".join(rest)
+    if j == 1:
+        return prefix + "conv_t1." + ".".join(rest)
+    if rest[0] == "block":
+        return prefix + f"res_unit{j - 1}.{_RESIDUAL_PARTS[int(rest[1])]}." + ".".join(rest[2:])
+    return None
+
+
+def transformers_key(key: str, n_encoder_blocks: int, n_decoder_blocks: int) -> str | None:
+    """Descript's state-dict name -> transformers' (None: not a name of Descript's layout)."""
+    if key.startswith("encoder.block."):
+        mapped = _encoder_key(key.removeprefix("encoder.block.").split("."), n_encoder_blocks)
+        return None if mapped is None else "encoder." + mapped
+    if key.startswith("decoder.model."):
+        mapped = _decoder_key(key.removeprefix("decoder.model.").split("."), n_decoder_blocks)
+        return None if mapped is None else "decoder." + mapped
+    if re.fullmatch(r"quantizer\.quantizers\.\d+\.(in_proj|out_proj|codebook)\.\w+", key):
+        return key
+    return None
+
+
+def _fold_weight_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """weight = g * v / |v| (norm over all dimensions but the first), as torch's weight_norm(dim=0)."""
+    folded = {}
+    for key, value in state.items():
+        if key.endswith(".weight_g"):
+            continue
+        if key.endswith(".weight_v"):
+            stem = key.removesuffix(".weight_v")
+            folded[stem + ".weight"] = torch._weight_norm(value, state[stem + ".weight_g"], 0)
+        else:
+            folded[key] = value
+    return folded
+
+
+def dac_config(kwargs: dict):
+    """The DacConfig of Descript's DAC(**kwargs) (its defaults where a kwarg is missing)."""
+    from transformers import DacConfig
+
+    encoder_dim = int(kwargs.get("encoder_dim", 64))
+    encoder_rates = [int(r) for r in kwargs.get("encoder_rates", [2, 4, 8, 8])]
+    latent_dim = kwargs.get("latent_dim") or encoder_dim * 2 ** len(encoder_rates)
+    codebook_dim = kwargs.get("codebook_dim", 8)
+    if not isinstance(codebook_dim, int):
+        raise CodecError(f"per-codebook dimensions {codebook_dim} are not supported by transformers' DAC")
+    # transformers' own conversion passes the rate as stored; a float (44100.0) fails its strict validation.
+    return DacConfig(
+        encoder_hidden_size=encoder_dim, downsampling_ratios=encoder_rates,
+        decoder_hidden_size=int(kwargs.get("decoder_dim", 1536)),
+        upsampling_ratios=[int(r) for r in kwargs.get("decoder_rates", [8, 8, 4, 2])],
+        hidden_size=int(latent_dim), n_codebooks=int(kwargs.get("n_codebooks", 9)),
+        codebook_size=int(kwargs.get("codebook_size", 1024)), codebook_dim=codebook_dim,
+        quantizer_dropout=float(kwargs.get("quantizer_dropout", 0.0)),
+        sampling_rate=int(kwargs.get("sample_rate", 44100)), hop_length=math.prod(encoder_rates),
+    )
+
+
+def import_dac(checkpoint: str | Path, out: str | Path) -> Path:
+    """Convert Descript's weights.pth into a transformers DAC folder at `out` (written atomically)."""
+    from transformers import DacModel
+
+    checkpoint, out = Path(checkpoint), Path(out)
+    if not checkpoint.is_file():
+        raise CodecError(f"{checkpoint}: no such checkpoint file")
+    try:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle and zip errors vary; a weights-only load refuses code objects too
+        raise CodecError(f"{checkpoint}: not a readable weights-only PyTorch checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(saved, dict) or "state_dict" not in saved or "kwargs" not in (saved.get("metadata") or {}):
+        raise CodecError(f"{checkpoint}: not an original DAC checkpoint (expected 'state_dict' and "
+                         "'metadata' -> 'kwargs', as Descript's DAC.save writes)")
+    config = dac_config(saved["metadata"]["kwargs"])
+    state = _fold_weight_norm(saved["state_dict"])
+    n_enc, n_dec = len(config.downsampling_ratios), len(config.upsampling_ratios)
+    mapped, unknown = {}, []
+    for key, value in state.items():
+        name = transformers_key(key, n_enc, n_dec)
+        (unknown.append(key) if name is None else mapped.__setitem__(name, value))
+    model = DacModel(config)
+    expected = set(model.state_dict())
+    missing, extra = sorted(expected - set(mapped)), sorted(set(mapped) - expected)
+    if unknown or missing or extra:
+        raise CodecError(f"{checkpoint}: its weights do not fit DAC's layout (unknown {unknown[:3]}, "
+                         f"missing {missing[:3]}, unexpected {extra[:3]})")
+    model.load_state_dict(mapped)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
