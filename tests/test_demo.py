@@ -41,7 +41,9 @@ def test_demo_runs_every_stage_and_reports_measured_numbers(demo, capsys):
         cells = [c.strip() for c in row.split("|")[2:]]
         for cell, task in zip(cells, TASKS):
             result = json.loads((out / "eval" / name / f"{task}.json").read_text())
-            assert cell.split()[0] == f"{100 * result['test']:.1f}"
+            value, low, high = re.match(r"\**([\d.]+) \[([\d.]+), ([\d.]+)\]", cell).groups()  # bold: the best
+            assert value == f"{100 * result['test']:.1f}"
+            assert [low, high] == [f"{100 * x:.1f}" for x in result["test_interval"]]
 
     storage = storage_totals(out / "units")
     assert storage["hours"] > 0 and storage["packing"] == "uint16"

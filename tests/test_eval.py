@@ -22,6 +22,7 @@ from codec2vec.eval import downstream as downstream_module
 from codec2vec.eval.downstream import Examples, HeadConfig, train_head
 from codec2vec.eval.features import cached_features
 from codec2vec.eval.heads import Downstream, UtteranceHead
+from codec2vec.eval.intervals import metric_value
 from codec2vec.eval.pnmi import frame_phones, score_units
 from codec2vec.eval.report import report
 from codec2vec.eval.superb import SUPERB
@@ -144,7 +145,14 @@ def test_every_task_trains_reports_and_resumes(setup, monkeypatch):
         assert result["settings"]["seed"] == 1 and result["folds"][0]["examples"] == {"train": 12, "dev": 4, "test": 4}
         assert result["settings"]["head"]["layer_norm"] is True  # the default for a pre-LN upstream
         assert sum(result["layer_weights"]) == pytest.approx(1.0) and len(result["layer_weights"]) == 3
-        assert 1 <= result["folds"][0]["best_epoch"] <= 3 and len(result["folds"][0]["history"]) <= 3
+        kept = result["folds"][0]["seeds"][0]
+        assert kept["seed"] == 1 and 1 <= kept["best_epoch"] <= 3 and len(kept["history"]) <= 3
+        # Per-item test outcomes are kept, and the reported value and its 95 % interval come from them.
+        outcome = kept["test_outcomes"][task.metric]
+        assert metric_value(outcome) == pytest.approx(result["test"]) and result["seeds"] == 1
+        assert result["test_items"] == (4 * 3 if name == "asv" else 4)  # ASV: 4 utterances x 3 enrolled speakers
+        low, high = result["test_interval"]
+        assert low <= result["test"] <= high and result["confidence"] == 0.95
     assert json.loads((out / "results.json").read_text())["tasks"]["asr"]["metric"] == "wer"
     assert "| asv | quick | eer |" in (out / "results.md").read_text()
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json") if p.name != "results.json"}
@@ -179,6 +187,34 @@ def test_lr_sweep_keeps_the_best_dev_result(setup):
     sweep = {s["lr"]: s["dev"] for s in result["folds"][0]["sweep"]}
     assert set(sweep) == {1e-7, 0.01}
     assert result["folds"][0]["lr"] == max(sweep, key=sweep.get)
+
+
+def test_head_seeds_are_averaged_with_their_spread(setup):
+    out = setup["root"] / "seeds"
+    evaluate(_config(setup, out, "fbank", "tasks=[ks]", "head.seeds=3", "head.max_epochs.ks=3"), progress=False)
+    result = json.loads((out / "ks.json").read_text())
+    seeds = result["folds"][0]["seeds"]
+    assert [s["seed"] for s in seeds] == [1, 2, 3] and result["seeds"] == 3
+    by_seed = [s["test"]["accuracy"] for s in seeds]
+    assert result["test_by_seed"] == pytest.approx(by_seed) and result["test"] == pytest.approx(np.mean(by_seed))
+    assert result["test_seed_std"] == pytest.approx(np.std(by_seed))
+    assert f"sd {100 * np.std(by_seed):.1f}" in (out / "results.md").read_text()
+
+
+def test_results_written_before_intervals_are_rerun(setup):
+    out = setup["root"] / "old-version"
+    evaluate(_config(setup, out, "fbank", "tasks=[ks]", "head.max_epochs.ks=2"), progress=False)
+    old = json.loads((out / "ks.json").read_text())
+    old["version"] = 1
+    del old["test_interval"]
+    (out / "ks.json").write_text(json.dumps(old))
+    evaluate(_config(setup, out, "fbank", "tasks=[ks]", "head.max_epochs.ks=2"), progress=False)
+    assert json.loads((out / "ks.json").read_text())["test_interval"]
+
+
+def test_bad_seed_count_is_refused(setup):
+    with pytest.raises(ConfigError, match="head.seeds must be >= 1, got 0"):
+        evaluate(_config(setup, setup["root"] / "x", "fbank", "tasks=[ks]", "head.seeds=0"), progress=False)
 
 
 def test_cross_validation_folds(tmp_path):
@@ -262,6 +298,22 @@ def test_bad_requests_are_named(setup, tmp_path):
         evaluate(_config(setup, tmp_path / "x", "fbank", "tasks=[pr,qbe]"), progress=False)
     with pytest.raises(ConfigError, match="not found"):
         evaluate(_config(setup, tmp_path / "x", str(tmp_path / "missing")), progress=False)
+
+
+def test_report_marks_the_best_and_separated_differences():
+    from codec2vec.eval.report import report_table
+
+    def run(name, accuracy, interval):
+        result = {"task": "ks", "metric": "accuracy", "higher_is_better": True, "test": accuracy,
+                  "test_interval": interval, "seconds": {"total": 60.0}}
+        return {"name": name, "tasks": {"ks": result}, "units": None}
+
+    table = report_table([run("a", 0.80, [0.76, 0.84]), run("b", 0.78, [0.74, 0.82]), run("c", 0.60, [0.55, 0.65])])
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
+    assert "**80.0 [76.0, 84.0]**" in rows["a"]  # the best, in bold
+    assert "78.0 [74.0, 82.0] |" in rows["b"] and "‡" not in rows["b"]  # overlaps the best's interval
+    assert "60.0 [55.0, 65.0] ‡" in rows["c"]  # separated from the best
+    assert "does not overlap the best's" in table
 
 
 def test_report_and_benchmark_cli(setup, tmp_path):
@@ -487,15 +539,15 @@ def test_evaluate_with_the_superb_profile(setup, monkeypatch):
     evaluate(cfg, progress=False)
     for name, steps in (("pr", 5), ("ks", 4), ("asv", 4)):
         result = json.loads((out / f"{name}.json").read_text())
-        fold = result["folds"][0]
+        fold = result["folds"][0]["seeds"][0]
         assert result["profile"] == "superb" and result["settings"]["head"]["profile"] == "superb"
-        assert fold["steps"] == steps and fold["lr"] == SUPERB[name].lr and "best_epoch" not in fold
+        assert fold["steps"] == steps and result["folds"][0]["lr"] == SUPERB[name].lr and "best_epoch" not in fold
         assert [h["step"] for h in fold["history"]] == list(range(2, steps + 1, 2)) + ([steps] if steps % 2 else [])
         assert fold["best_step"] in [h["step"] for h in fold["history"]]
     # PR accumulates 2 micro-batches per update (libriphone.yaml): 5 updates, 10 batches of at most 4
     assert len(seen) == 5 * 2 + 4 * 1 + 2 * 1 + 4 * 2 and max(seen) == 4
     # IC: one classifier per slot of 'label|x|none' (4 + 1 + 1 outputs), right only when all three are
     ic = json.loads((out / "ic.json").read_text())
-    assert ic["classes"] == 4 and ic["folds"][0]["steps"] == 2
+    assert ic["classes"] == 4 and ic["folds"][0]["seeds"][0]["steps"] == 2
     assert "| pr | superb | per |" in (out / "results.md").read_text()
     assert json.loads((out / "results.json").read_text())["profile"] == "superb"

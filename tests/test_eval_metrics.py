@@ -84,3 +84,62 @@ def test_weighted_layer_sum_starts_uniform_and_learns_which_layer():
     torch.testing.assert_close(normed, expected)
     with pytest.raises(ValueError, match="expected 3 hidden states"):
         featurizer(hidden[:2])
+
+
+def test_edit_counts_per_utterance_pool_to_the_corpus_rate():
+    from codec2vec.eval.metrics import edit_counts
+
+    assert edit_counts(["a", "b", "c", "d"], ["a", "x", "c"]) == (2, 4)  # one substitution, one deletion
+    assert edit_counts("abcd", "abed") == (1, 4) and edit_counts(["a"], []) == (1, 1)
+
+
+def test_bootstrap_interval_of_an_accuracy_matches_the_normal_approximation():
+    from codec2vec.eval.intervals import bootstrap_interval, correct_outcome
+
+    # 300 of 400 right: p = 0.75, standard error sqrt(p (1 - p) / n) = 0.02165, 95 %: +- 0.0424
+    outcome = correct_outcome([1] * 300 + [0] * 100)
+    low, high = bootstrap_interval([[outcome]], resamples=4000)
+    assert low == pytest.approx(0.75 - 0.0424, abs=0.006) and high == pytest.approx(0.75 + 0.0424, abs=0.006)
+    assert bootstrap_interval([[correct_outcome([1] * 50)]]) == [1.0, 1.0]  # nothing varies: no width
+
+
+def test_bootstrap_interval_of_an_error_rate_weights_utterances_by_length():
+    from codec2vec.eval.intervals import bootstrap_interval, errors_outcome, metric_value
+
+    # Every utterance has 1 error in 10 tokens: the rate is 0.1 in every resample.
+    same = errors_outcome([1] * 30, [10] * 30)
+    assert metric_value(same) == 0.1 and bootstrap_interval([[same]]) == pytest.approx([0.1, 0.1])
+    # Two utterances: 0/1 tokens wrong and 9/9 wrong. Resamples: both short (0), both long (1) or one of
+    # each (0.9), with probabilities 1/4, 1/4, 1/2: the 2.5th percentile is 0 and the 97.5th is 1.
+    mixed = errors_outcome([0, 9], [1, 9])
+    assert metric_value(mixed) == pytest.approx(0.9)
+    assert bootstrap_interval([[mixed]], resamples=2000) == pytest.approx([0.0, 1.0])
+
+
+def test_bootstrap_interval_averages_seeds_on_the_same_draw_and_folds():
+    from codec2vec.eval.intervals import bootstrap_interval, correct_outcome
+
+    right, wrong = correct_outcome([1] * 20), correct_outcome([0] * 20)
+    assert bootstrap_interval([[right, wrong]]) == [0.5, 0.5]  # seed mean: exactly 0.5 in every resample
+    assert bootstrap_interval([[right], [wrong]]) == [0.5, 0.5]  # fold mean, likewise
+    with pytest.raises(ValueError, match="same test items"):
+        bootstrap_interval([[right, correct_outcome([1] * 19)]])
+
+
+def test_bootstrap_interval_of_an_eer_resamples_trials():
+    from codec2vec.eval.intervals import bootstrap_interval, metric_value, trials_outcome
+
+    rng = np.random.default_rng(0)
+    labels = np.array([1] * 100 + [0] * 300)
+    scores = labels + rng.normal(0, 0.6, 400)  # overlapping classes: an EER of a few tens of percent
+    outcome = trials_outcome(scores, labels)
+    eer = metric_value(outcome)
+    low, high = bootstrap_interval([[outcome]], resamples=500)
+    assert 0.1 < eer < 0.4 and low < eer < high and high - low < 0.2
+
+
+def test_separated_intervals():
+    from codec2vec.eval.intervals import separated
+
+    assert separated([0.1, 0.2], [0.25, 0.3]) and separated([0.25, 0.3], [0.1, 0.2])
+    assert not separated([0.1, 0.26], [0.25, 0.3]) and not separated(None, [0.1, 0.2])

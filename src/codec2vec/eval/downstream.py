@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from codec2vec.errors import ConfigError
 from codec2vec.eval.features import CachedFeatures
 from codec2vec.eval.heads import CTCHead, Downstream, UtteranceHead
-from codec2vec.eval.metrics import (char_error_rate, ctc_greedy, equal_error_rate, phone_error_rate,
-                                    word_error_rate)
+from codec2vec.eval.intervals import correct_outcome, errors_outcome, metric_value, trials_outcome
+from codec2vec.eval.metrics import ctc_greedy, edit_counts
 from codec2vec.eval.superb import (GRADIENT_CLIPPING, SUPERB, ProjectedCTCHead, ProjectedUtteranceHead,
                                    XVectorHead)
 from codec2vec.eval.tasks import ASR_VOCAB, PR_VOCAB, Task
@@ -31,6 +31,7 @@ PROFILES = ("quick", "superb")
 @dataclass
 class HeadConfig:
     profile: str = "quick"  # "quick": the light heads below, by epochs; "superb": s3prl's (codec2vec.eval.superb)
+    seeds: int = 1  # heads trained per task and learning rate (seeds seed, seed+1, ...); results average them
     lr: dict[str, float] = field(default_factory=dict)  # per task, e.g. {asr: 0.003}; missing = the profile's
     batch_size: int = 0  # utterances per step; 0 = the profile's (quick: 16 frame tasks, 64 utterance tasks)
     steps: dict[str, int] = field(default_factory=dict)  # superb: optimizer updates per task; missing = s3prl's
@@ -87,6 +88,8 @@ def _batches(n: int, size: int, rng: np.random.Generator | None = None) -> list[
 
 
 def check_profile(cfg: HeadConfig) -> None:
+    if cfg.seeds < 1:
+        raise ConfigError(f"head.seeds must be >= 1, got {cfg.seeds}")
     if cfg.profile not in PROFILES:
         raise ConfigError(f"head.profile '{cfg.profile}': choose from {', '.join(PROFILES)}")
 
@@ -142,9 +145,12 @@ def _loss(task: Task, model: Downstream, data: Examples, index: np.ndarray, devi
 
 
 @torch.no_grad()
-def score(task: Task, model: Downstream, data: Examples, batch_size: int, enroll: Examples | None = None) -> dict:
-    """The task's metrics on one split; ASV scores each utterance against every speaker's mean
-    embedding over `enroll` (the training split) by cosine similarity."""
+def score_items(task: Task, model: Downstream, data: Examples, batch_size: int,
+                enroll: Examples | None = None) -> dict[str, dict]:
+    """Per-item outcomes of every metric of the task on one split (codec2vec.eval.intervals):
+    per-utterance edit counts for PER/WER/CER, right/wrong for accuracy, per-trial scores for EER
+    (ASV scores each utterance against every speaker's mean embedding over `enroll`, the training
+    split, by cosine similarity, unless the split lists its trials)."""
     model.eval()
     device = next(model.parameters()).device
     if task.level == "frame":
@@ -157,20 +163,26 @@ def score(task: Task, model: Downstream, data: Examples, batch_size: int, enroll
                 hyps.append([vocab[k - 1] for k in ctc_greedy(best[row, : lengths[row]].tolist())])
                 refs.append([vocab[k] for k in data.targets[i]])
         if task.name == "pr":
-            return {"per": phone_error_rate(refs, hyps)}
-        refs_text, hyps_text = ["".join(r) for r in refs], ["".join(h) for h in hyps]
-        return {"wer": word_error_rate(refs_text, hyps_text), "cer": char_error_rate(refs_text, hyps_text)}
+            return {"per": errors_outcome(*zip(*(edit_counts(r, h) for r, h in zip(refs, hyps))))}
+        words = [edit_counts("".join(r).split(), "".join(h).split()) for r, h in zip(refs, hyps)]
+        chars = [edit_counts("".join(r).strip(), "".join(h).strip()) for r, h in zip(refs, hyps)]
+        return {"wer": errors_outcome(*zip(*words)), "cer": errors_outcome(*zip(*chars))}
     if task.name == "asv":
         if data.trials:
-            return {"eer": _trial_list_eer(model, data, batch_size)}
-        return {"eer": _verification_eer(model, data, enroll, batch_size)}
-    correct = 0
+            return {"eer": trials_outcome(*_trial_list_scores(model, data, batch_size))}
+        return {"eer": trials_outcome(*_verification_scores(model, data, enroll, batch_size))}
+    correct = []
     for index in _batches(len(data), batch_size):
         out = model(*_inputs(model, data, index, device))
         predicted = model.head.predict(out).cpu()
         right = predicted == torch.tensor([data.targets[i] for i in index])
-        correct += int(right.reshape(len(index), -1).all(1).sum())  # every slot right
-    return {"accuracy": correct / max(1, len(data))}
+        correct.extend(right.reshape(len(index), -1).all(1).tolist())  # every slot right
+    return {"accuracy": correct_outcome(correct)}
+
+
+def score(task: Task, model: Downstream, data: Examples, batch_size: int, enroll: Examples | None = None) -> dict:
+    """The task's metrics on one split."""
+    return {name: metric_value(outcome) for name, outcome in score_items(task, model, data, batch_size, enroll).items()}
 
 
 def _embeddings(model: Downstream, data: Examples, batch_size: int) -> torch.Tensor:
@@ -180,21 +192,22 @@ def _embeddings(model: Downstream, data: Examples, batch_size: int) -> torch.Ten
     return F.normalize(torch.cat(parts), dim=-1)
 
 
-def _trial_list_eer(model: Downstream, data: Examples, batch_size: int) -> float:
+def _trial_list_scores(model: Downstream, data: Examples, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """SUPERB's ASV: the cosine similarity of the two utterances' embeddings, for every listed trial."""
     embedded = _embeddings(model, data, batch_size)
     labels, a, b = (np.array(column) for column in zip(*data.trials))
-    return equal_error_rate((embedded[a] * embedded[b]).sum(-1).numpy(), labels)
+    return (embedded[a] * embedded[b]).sum(-1).numpy(), labels
 
 
-def _verification_eer(model: Downstream, data: Examples, enroll: Examples, batch_size: int) -> float:
+def _verification_scores(model: Downstream, data: Examples, enroll: Examples,
+                         batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     speakers = sorted(set(enroll.speakers))
     enrolled = _embeddings(model, enroll, batch_size)
     models = F.normalize(torch.stack([enrolled[[i for i, s in enumerate(enroll.speakers) if s == spk]].mean(0)
                                       for spk in speakers]), dim=-1)
     scores = _embeddings(model, data, batch_size) @ models.T  # [utterances, speakers]: every trial
     labels = np.array([[s == spk for spk in speakers] for s in data.speakers], dtype=np.int64)
-    return equal_error_rate(scores.numpy().ravel(), labels.ravel())
+    return scores.numpy().ravel(), labels.ravel()
 
 
 def train_head(task: Task, data: dict[str, Examples], n_hidden: int, width: int, n_classes: int | list[int],

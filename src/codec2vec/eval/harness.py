@@ -22,15 +22,17 @@ from codec2vec.config import config_to_dict, save_config
 from codec2vec.data.manifest import Manifest
 from codec2vec.data.trials import read_trials, trials_file
 from codec2vec.errors import ConfigError
-from codec2vec.eval.downstream import (Examples, HeadConfig, check_profile, default_lr, reads_frames, score,
+from codec2vec.eval.downstream import (Examples, HeadConfig, check_profile, default_lr, reads_frames, score, score_items,
                                       train_head, vocabulary)
 from codec2vec.eval.features import cached_features, unit_store_for
+from codec2vec.eval.intervals import CONFIDENCE, bootstrap_interval, metric_value, size
 from codec2vec.eval.tasks import Task, folds, parse_tasks, split_names, task_manifest
 from codec2vec.eval.upstream import Upstream, load_upstream
 from codec2vec.provenance import provenance
 from codec2vec.units.store import file_sha256
 
 RESULT_FORMAT = "codec2vec-eval"
+RESULT_VERSION = 2  # 2: per-item test outcomes, bootstrap intervals, head seeds
 # Settings that do not change a task's numbers: a finished task is reused when only these differ.
 _NOT_RESULT_KEYS = ("tasks", "out", "cache", "device", "threads", "units")
 PROTOCOL_NOTES = {
@@ -167,37 +169,60 @@ class TaskRunner:
         for fold, data in setups:
             cache = data["train"].items[0][0]
             n_hidden, width = cache.header["n_hidden"], cache.header["width"]
-            trials = []
+            n_classes = [len(values) for values in self.slots] if self.slots else len(self.classes)
+            sweep = []
             for lr in lrs:
-                n_classes = [len(values) for values in self.slots] if self.slots else len(self.classes)
-                model, info = train_head(task, data, n_hidden, width, n_classes, cfg.head, lr, cfg.seed,
-                                         _device(cfg.device))
-                trials.append((info, model))
-                self.log(f"{self.upstream.name} {task.name}{' ' + fold if fold else ''} lr {lr:g}: "
-                         f"dev {task.select} {info['dev']:.4f} ({trained(info)})")
-            info, model = max(trials, key=lambda t: sign * t[0]["dev"])
+                runs = []
+                for seed in range(cfg.seed, cfg.seed + cfg.head.seeds):
+                    model, info = train_head(task, data, n_hidden, width, n_classes, cfg.head, lr, seed,
+                                             _device(cfg.device))
+                    runs.append((seed, info, model))
+                    self.log(f"{self.upstream.name} {task.name}{' ' + fold if fold else ''} lr {lr:g} seed {seed}: "
+                             f"dev {task.select} {info['dev']:.4f} ({trained(info)})")
+                sweep.append((lr, float(np.mean([info["dev"] for _, info, _ in runs])), runs))
+            lr, _, runs = max(sweep, key=lambda t: sign * t[1])  # the learning rate best on dev, over seeds
             batch = cfg.head.batch_size or 64
-            length = {k: info[k] for k in ("best_epoch", "epochs", "best_step", "steps", "skipped_steps") if k in info}
+            seeds = []
+            for seed, info, model in runs:
+                outcomes = score_items(task, model, data["test"], batch, data["train"])
+                seeds.append({
+                    "seed": seed,
+                    **{k: info[k] for k in ("best_epoch", "epochs", "best_step", "steps", "skipped_steps") if k in info},
+                    "dev": score(task, model, data["dev"], batch, data["train"]),
+                    "test": {m: metric_value(o) for m, o in outcomes.items()},
+                    "test_outcomes": outcomes,
+                    "layer_weights": model.featurizer.layer_weights(),
+                    "history": info["history"],
+                })
             per_fold.append({
-                "fold": fold or None, "lr": info["lr"], **length,
-                "dev": score(task, model, data["dev"], batch, data["train"]),
-                "test": score(task, model, data["test"], batch, data["train"]),
-                "layer_weights": model.featurizer.layer_weights(),
+                "fold": fold or None, "lr": lr,
+                "dev": {m: float(np.mean([s["dev"][m] for s in seeds])) for m in seeds[0]["dev"]},
+                "test": {m: float(np.mean([s["test"][m] for s in seeds])) for m in seeds[0]["test"]},
+                "layer_weights": np.mean([s["layer_weights"] for s in seeds], axis=0).tolist(),
+                "seeds": seeds,
                 "examples": {s: len(e) for s, e in data.items()},
                 **({"unlabelled": {s: e.unlabelled for s, e in data.items()}}
                    if any(e.unlabelled for e in data.values()) else {}),
-                "sweep": [{"lr": t[0]["lr"], "dev": t[0]["dev"], "trained": trained(t[0])} for t in trials],
-                "history": info["history"],
+                "sweep": [{"lr": lr_, "dev": dev, "trained": [trained(info) for _, info, _ in runs_]}
+                          for lr_, dev, runs_ in sweep],
             })
         mean = lambda part, key: float(np.mean([f[part][key] for f in per_fold]))  # noqa: E731
         metrics = sorted(per_fold[0]["test"])
+        intervals = {m: bootstrap_interval([[s["test_outcomes"][m] for s in f["seeds"]] for f in per_fold],
+                                           seed=cfg.seed) for m in metrics}
+        # Spread over head seeds: the standard deviation of the (fold-averaged) test metric.
+        by_seed = [float(np.mean([f["seeds"][k]["test"][task.metric] for f in per_fold])) for k in range(cfg.head.seeds)]
         header = self.manifest.header
         return {
-            "codec2vec": RESULT_FORMAT, "version": 1, "task": task.name, "description": task.description,
+            "codec2vec": RESULT_FORMAT, "version": RESULT_VERSION, "task": task.name, "description": task.description,
             "profile": cfg.head.profile,
             "metric": task.metric, "higher_is_better": task.higher_is_better,
             "dev": mean("dev", task.metric), "test": mean("test", task.metric),
+            "test_interval": intervals[task.metric], "confidence": CONFIDENCE,
+            "test_items": sum(size(f["seeds"][0]["test_outcomes"][task.metric]) for f in per_fold),
+            "seeds": cfg.head.seeds, "test_by_seed": by_seed, "test_seed_std": float(np.std(by_seed)),
             "dev_metrics": {m: mean("dev", m) for m in metrics}, "test_metrics": {m: mean("test", m) for m in metrics},
+            "test_intervals": intervals,
             "layer_weights": np.mean([f["layer_weights"] for f in per_fold], axis=0).tolist(),
             "classes": len(self.classes), "folds": per_fold,
             "upstream": {"spec": cfg.model, "name": self.upstream.name, "key": self.upstream.key,
@@ -238,6 +263,8 @@ def _finished(path: Path, cfg: EvalConfig, upstream: Upstream) -> dict | None:
     if not path.is_file():
         return None
     result = json.loads(path.read_text(encoding="utf-8"))
+    if result.get("version", 1) < RESULT_VERSION:
+        return None  # written before test outcomes were kept: no interval can be computed from it
     settings = _with_defaults(result.get("settings", {}), _result_settings(EvalConfig()))
     if settings == _result_settings(cfg) and result.get("upstream", {}).get("key") == upstream.key:
         return result
@@ -258,15 +285,27 @@ def results_table(results: list[dict]) -> str:
         weights = r["layer_weights"]
         top = int(np.argmax(weights))
         lrs = ",".join(sorted({f"{f['lr']:g}" for f in r["folds"]}))
-        kept = ", ".join(trained(f) for f in r["folds"])
+        kept = ", ".join(trained(s) for f in r["folds"] for s in f["seeds"])
         lines.append(f"| {r['task']} | {r.get('profile', 'quick')} | {r['metric']} | {format_metric(r, 'dev')} | "
-                     f"{format_metric(r, 'test')} | {lrs} | {kept} | {top} ({weights[top]:.2f}) |")
+                     f"{format_test(r)} | {lrs} | {kept} | {top} ({weights[top]:.2f}) |")
     return "\n".join(lines) + "\n"
 
 
 def format_metric(result: dict, part: str) -> str:
     """Error rates and accuracies in percent, as SUPERB reports them."""
     return f"{100 * result[part]:.1f}"
+
+
+def format_test(result: dict) -> str:
+    """'74.1 [71.2, 77.0]': the test metric with its 95 % interval, and with several head seeds
+    their standard deviation ('sd 0.8')."""
+    cell = format_metric(result, "test")
+    if result.get("test_interval"):
+        low, high = result["test_interval"]
+        cell += f" [{100 * low:.1f}, {100 * high:.1f}]"
+    if result.get("seeds", 1) > 1:
+        cell += f" sd {100 * result['test_seed_std']:.1f}"
+    return cell
 
 
 def evaluate(cfg: EvalConfig, progress: bool = True) -> Path:
@@ -298,11 +337,12 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> Path:
         results.append(result)
     summary = {"codec2vec": RESULT_FORMAT + "-summary", "version": 1, "profile": cfg.head.profile,
                "upstream": results[0]["upstream"],
-               "tasks": {r["task"]: {k: r[k] for k in ("metric", "higher_is_better", "dev", "test", "layer_weights",
-                                                        "proxy")} for r in results},
+               "tasks": {r["task"]: {k: r[k] for k in ("metric", "higher_is_better", "dev", "test", "test_interval",
+                                                        "seeds", "layer_weights", "proxy")} for r in results},
                "provenance": provenance()}
     atomic_write_text(out / "results.json", json.dumps(summary, indent=2) + "\n")
     atomic_write_text(out / "results.md", f"# {upstream.name} ({cfg.model})\n\nCorpus: {cfg.corpus}. "
                       f"Downstream profile: {cfg.head.profile}. "
-                      "Percent; PER/WER/EER lower is better, accuracy higher.\n\n" + results_table(results))
+                      "Percent; PER/WER/EER lower is better, accuracy higher; test [95 % bootstrap interval over "
+                      "test utterances (trials for EER)].\n\n" + results_table(results))
     return out

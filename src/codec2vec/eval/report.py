@@ -7,9 +7,14 @@ from pathlib import Path
 
 from codec2vec.atomic import atomic_path, atomic_write_text
 from codec2vec.errors import ConfigError
+from codec2vec.eval.harness import format_test
+from codec2vec.eval.intervals import separated
 from codec2vec.eval.tasks import TASKS
 
 UNIT_QUALITY_FILE = "unit_quality.json"
+INTERVAL_LEGEND = ("Test value [95 % bootstrap interval over test utterances; trials for EER]; with several "
+                   "head seeds, 'sd' is their standard deviation. Bold: the best of the column; ‡: its interval "
+                   "does not overlap the best's (a separated difference).")
 PROFILE_NOTES = {"quick": "light heads trained by epochs: the rows compare with each other, not with published "
                           "SUPERB numbers",
                  "superb": "s3prl's heads, optimisers, learning rates and step counts"}
@@ -31,13 +36,22 @@ def load_run(folder: str | Path) -> dict:
             "units": json.loads(quality.read_text(encoding="utf-8")) if quality.is_file() else None}
 
 
-def _cell(result: dict | None) -> str:
+def _cell(result: dict | None, best: dict | None) -> str:
     if result is None:
         return "-"
-    cell = f"{100 * result['test']:.1f}"
+    cell = format_test(result)
     if result["task"] == "asr":  # WER saturates at 100 % on small corpora; CER still ranks upstreams
         cell += f" (CER {100 * result['test_metrics']['cer']:.1f})"
-    return cell
+    if result is best:
+        return f"**{cell}**"
+    return cell + (" ‡" if separated(result.get("test_interval"), best.get("test_interval")) else "")
+
+
+def _best(results: list[dict]) -> dict | None:
+    if not results:
+        return None
+    sign = 1.0 if results[0]["higher_is_better"] else -1.0
+    return max(results, key=lambda r: sign * r["test"])
 
 
 def report_table(runs: list[dict]) -> str:
@@ -47,12 +61,13 @@ def report_table(runs: list[dict]) -> str:
             f"{'↑' if TASKS[t].higher_is_better else '↓'}" for t in tasks]
     head += [f"PNMI ({name})" for name in pnmi_sets] + ["eval time (min)"]
     lines = ["| upstream | " + " | ".join(head) + " |", "|---" * (1 + len(head)) + "|"]
+    best = {t: _best([r["tasks"][t] for r in runs if t in r["tasks"]]) for t in tasks}
     for run in runs:
-        cells = [_cell(run["tasks"].get(t)) for t in tasks]
+        cells = [_cell(run["tasks"].get(t), best[t]) for t in tasks]
         cells += [_pnmi_cell((run["units"] or {}).get(name)) for name in pnmi_sets]
         cells.append(f"{sum(r['seconds']['total'] for r in run['tasks'].values()) / 60:.1f}")
         lines.append(f"| {run['name']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + INTERVAL_LEGEND + "\n"
 
 
 def _pnmi_cell(entries: list[dict] | None) -> str:
