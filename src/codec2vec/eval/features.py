@@ -88,7 +88,7 @@ def batch_inputs(upstream: Upstream, manifest: Manifest, rows: list[Utterance], 
     batch = torch.zeros(len(rows), int(samples.max()))  # zero past each end: batch == single
     for i, a in enumerate(audio):
         batch[i, : len(a)] = torch.from_numpy(a)
-    return {"audio": batch.to(device), "frames": frames_for_samples(samples).to(device)}
+    return {"audio": batch.to(device), "frames": frames_for_samples(samples).to(device), "samples": samples.to(device)}
 
 
 def _unit_store(upstream: Upstream, units: str | Path | None, rows: list[Utterance], what: str) -> UnitStore | None:

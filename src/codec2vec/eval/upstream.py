@@ -1,11 +1,13 @@
 """Upstreams: frozen models that turn a batch into every hidden state on a known frame grid.
 
-Three kinds, one interface (s3prl's upstream): `hidden(batch)` -> list of [B, T, D] and the true
+Four kinds, one interface (s3prl's upstream): `hidden(batch)` -> list of [B, T, D] and the true
 lengths [B].
 - a model folder this project trained (units, waveform or log-mel input; any objective);
 - `codec:<name>`: the codec's quantized latent (the sum of each frame's codebook vectors, what a
   unit model's input layer starts from), no pre-training;
-- `fbank`: 80 log-mel bins every 10 ms, two frames stacked per 20 ms so it shares the 50 Hz grid.
+- `fbank`: 80 log-mel bins every 10 ms, two frames stacked per 20 ms so it shares the 50 Hz grid;
+- `hf:<hub id or folder>`: a transformers speech encoder on waveform (HuBERT, wav2vec 2.0, WavLM):
+  the reference upstreams of the paper's comparison.
 
 A unit upstream reads codes made by its own codec (checked by weights hash): downstream audio is
 discretized with the same codec before the model sees it, as in the paper.
@@ -83,7 +85,8 @@ class Upstream(torch.nn.Module):
             codes, frames = self._codec().encode(padded, lengths)
             batch = {"units": codes.to(self.device), "frames": frames.to(self.device)}
         else:
-            batch = {"audio": padded.to(self.device), "frames": frames_for_samples(lengths).to(self.device)}
+            batch = {"audio": padded.to(self.device), "frames": frames_for_samples(lengths).to(self.device),
+                     "samples": lengths.to(self.device)}
         return self.hidden(batch), batch["frames"]
 
     def _codec(self):
@@ -183,10 +186,112 @@ class FbankUpstream(Upstream):
         return [self.logmel(batch["audio"], batch["frames"], batch_frames(batch["audio"]))]
 
 
+class HfUpstream(Upstream):
+    """A transformers speech encoder with a 320-sample frame stride (HuBERT, wav2vec 2.0, WavLM, ...):
+    its CNN features' projection and every Transformer layer, L + 1 hidden states.
+
+    As its own feature extractor prepares input: each utterance normalised to zero mean and unit
+    variance over its true samples when the model's preprocessor says `do_normalize`. Models whose
+    CNN uses group norm (HuBERT Base, wav2vec 2.0 Base: `feat_extract_norm="group"`) were trained
+    without padding and normalise over the whole time axis, so padding would change their output:
+    they run one utterance at a time; the others get an attention mask and batches. Their frame count
+    (floor((L - 400) / 320) + 1) is one or two less than the shared grid's ceil(L / 320): the last
+    frame is repeated to fill the grid, so every upstream's frames line up with the labels.
+    """
+
+    input = "audio"
+
+    def __init__(self, source: str, device: str | torch.device = "cpu"):
+        from codec2vec.integrity import tensors_digest
+
+        model, preprocessor = _load_hf(source)
+        stride = int(np.prod(getattr(model.config, "conv_stride", [0])))
+        if stride != AUDIO_HOP:
+            raise ConfigError(f"hf:{source}: its frame stride is {stride} samples; the harness's grid is {AUDIO_HOP} "
+                              "(16 kHz, 50 frames/s): only 320-sample-stride speech encoders are supported")
+        super().__init__(upstream_name(f"hf:{source}"), {
+            "upstream": "hf", "source": source, "model_type": model.config.model_type,
+            "weights_sha256": tensors_digest(sorted(model.state_dict().items()))}, device)
+        self.model = model.to(self.device).eval()
+        self.normalize = bool(getattr(preprocessor, "do_normalize", False))
+        self.batched = getattr(model.config, "feat_extract_norm", "layer") != "group"
+
+    @property
+    def n_hidden(self) -> int:
+        return self.model.config.num_hidden_layers + 1
+
+    @property
+    def pre_layer_norm(self) -> bool:
+        return bool(getattr(self.model.config, "do_stable_layer_norm", False))
+
+    @torch.inference_mode()
+    def hidden(self, batch: dict) -> list[torch.Tensor]:
+        audio, samples, t = batch["audio"], batch["samples"], batch_frames(batch["audio"])
+        if self.normalize:
+            audio = torch.stack([_zero_mean_unit_var(a, int(n)) for a, n in zip(audio, samples)])
+        if self.batched:
+            mask = (torch.arange(audio.shape[-1], device=audio.device)[None] < samples[:, None]).long()
+            states = self.model(audio, attention_mask=mask, output_hidden_states=True).hidden_states
+            parts = [[h[i] for h in states] for i in range(len(audio))]
+        else:
+            parts = [[h[0] for h in self.model(a[None, : int(n)], output_hidden_states=True).hidden_states]
+                     for a, n in zip(audio, samples)]
+        lengths = self.model._get_feat_extract_output_lengths(samples).tolist()
+        return [torch.stack([_fill_grid(p[layer][: int(n)], t) for p, n in zip(parts, lengths)])
+                for layer in range(len(parts[0]))]
+
+
+def _zero_mean_unit_var(audio: torch.Tensor, n: int) -> torch.Tensor:
+    """Wav2Vec2FeatureExtractor's normalisation over the first n samples; the padding stays zero."""
+    valid = audio[:n]
+    out = torch.zeros_like(audio)
+    out[:n] = (valid - valid.mean()) / torch.sqrt(valid.var(unbiased=False) + 1e-7)
+    return out
+
+
+def _fill_grid(frames: torch.Tensor, t: int) -> torch.Tensor:
+    """frames [n, D] -> [t, D]: cut, or the last frame repeated (an utterance shorter than the CNN's
+    receptive field has no frame at all: zeros)."""
+    if frames.shape[0] >= t:
+        return frames[:t]
+    if frames.shape[0] == 0:
+        return frames.new_zeros(t, frames.shape[-1])
+    return torch.cat([frames, frames[-1:].expand(t - frames.shape[0], -1)])
+
+
+def _from_pretrained(cls, source: str):
+    """A folder, or a hub id: from the local cache first, then the network."""
+    if Path(source).expanduser().is_dir():
+        return cls.from_pretrained(source)
+    try:
+        return cls.from_pretrained(source, local_files_only=True)
+    except OSError:
+        return cls.from_pretrained(source)
+
+
+def _load_hf(source: str):
+    """AutoModel and (when it has one) AutoFeatureExtractor of a folder or a hub id."""
+    from transformers import AutoFeatureExtractor, AutoModel
+
+    try:
+        model = _from_pretrained(AutoModel, source)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"hf:{source}: cannot load it ({str(e).splitlines()[0]}); give a folder saved by "
+                          "save_pretrained, or a hub id (without network: one already in the local Hugging Face "
+                          f"cache, e.g. from `huggingface-cli download {source}` elsewhere)") from None
+    try:
+        preprocessor = _from_pretrained(AutoFeatureExtractor, source)
+    except (OSError, ValueError):
+        preprocessor = None  # no preprocessor_config.json: raw waveform, as the model's config implies
+    return model, preprocessor
+
+
 def upstream_name(spec: str) -> str:
     """What results and reports call an upstream: 'fbank', 'codec-<name>', or the run folder's name."""
     if spec == "fbank":
         return spec
+    if spec.startswith("hf:"):
+        return f"hf-{Path(spec.removeprefix('hf:').rstrip('/')).name}"
     if spec.startswith("codec:"):
         return f"codec-{Path(spec.removeprefix('codec:') or 'default').name}"
     path = Path(spec)
@@ -194,15 +299,17 @@ def upstream_name(spec: str) -> str:
 
 
 def load_upstream(spec: str, device: str | torch.device = "cpu") -> Upstream:
-    """`fbank`, `codec:<codec name, hub id or folder>`, a shipped model's name, or a model folder
-    (a run folder, an export)."""
+    """`fbank`, `codec:<codec name, hub id or folder>`, `hf:<hub id or folder>`, a shipped model's
+    name, or a model folder (a run folder, an export)."""
     if spec == "fbank":
         return FbankUpstream(device)
+    if spec.startswith("hf:"):
+        return HfUpstream(spec.removeprefix("hf:"), device)
     if spec.startswith("codec:"):
         return CodecLatentUpstream(spec.removeprefix("codec:") or "default", device)
     from codec2vec.models.export import pretrained_models
 
     if not Path(spec).exists() and spec not in pretrained_models():
         raise ConfigError(f"upstream '{spec}' not found: give a model folder (RUN/model), a shipped model "
-                          f"({', '.join(pretrained_models()) or 'none'}), 'fbank' or 'codec:<name>'")
+                          f"({', '.join(pretrained_models()) or 'none'}), 'fbank', 'codec:<name>' or 'hf:<hub id or folder>'")
     return ModelUpstream(spec, device)

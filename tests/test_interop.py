@@ -1,0 +1,77 @@
+"""Bridges to the tools users already have: transformers speech encoders as reference upstreams."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from codec2vec.config import load_config
+from codec2vec.errors import ConfigError
+from codec2vec.eval import EvalConfig, evaluate, load_upstream
+from eval_fixtures import write_task_corpus
+
+SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=(16,) * 7,
+             num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+
+
+@pytest.fixture(scope="module")
+def hf_models(tmp_path_factory):
+    """A HuBERT Base-like model (group-norm CNN, normalised input) and a WavLM Large-like one
+    (layer-norm CNN, pre-LN), random weights, saved as their hub folders are."""
+    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor, WavLMConfig, WavLMModel
+
+    root = tmp_path_factory.mktemp("hf")
+    torch.manual_seed(0)
+    HubertModel(HubertConfig(**SMALL)).save_pretrained(root / "hubert")
+    Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(root / "hubert")
+    WavLMModel(WavLMConfig(**SMALL, feat_extract_norm="layer", do_stable_layer_norm=True,
+                           num_buckets=32)).save_pretrained(root / "wavlm")
+    return root
+
+
+@pytest.mark.parametrize("name", ["hubert", "wavlm"])
+def test_hf_upstream_gives_every_hidden_state_on_the_shared_grid(hf_models, name):
+    upstream = load_upstream(f"hf:{hf_models / name}")
+    assert upstream.name == f"hf-{name}" and upstream.n_hidden == 3 and upstream.input == "audio"
+    assert upstream.batched == (name == "wavlm") and upstream.pre_layer_norm == (name == "wavlm")
+    rng = np.random.default_rng(0)
+    clips = [0.1 * rng.standard_normal(n).astype(np.float32) for n in (16000, 9999, 4000)]
+    hidden, frames = upstream.embed(clips)
+    assert frames.tolist() == [50, 32, 13]  # ceil(samples / 320): the grid every upstream shares
+    assert [tuple(h.shape) for h in hidden] == [(3, 50, 32)] * 3
+    for i, clip in enumerate(clips):  # batch == single
+        alone, _ = upstream.embed([clip])
+        assert all(torch.allclose(a[0], b[i, : frames[i]], atol=1e-5) for a, b in zip(alone, hidden))
+    # The model's own frames (floor((L - 400) / 320) + 1 = 30 of the grid's 32), then the last one repeated.
+    x = torch.from_numpy(clips[1])[None]
+    if upstream.normalize:
+        x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
+    with torch.no_grad():
+        direct = upstream.model(x, output_hidden_states=True).hidden_states
+    assert direct[-1].shape[1] == 30
+    assert torch.allclose(hidden[-1][1, :30], direct[-1][0], atol=1e-5)
+    assert torch.equal(hidden[-1][1, 30], hidden[-1][1, 29]) and torch.equal(hidden[-1][1, 31], hidden[-1][1, 29])
+
+
+def test_hf_upstream_runs_in_the_harness(hf_models, tmp_path):
+    corpus = write_task_corpus(tmp_path / "corpus")
+    out = tmp_path / "eval"
+    cfg = load_config(EvalConfig, overrides=[f"model=hf:{hf_models / 'hubert'}", f"corpus={corpus}", f"out={out}",
+                                             "tasks=[pr,ks]", "head.max_epochs.pr=1", "head.max_epochs.ks=1",
+                                             "device=cpu"])
+    evaluate(cfg, progress=False)
+    ks = json.loads((out / "ks.json").read_text())
+    assert ks["upstream"]["upstream"] == "hf" and ks["upstream"]["model_type"] == "hubert"
+    assert len(ks["layer_weights"]) == 3 and len(ks["upstream"]["weights_sha256"]) == 64
+
+
+def test_hf_upstream_errors_name_the_problem(hf_models, tmp_path):
+    from transformers import HubertConfig, HubertModel
+
+    HubertModel(HubertConfig(**SMALL, conv_stride=(5, 2, 2, 2, 2, 2, 1))).save_pretrained(tmp_path / "stride160")
+    with pytest.raises(ConfigError, match="frame stride is 160 samples.*only 320-sample-stride"):
+        load_upstream(f"hf:{tmp_path / 'stride160'}")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="hf:.*empty: cannot load it"):
+        load_upstream(f"hf:{tmp_path / 'empty'}")
