@@ -75,3 +75,26 @@ def test_hf_upstream_errors_name_the_problem(hf_models, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="hf:.*empty: cannot load it"):
         load_upstream(f"hf:{tmp_path / 'empty'}")
+
+
+def test_kaldi_fbank_upstream_is_s3prls_fbank_on_the_shared_grid():
+    from codec2vec.eval.upstream import deltas
+
+    upstream = load_upstream("fbank-kaldi")
+    rng = np.random.default_rng(0)
+    clips = [0.1 * rng.standard_normal(n).astype(np.float32) for n in (16000, 9999)]
+    hidden, frames = upstream.embed(clips)
+    assert upstream.n_hidden == 1 and frames.tolist() == [50, 32] and hidden[0].shape == (2, 50, 480)
+    alone, _ = upstream.embed([clips[1]])
+    assert torch.allclose(alone[0][0], hidden[0][1, :32])  # batch == single
+    # 9999 samples: 1 + (9999 - 400) // 160 = 60 Kaldi frames (snip_edges), stacked in 30 pairs; the
+    # per-utterance CMVN leaves every one of the 240 dimensions with mean 0 and standard deviation 1.
+    features = upstream.features(clips[1])
+    assert features.shape == (30, 480)
+    unstacked = features.reshape(60, 240)
+    assert np.allclose(unstacked.mean(0), 0, atol=1e-4) and np.allclose(unstacked.std(0, ddof=1), 1, atol=1e-3)
+    assert torch.equal(hidden[0][1, 31], hidden[0][1, 29])  # the grid's last frames repeat the last pair
+    # Deltas: the slope inside a ramp, smaller at the replicated edges (torchaudio's ComputeDeltas).
+    ramp = np.arange(10, dtype=np.float64)[:, None] * 3.0
+    d = deltas(ramp)[:, 0]
+    assert np.allclose(d[2:-2], 3.0) and d[0] == pytest.approx(3.0 * (1 * 1 + 2 * 2 - 1 * 0 - 2 * 0) / 10)

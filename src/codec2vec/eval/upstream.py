@@ -6,6 +6,7 @@ lengths [B].
 - `codec:<name>`: the codec's quantized latent (the sum of each frame's codebook vectors, what a
   unit model's input layer starts from), no pre-training;
 - `fbank`: 80 log-mel bins every 10 ms, two frames stacked per 20 ms so it shares the 50 Hz grid;
+- `fbank-kaldi`: s3prl's FBANK baseline (Kaldi fbank, deltas, per-utterance CMVN), likewise stacked;
 - `hf:<hub id or folder>`: a transformers speech encoder on waveform (HuBERT, wav2vec 2.0, WavLM):
   the reference upstreams of the paper's comparison.
 
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 
 from codec2vec.codecs.base import CodecInfo
-from codec2vec.errors import ConfigError
+from codec2vec.errors import ConfigError, DependencyError
 from codec2vec.models.inputs import (AUDIO_HOP, AUDIO_RATE, InputConfig, LogMelInput, UnitInput, batch_frames,
                                      frames_for_samples)
 from codec2vec.units.store import file_sha256
@@ -186,6 +187,61 @@ class FbankUpstream(Upstream):
         return [self.logmel(batch["audio"], batch["frames"], batch_frames(batch["audio"]))]
 
 
+class KaldiFbankUpstream(Upstream):
+    """s3prl's FBANK baseline (upstream/baseline/fbank.yaml): Kaldi fbank (80 bins, 25 ms windows
+    every 10 ms, no dither; kaldi-native-fbank, the same computation as the torchaudio.compliance.kaldi
+    function s3prl calls), deltas and delta-deltas (window 5, edges replicated, as torchaudio's
+    ComputeDeltas) and per-utterance mean and variance normalisation: 240 dimensions at 100 Hz, two
+    frames stacked per 20 ms (480 at 50 Hz). The grid's last frames are filled as HfUpstream's."""
+
+    input = "audio"
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        try:
+            import kaldi_native_fbank
+        except ImportError:
+            raise DependencyError("fbank-kaldi needs kaldi-native-fbank: pip install kaldi-native-fbank "
+                                  "(or the 'eval' extra)") from None
+        super().__init__("fbank-kaldi", {"upstream": "fbank-kaldi", "n_mels": 80, "window_ms": 25, "hop_ms": 10,
+                                         "deltas": 2, "cmvn": "utterance", "stacked": 2}, device)
+        self.options = kaldi_native_fbank.FbankOptions()
+        self.options.frame_opts.dither = 0.0
+        self.options.frame_opts.snip_edges = True
+        self.options.mel_opts.num_bins = 80
+        self._fbank = kaldi_native_fbank.OnlineFbank
+
+    @property
+    def n_hidden(self) -> int:
+        return 1
+
+    def features(self, audio: np.ndarray) -> np.ndarray:
+        """One utterance at 16 kHz -> [frames at 50 Hz, 480]."""
+        fbank = self._fbank(self.options)
+        fbank.accept_waveform(AUDIO_RATE, audio.tolist())
+        fbank.input_finished()
+        x = np.array([fbank.get_frame(i) for i in range(fbank.num_frames_ready)], dtype=np.float64).reshape(-1, 80)
+        x = np.concatenate([x, deltas(x), deltas(deltas(x))], axis=1)
+        if len(x) > 1:
+            x = (x - x.mean(0)) / (1e-10 + x.std(0, ddof=1))
+        pairs = len(x) // 2
+        return x[: 2 * pairs].reshape(pairs, 2 * x.shape[1]).astype(np.float32)
+
+    @torch.inference_mode()
+    def hidden(self, batch: dict) -> list[torch.Tensor]:
+        t = batch_frames(batch["audio"])
+        audio = batch["audio"].cpu().numpy()
+        return [torch.stack([_fill_grid(torch.from_numpy(self.features(a[: int(n)])), t)
+                             for a, n in zip(audio, batch["samples"].tolist())]).to(self.device)]
+
+
+def deltas(x: np.ndarray, window: int = 5) -> np.ndarray:
+    """Regression deltas over time of x [T, D], edges replicated (torchaudio's ComputeDeltas)."""
+    n = (window - 1) // 2
+    padded = np.pad(x, ((n, n), (0, 0)), mode="edge")
+    return sum(i * (padded[n + i: n + i + len(x)] - padded[n - i: n - i + len(x)]) for i in range(1, n + 1)) / (
+        2 * sum(i * i for i in range(1, n + 1)))
+
+
 class HfUpstream(Upstream):
     """A transformers speech encoder with a 320-sample frame stride (HuBERT, wav2vec 2.0, WavLM, ...):
     its CNN features' projection and every Transformer layer, L + 1 hidden states.
@@ -288,7 +344,7 @@ def _load_hf(source: str):
 
 def upstream_name(spec: str) -> str:
     """What results and reports call an upstream: 'fbank', 'codec-<name>', or the run folder's name."""
-    if spec == "fbank":
+    if spec in ("fbank", "fbank-kaldi"):
         return spec
     if spec.startswith("hf:"):
         return f"hf-{Path(spec.removeprefix('hf:').rstrip('/')).name}"
@@ -299,10 +355,12 @@ def upstream_name(spec: str) -> str:
 
 
 def load_upstream(spec: str, device: str | torch.device = "cpu") -> Upstream:
-    """`fbank`, `codec:<codec name, hub id or folder>`, `hf:<hub id or folder>`, a shipped model's
+    """`fbank`, `fbank-kaldi`, `codec:<codec name, hub id or folder>`, `hf:<hub id or folder>`, a shipped model's
     name, or a model folder (a run folder, an export)."""
     if spec == "fbank":
         return FbankUpstream(device)
+    if spec == "fbank-kaldi":
+        return KaldiFbankUpstream(device)
     if spec.startswith("hf:"):
         return HfUpstream(spec.removeprefix("hf:"), device)
     if spec.startswith("codec:"):
@@ -311,5 +369,5 @@ def load_upstream(spec: str, device: str | torch.device = "cpu") -> Upstream:
 
     if not Path(spec).exists() and spec not in pretrained_models():
         raise ConfigError(f"upstream '{spec}' not found: give a model folder (RUN/model), a shipped model "
-                          f"({', '.join(pretrained_models()) or 'none'}), 'fbank', 'codec:<name>' or 'hf:<hub id or folder>'")
+                          f"({', '.join(pretrained_models()) or 'none'}), 'fbank', 'fbank-kaldi', 'codec:<name>' or 'hf:<hub id or folder>'")
     return ModelUpstream(spec, device)
