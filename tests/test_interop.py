@@ -98,3 +98,67 @@ def test_kaldi_fbank_upstream_is_s3prls_fbank_on_the_shared_grid():
     ramp = np.arange(10, dtype=np.float64)[:, None] * 3.0
     d = deltas(ramp)[:, 0]
     assert np.allclose(d[2:-2], 3.0) and d[0] == pytest.approx(3.0 * (1 * 1 + 2 * 2 - 1 * 0 - 2 * 0) / 10)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from codec_fixtures import save_tiny_dac
+    from eval_fixtures import save_tiny_model
+
+    root = tmp_path_factory.mktemp("s3prl")
+    return save_tiny_model(root / "model", save_tiny_dac(root / "codec"))
+
+
+def test_s3prl_expert_follows_the_upstream_interface(tiny_model):
+    from codec2vec.s3prl import UpstreamExpert
+
+    expert = UpstreamExpert(str(tiny_model))
+    assert expert.get_downsample_rates("hidden_states") == 320
+    torch.manual_seed(0)
+    wavs = [0.1 * torch.randn(n) for n in (16000, 7000)]
+    expert.eval()
+    hidden = expert(wavs)["hidden_states"]
+    assert len(hidden) == expert.model.n_hidden == 3
+    assert [tuple(h.shape) for h in hidden] == [(2, 50, 64)] * 3  # ceil(16000 / 320) frames, padded batch
+    upstream = load_upstream(str(tiny_model))
+    reference, frames = upstream.embed([w.numpy() for w in wavs])  # codec2vec's own path: the same states
+    assert frames.tolist() == [50, 22]
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(hidden, reference))
+    expert.train()  # s3prl fine-tunes upstreams with gradients
+    sum(h.sum() for h in expert(wavs)["hidden_states"]).backward()
+    assert all(p.grad is not None for p in expert.model.encoder.layers[0].parameters())
+
+
+def test_s3prl_expert_refuses_what_s3prl_cannot_use(monkeypatch):
+    from codec2vec.s3prl import UpstreamExpert, downsample_rate
+
+    class At75Hz:  # EnCodec 24 kHz: 213.3 samples of 16 kHz audio per frame
+        name, frame_rate = "encodec", 75.0
+
+    with pytest.raises(ConfigError, match="213.333 samples of 16 kHz audio per frame; s3prl needs a whole number"):
+        downsample_rate(At75Hz())
+    with pytest.raises(ConfigError, match="has no model to run in s3prl"):
+        UpstreamExpert("fbank")
+
+
+def test_s3prl_upstream_and_featurizer_load_codec2vec(tiny_model):
+    pytest.importorskip("s3prl")
+    script = (
+        "import torchaudio_stub, sys, torch\n"
+        "import codec2vec.s3prl\n"
+        "codec2vec.s3prl.register()\n"
+        "from s3prl.nn.upstream import S3PRLUpstream, Featurizer\n"
+        f"upstream = S3PRLUpstream('codec2vec', path_or_url={str(tiny_model)!r})\n"
+        "featurizer = Featurizer(upstream)\n"
+        "wavs, lens = torch.randn(2, 16000) * 0.1, torch.LongTensor([16000, 8000])\n"
+        "hs, hs_len = upstream(wavs, lens)\n"
+        "h, h_len = featurizer(hs, hs_len)\n"
+        "print(upstream.num_layers, upstream.downsample_rates[0], tuple(h.shape), h_len.tolist())\n")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parent)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[-2] == "3 320 (2, 50, 64) [50, 25]"

@@ -72,6 +72,11 @@ class Upstream(torch.nn.Module):
     def embed(self, audio: list[np.ndarray] | np.ndarray, sample_rate: int = AUDIO_RATE) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Every hidden state [B, T, D] and the frame counts [B] for raw audio (one array or a list,
         mono float). A unit upstream first discretizes it with its own codec, as extraction would."""
+        batch = self.batch_for(audio, sample_rate)
+        return self.hidden(batch), batch["frames"]
+
+    def batch_for(self, audio: list[np.ndarray] | np.ndarray, sample_rate: int = AUDIO_RATE) -> dict:
+        """The input batch `hidden` takes, for raw audio: units from its own codec, or padded 16 kHz audio."""
         import soxr
 
         clips = [audio] if isinstance(audio, np.ndarray) and audio.ndim == 1 else list(audio)
@@ -84,11 +89,9 @@ class Upstream(torch.nn.Module):
             padded[i, : len(c)] = c
         if self.input == "units":
             codes, frames = self._codec().encode(padded, lengths)
-            batch = {"units": codes.to(self.device), "frames": frames.to(self.device)}
-        else:
-            batch = {"audio": padded.to(self.device), "frames": frames_for_samples(lengths).to(self.device),
-                     "samples": lengths.to(self.device)}
-        return self.hidden(batch), batch["frames"]
+            return {"units": codes.to(self.device), "frames": frames.to(self.device)}
+        return {"audio": padded.to(self.device), "frames": frames_for_samples(lengths).to(self.device),
+                "samples": lengths.to(self.device)}
 
     def _codec(self):
         """The codec that made this upstream's units, loaded once and refused unless its weights match."""
