@@ -59,6 +59,12 @@ def test_absolute_audio_paths(tmp_path, wav_factory):
       "phonemes": [["aa", 0, 1.5]]}, r"phonemes\[0\] = .*within the 1.0 s duration"),
     ({"id": "u0", "audio": "a/u0.wav", "duration": 1, "sample_rate": 16000, "speaker": "s", "split": "t",
       "phonemes": [["aa", 0]]}, r"phonemes\[0\] must be \[phone, start, end\]"),
+    ({"id": "u0", "audio": "a/u0.wav", "duration": 1, "sample_rate": 16000, "speaker": "s", "split": "t",
+      "start": 0.5}, r"start and end must be given together, 0 <= start < end, got 0.5, None"),
+    ({"id": "u0", "audio": "a/u0.wav", "duration": 1, "sample_rate": 16000, "speaker": "s", "split": "t",
+      "start": 0.5, "end": 0.2}, r"start and end must be given together, 0 <= start < end, got 0.5, 0.2"),
+    ({"id": "u0", "audio": "a/u0.wav", "duration": 1, "sample_rate": 16000, "speaker": "s", "split": "t",
+      "start": 0.5, "end": 1.0}, r"duration 1 is not end - start = 0.5000"),
 ])
 def test_bad_rows_are_named(tmp_path, wav_factory, row, message):
     wav_factory("a/u0.wav")
@@ -151,3 +157,19 @@ def test_phones_must_be_arpabet_phone_names(tmp_path):
     path.write_text(path.read_text().replace('"phones":["g","ow"]', '"phones":["g","OW1"]'))
     with pytest.raises(ManifestError, match=r"phones: \['OW1'\] not in the ARPAbet phone set"):
         read_manifest(path, check_files=False)
+
+
+def test_a_segment_row_reads_its_part_of_the_file(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from codec2vec.data.manifest import ManifestHeader, Utterance, write_manifest
+
+    audio = np.arange(16000, dtype=np.float32) / 32768
+    sf.write(str(tmp_path / "long.wav"), audio, 16000, subtype="FLOAT")
+    rows = [Utterance("a", "long.wav", 0.25, 16000, "s", "t", start=0.25, end=0.5),
+            Utterance("whole", "long.wav", 1.0, 16000, "s", "t")]
+    m = read_manifest(write_manifest(tmp_path / "m.jsonl", ManifestHeader("c", "s"), rows))
+    assert m.rows == rows
+    assert np.array_equal(m.load_audio(m.rows[0], 16000), audio[4000:8000])
+    assert np.array_equal(m.load_audio(m.rows[1], 16000), audio)

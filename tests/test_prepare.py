@@ -72,7 +72,7 @@ def test_librispeech_phones_from_a_lexicon_and_words_it_lacks(tmp_path, wav_fact
     bad.write_text("GO G OW1 Q9\n")
     with pytest.raises(ManifestError, match=r"bad.txt:1: not an ARPAbet pronunciation"):
         prepare_corpus("librispeech", tmp_path, tmp_path / "out2", lexicon=str(bad))
-    with pytest.raises(ManifestError, match="--lexicon applies to librispeech"):
+    with pytest.raises(ManifestError, match="--lexicon does not apply to voxceleb1"):
         prepare_corpus("voxceleb1", tmp_path, tmp_path / "out3", lexicon=str(lexicon))
 
 
@@ -377,3 +377,82 @@ def test_unknown_corpus_and_missing_src(tmp_path):
         prepare_corpus("timit", tmp_path, tmp_path / "out")
     with pytest.raises(ManifestError, match="--src .*nope: folder not found"):
         prepare_corpus("voxceleb1", tmp_path / "nope", tmp_path / "out")
+
+
+def test_folder_of_audio_files(tmp_path, wav_factory):
+    a = wav_factory("src/alice/book/1.wav", 0.5)
+    b = wav_factory("src/bob/2.flac", 0.25, format="FLAC")
+    (tmp_path / "src/alice/book/1.txt").write_text("hello  world\n")
+    out = prepare_corpus("folder", tmp_path / "src", tmp_path / "out")
+    assert _rows(out, "folder") == [
+        _u(a, 0.5, id="alice-book-1", speaker="book", split="train", text="hello world"),
+        _u(b, 0.25, id="bob-2", speaker="bob", split="train"),
+    ]
+    out = prepare_corpus("folder", tmp_path / "src", tmp_path / "out2", speaker_pattern=r"^(?P<speaker>[^/]+)/",
+                         split="test")
+    assert [(r.speaker, r.split) for r in _rows(out, "folder")] == [("alice", "test"), ("bob", "test")]
+    with pytest.raises(ManifestError, match=r"bob/2.flac: --speaker-pattern '\^\(\?P<speaker>alice\)' does not match"):
+        prepare_corpus("folder", tmp_path / "src", tmp_path / "out3", speaker_pattern=r"^(?P<speaker>alice)")
+    with pytest.raises(ManifestError, match="needs a named group"):
+        prepare_corpus("folder", tmp_path / "src", tmp_path / "out3", speaker_pattern=r"^([^/]+)/")
+    with pytest.raises(ManifestError, match="--lexicon does not apply to folder"):
+        prepare_corpus("folder", tmp_path / "src", tmp_path / "out3", lexicon="x.txt")
+
+
+def test_kaldi_data_directory_with_segments(tmp_path, wav_factory):
+    rec = wav_factory("audio/rec1.wav", 2.0)
+    data = tmp_path / "data" / "dev"
+    data.mkdir(parents=True)
+    (data / "wav.scp").write_text(f"rec1 {rec}\n")
+    (data / "segments").write_text("utt-a rec1 0.10 0.60\nutt-b rec1 1.50 -1\n")
+    (data / "utt2spk").write_text("utt-a spk1\nutt-b spk2\n")
+    (data / "text").write_text("utt-a HELLO THERE\nutt-b GOOD BYE\n")
+    out = prepare_corpus("kaldi", data, tmp_path / "out")
+    assert _rows(out, "dev") == [
+        _u(rec, 0.5, id="utt-a", speaker="spk1", split="dev", text="HELLO THERE", start=0.1, end=0.6),
+        _u(rec, 0.5, id="utt-b", speaker="spk2", split="dev", text="GOOD BYE", start=1.5, end=2.0),
+    ]
+    (data / "wav.scp").write_text("rec1 sox rec1.sph -t wav - |\n")
+    with pytest.raises(ManifestError, match="'rec1' is a command .*decode it to an audio file"):
+        prepare_corpus("kaldi", data, tmp_path / "out2")
+    (data / "wav.scp").write_text(f"rec1 {rec}\n")
+    (data / "utt2spk").write_text("utt-a spk1\n")
+    with pytest.raises(ManifestError, match="utt2spk: no speaker for utterance 'utt-b'"):
+        prepare_corpus("kaldi", data, tmp_path / "out2")
+
+
+def test_lhotse_cuts(tmp_path, wav_factory):
+    rec = wav_factory("audio/r.wav", 2.0)
+    recording = {"id": "r", "sources": [{"type": "file", "channels": [0], "source": str(rec)}],
+                 "sampling_rate": 16000, "num_samples": 32000, "duration": 2.0}
+    cuts = [{"id": "whole", "start": 0.0, "duration": 2.0, "channel": 0, "recording": recording,
+             "supervisions": [{"id": "s0", "recording_id": "r", "start": 0, "duration": 2.0, "speaker": "ann",
+                               "text": "one two"}], "type": "MonoCut"},
+            {"id": "part", "start": 0.5, "duration": 0.75, "channel": 0, "recording": recording,
+             "supervisions": [{"id": "s1", "recording_id": "r", "start": 0, "duration": 0.75, "speaker": "ann",
+                               "text": "three"}], "type": "MonoCut"}]
+    with gzip.open(tmp_path / "cuts.jsonl.gz", "wt") as f:
+        f.write("".join(json.dumps(c) + "\n" for c in cuts))
+    out = prepare_corpus("lhotse", tmp_path / "cuts.jsonl.gz", tmp_path / "out", split="train")
+    assert _rows(out, "train") == [
+        _u(rec, 2.0, id="whole", speaker="ann", split="train", text="one two"),
+        _u(rec, 0.75, id="part", speaker="ann", split="train", text="three", start=0.5, end=1.25),
+    ]
+    cuts[0]["recording"] = {**recording, "sources": [{"type": "url", "channels": [0], "source": "https://x/r.wav"}]}
+    (tmp_path / "url.jsonl").write_text(json.dumps(cuts[0]) + "\n")
+    with pytest.raises(ManifestError, match="reads its audio by 'url'; only file sources"):
+        prepare_corpus("lhotse", tmp_path / "url.jsonl", tmp_path / "out2")
+
+
+def test_corpus_import_cli(tmp_path, wav_factory, capsys):
+    from codec2vec.cli import main
+
+    rec = wav_factory("audio/rec1.wav", 1.0)
+    data = tmp_path / "train"
+    data.mkdir()
+    (data / "wav.scp").write_text(f"rec1 {rec}\n")
+    (data / "utt2spk").write_text("rec1 spk1\n")
+    assert main(["corpus", "import", "kaldi", str(data), "--out", str(tmp_path / "out")]) == 0
+    assert [r.id for r in _rows(tmp_path / "out", "train")] == ["rec1"]
+    assert main(["corpus", "import", "kaldi", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) != 0
+    assert "file or folder not found" in capsys.readouterr().err

@@ -321,3 +321,27 @@ def test_extraction_maps_large_blocks_only_while_it_runs(setup, tmp_path, monkey
     mib = 1 << 20
     # 4 MiB during extraction; after it glibc's long-run values (mmap 32 MiB, trim 64 MiB), not 4 MiB.
     assert calls == [(-3, 4 * mib), (-3, 32 * mib), (-1, 64 * mib)]
+
+
+def test_segments_of_one_file_give_the_codes_of_the_cut_files(setup, tmp_path):
+    _, codec_dir, _ = setup
+    rng = np.random.default_rng(3)
+    audio = (0.2 * rng.standard_normal(3 * 16000)).astype(np.float32)
+    sf.write(str(tmp_path / "session.wav"), audio, 16000, subtype="PCM_16")
+    pieces = [(0.0, 0.75), (0.75, 2.1), (2.4, 3.0)]
+    cut_rows, segment_rows = [], []
+    for k, (start, end) in enumerate(pieces):
+        piece = audio[int(start * 16000): int(end * 16000)]
+        sf.write(str(tmp_path / f"cut{k}.wav"), piece, 16000, subtype="PCM_16")
+        cut_rows.append(Utterance(f"u{k}", f"cut{k}.wav", len(piece) / 16000, 16000, "s", "train"))
+        segment_rows.append(Utterance(f"u{k}", "session.wav", round(end - start, 4), 16000, "s", "train",
+                                      start=start, end=end))
+    cut = extract(ExtractConfig(corpus=str(write_manifest(tmp_path / "cut.jsonl", ManifestHeader("c", "s"), cut_rows)),
+                                out=str(tmp_path / "cut-units"), codec=codec_dir), progress=False)
+    seg = extract(ExtractConfig(corpus=str(write_manifest(tmp_path / "seg.jsonl", ManifestHeader("c", "s"),
+                                                          segment_rows)),
+                                out=str(tmp_path / "seg-units"), codec=codec_dir, max_batch_seconds=1.0),
+                  progress=False)  # 1 s batches: the 1.35 s segment is streamed and encoded in windows
+    a, b = UnitStore(cut), UnitStore(seg)
+    assert all(np.array_equal(a[f"u{k}"], b[f"u{k}"]) for k in range(3))
+    assert b.header["totals"]["audio_seconds"] == pytest.approx(3.0 - 0.3)  # the segments, not the file x 3

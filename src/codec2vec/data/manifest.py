@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
+
 from codec2vec.atomic import atomic_open
+from codec2vec.data.audio import load_audio
 from codec2vec.data.phones import PHONE_SET
 from codec2vec.errors import ManifestError
 
@@ -46,6 +49,8 @@ class Utterance:
     intent: str | None = None
     emotion: str | None = None
     source_sample_rate: int | None = None
+    start: float | None = None  # a segment of the audio file: [start, end) seconds (Kaldi `segments`, lhotse
+    end: float | None = None  # cuts); duration is then end - start. None: the whole file
 
     def to_json(self) -> str:
         row = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
@@ -76,6 +81,10 @@ class Manifest:
         """The row's audio file: relative paths are resolved against the manifest's folder."""
         p = Path(row.audio)
         return p if p.is_absolute() else self.path.parent / p
+
+    def load_audio(self, row: Utterance, sample_rate: int | None = 16000) -> np.ndarray:
+        """The row's samples (its segment of the file when it has start/end), mono, at `sample_rate`."""
+        return load_audio(self.audio_path(row), sample_rate, row.start, row.end)
 
     def split(self, name: str) -> list[Utterance]:
         return [r for r in self.rows if r.split == name]
@@ -116,6 +125,13 @@ def _row_problems(row: dict) -> list[str]:
     for name in _OPTIONAL_STR:
         if name in row and row[name] is not None and not isinstance(row[name], str):
             problems.append(f"field '{name}' must be a string, got {row[name]!r}")
+    start, end = row.get("start"), row.get("end")
+    if start is not None or end is not None:
+        numbers = all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in (start, end))
+        if not numbers or not 0 <= start < end:
+            problems.append(f"start and end must be given together, 0 <= start < end, got {start!r}, {end!r}")
+        elif abs((end - start) - row["duration"]) > _TIME_TOLERANCE:
+            problems.append(f"duration {row['duration']} is not end - start = {end - start:.4f}")
     src_rate = row.get("source_sample_rate")
     if src_rate is not None and (not isinstance(src_rate, int) or src_rate <= 0):
         problems.append(f"source_sample_rate must be a positive integer, got {src_rate!r}")

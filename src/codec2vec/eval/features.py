@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 
 from codec2vec.atomic import atomic_write_text
-from codec2vec.data.audio import load_audio
 from codec2vec.data.manifest import Manifest, Utterance
 from codec2vec.errors import ConfigError
 from codec2vec.eval.upstream import Upstream
@@ -83,7 +82,7 @@ def batch_inputs(upstream: Upstream, manifest: Manifest, rows: list[Utterance], 
     if upstream.input == "units":
         units, frames = pad_codes([store[r.id] for r in rows])
         return {"units": units.to(device), "frames": torch.tensor(frames, device=device)}
-    audio = [load_audio(manifest.audio_path(r), AUDIO_RATE) for r in rows]
+    audio = [manifest.load_audio(r, AUDIO_RATE) for r in rows]
     samples = torch.tensor([len(a) for a in audio])
     batch = torch.zeros(len(rows), int(samples.max()))  # zero past each end: batch == single
     for i, a in enumerate(audio):

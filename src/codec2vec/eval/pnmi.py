@@ -86,7 +86,6 @@ class ForcedAligner:
 def aligned_rows(manifest: Manifest, rows: list[Utterance], log=print) -> tuple[list[Utterance], list[list]]:
     """Rows with phone times: their own, or pocketsphinx alignments of their text; others skipped
     (reported through `log`)."""
-    from codec2vec.data.audio import load_audio
 
     kept, alignments, aligner, skipped = [], [], None, []
     for row in rows:
@@ -99,7 +98,7 @@ def aligned_rows(manifest: Manifest, rows: list[Utterance], log=print) -> tuple[
             continue
         aligner = aligner or ForcedAligner()
         try:
-            alignments.append(aligner.align(load_audio(manifest.audio_path(row), 16000), row.text))
+            alignments.append(aligner.align(manifest.load_audio(row, 16000), row.text))
             kept.append(row)
         except ValueError as e:
             skipped.append((row.id, str(e)))

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from codec2vec.data.audio import load_audio
 from codec2vec.data.manifest import read_manifest
 from codec2vec.errors import ConfigError
 from codec2vec.models.inputs import AUDIO_HOP, AUDIO_RATE
@@ -129,7 +128,7 @@ class PretrainData:
                                  f">= {self.n_clusters} clusters")
             item["labels"] = labels
         if self.manifest is not None:
-            audio = load_audio(self.manifest.audio_path(self.rows[uid]), sample_rate=AUDIO_RATE)
+            audio = self.manifest.load_audio(self.rows[uid], AUDIO_RATE)
             have = math.ceil(audio.size / AUDIO_HOP)
             if abs(have - int(self.frames[index])) > 1:
                 raise StoreError(f"utterance '{uid}': the audio has {have} frames of {AUDIO_HOP} samples, "

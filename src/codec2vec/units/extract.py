@@ -105,10 +105,11 @@ class _ByteCounter(io.RawIOBase):
         return self.position
 
 
-def _flac_encoder(path: Path, sample_rate: int, counter: _ByteCounter) -> sf.SoundFile | None:
+def _flac_encoder(path: Path, sample_rate: int, counter: _ByteCounter, always: bool = False) -> sf.SoundFile | None:
     """A 16-bit FLAC encoder of the file's mono audio writing into `counter`, to size the source
-    audio as FLAC while it is decoded for the codec; None for a FLAC file (its own size counts)."""
-    if path.suffix.lower() == ".flac":
+    audio as FLAC while it is decoded for the codec; None for a FLAC file (its own size counts),
+    unless `always` (a segment: only its part of the file counts)."""
+    if path.suffix.lower() == ".flac" and not always:
         return None
     return sf.SoundFile(counter, "w", samplerate=sample_rate, channels=1, format="FLAC", subtype="PCM_16")
 
@@ -165,28 +166,33 @@ def encode_shard(codec: Codec, manifest: Manifest, rows: list[Utterance], cfg: E
     for batch in length_sorted_batches(expected, max_samples):
         audios = {}
         for i in batch:
-            path = manifest.audio_path(rows[i])
+            row = rows[i]
+            path = manifest.audio_path(row)
             try:
                 info = audio_info(path)
+                segment = row.start is not None
+                seconds = row.duration if segment else info.duration
                 counter = _ByteCounter()
-                flac = _flac_encoder(path, info.sample_rate, counter)
+                flac = _flac_encoder(path, info.sample_rate, counter, always=segment)
                 native = flac.write if flac is not None else None
                 try:
-                    if info.duration * codec.sample_rate > max_samples:  # streamed and encoded in windows
-                        codes[i] = _stored(codec.encode_long(stream_audio(path, codec.sample_rate, native=native),
-                                                             max_samples, context))
+                    if seconds * codec.sample_rate > max_samples:  # streamed and encoded in windows
+                        codes[i] = _stored(codec.encode_long(
+                            stream_audio(path, codec.sample_rate, row.start, row.end, native=native), max_samples,
+                            context))
                     else:
-                        audios[i] = torch.from_numpy(load_audio(path, codec.sample_rate, native=native))
+                        audios[i] = torch.from_numpy(load_audio(path, codec.sample_rate, row.start, row.end,
+                                                                native=native))
                 finally:
                     if flac is not None:
                         flac.close()
-                stats[i] = (info.duration, 44 + 2 * info.frames,
+                stats[i] = (seconds, 44 + 2 * int(round(seconds * info.sample_rate)),
                             counter.size if flac is not None else path.stat().st_size)
             except AudioError as e:
                 if not cfg.skip_bad:
-                    raise AudioError(f"utterance '{rows[i].id}': {e} (use --skip-bad to skip unreadable files)") \
+                    raise AudioError(f"utterance '{row.id}': {e} (use --skip-bad to skip unreadable files)") \
                         from None
-                skipped[i] = {"id": rows[i].id, "audio": str(path), "error": str(e)}
+                skipped[i] = {"id": row.id, "audio": str(path), "error": str(e)}
         codes.update(_encode_batch(codec, audios))
         del audios
         release_free_memory()

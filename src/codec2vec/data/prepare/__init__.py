@@ -13,8 +13,8 @@ from pathlib import Path
 from codec2vec.atomic import atomic_write_text
 from codec2vec.data.corpus import write_corpus_header
 from codec2vec.data.manifest import ManifestHeader, read_manifest, write_manifest
-from codec2vec.data.prepare import (fluent_commands, iemocap, librispeech, packaged_speech, real_en, speech_commands,
-                                    voxceleb1)
+from codec2vec.data.prepare import (fluent_commands, iemocap, imports, librispeech, packaged_speech, real_en,
+                                    speech_commands, voxceleb1)
 from codec2vec.data.prepare.common import SkipReport, Subset
 from codec2vec.errors import ManifestError
 
@@ -26,23 +26,32 @@ PREPARERS = {
     "iemocap": iemocap.prepare,
     "real-en": real_en.prepare,
     "packaged-speech": packaged_speech.prepare,
+    "folder": imports.prepare_folder,
 }
+# Other tools' corpus descriptions (`codec2vec corpus import FORMAT SRC`): SRC may be a file.
+IMPORTERS = {"kaldi": imports.import_kaldi, "lhotse": imports.import_lhotse}
+# The options each one takes (command-line flags); any other option is refused by name.
+OPTIONS = {"librispeech": {"lexicon"}, "folder": {"speaker_pattern", "split"}, "kaldi": {"split"},
+           "lhotse": {"split"}}
 
 
-def prepare_corpus(name: str, src: str | Path, out: str | Path, skip_bad: bool = False,
-                   lexicon: str | None = None) -> Path:
-    """`lexicon` (LibriSpeech only): a pronunciation lexicon for PR's phone labels."""
-    if name not in PREPARERS:
-        raise ManifestError(f"unknown corpus '{name}'; choose from {sorted(PREPARERS)}")
-    if lexicon and name != "librispeech":
-        raise ManifestError(f"--lexicon applies to librispeech, not {name}")
+def prepare_corpus(name: str, src: str | Path, out: str | Path, skip_bad: bool = False, **options) -> Path:
+    """Manifests for corpus layout or format `name` (PREPARERS, IMPORTERS). Options, by name:
+    lexicon (librispeech: a pronunciation lexicon for PR's phone labels), speaker_pattern (folder),
+    split (folder, kaldi, lhotse); None values are left out."""
+    makers = {**PREPARERS, **IMPORTERS}
+    if name not in makers:
+        raise ManifestError(f"unknown corpus '{name}'; choose from {sorted(makers)}")
+    options = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(options) - OPTIONS.get(name, set()))
+    if unknown:
+        raise ManifestError(f"--{unknown[0].replace('_', '-')} does not apply to {name}")
     src, out = Path(src), Path(out)
-    if not src.is_dir():
-        raise ManifestError(f"--src {src}: folder not found")
+    if not (src.is_dir() or (name in IMPORTERS and src.is_file())):
+        raise ManifestError(f"--src {src}: {'file or ' if name in IMPORTERS else ''}folder not found")
     out.mkdir(parents=True, exist_ok=True)
     report = SkipReport(skip_bad)
-    options = {"lexicon": lexicon} if name == "librispeech" else {}
-    subsets: list[Subset] = PREPARERS[name](src.resolve(), out.resolve(), report, **options)
+    subsets: list[Subset] = makers[name](src.resolve(), out.resolve(), report, **options)
     manifests = []
     for subset in subsets:
         if not subset.rows:
