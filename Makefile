@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(PIP_TORCH_ARGS) "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[test,eval]"
+	$(BIN)/pip install -q -e ".[test,eval,share]"
 	# s3prl for the bridge's tests (codec2vec.s3prl): without its dependencies, which pin torchaudio
 	$(BIN)/pip install -q --no-deps "s3prl==0.4.18"
 	touch $@

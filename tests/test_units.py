@@ -345,3 +345,47 @@ def test_segments_of_one_file_give_the_codes_of_the_cut_files(setup, tmp_path):
     a, b = UnitStore(cut), UnitStore(seg)
     assert all(np.array_equal(a[f"u{k}"], b[f"u{k}"]) for k in range(3))
     assert b.header["totals"]["audio_seconds"] == pytest.approx(3.0 - 0.3)  # the segments, not the file x 3
+
+
+@pytest.mark.parametrize("fmt", ["webdataset", "parquet"])
+def test_export_and_import_keep_every_code_and_the_header(setup, store, tmp_path, fmt):
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    shared = tmp_path / "shared"
+    assert main(["units", "export", str(store), "--format", fmt, "--out", str(shared)]) == 0
+    metadata = json.loads((shared / "metadata.json").read_text())
+    assert metadata["format"] == fmt and metadata["store_header"]["codec"] == UnitStore(store).header["codec"]
+    assert main(["units", "import", str(shared), "--out", str(tmp_path / "back")]) == 0
+    original, back = UnitStore(store), UnitStore(tmp_path / "back")
+    assert back.ids == original.ids and all(np.array_equal(back[i], original[i]) for i in original.ids)
+    assert back.header["codec"] == original.header["codec"] and back.header["imported"]["format"] == fmt
+    assert verify_store(tmp_path / "back") == []  # shards, index and header checksums all hold
+
+
+def test_webdataset_shards_are_plain_tar_and_numpy(setup, store, tmp_path):
+    import tarfile
+
+    from codec2vec.units.share import export_store
+
+    out = export_store(store, tmp_path / "wds", "webdataset", shard_size=4)
+    original = UnitStore(store)
+    assert sorted(p.name for p in out.glob("*.tar")) == ["units-000000.tar", "units-000001.tar", "units-000002.tar"]
+    with tarfile.open(out / "units-000000.tar") as tar:
+        names = tar.getnames()
+        assert names[:2] == ["000000000.codes.npy", "000000000.json"] and len(names) == 8
+        meta = json.loads(tar.extractfile("000000000.json").read())
+        codes = np.load(io.BytesIO(tar.extractfile("000000000.codes.npy").read()))
+    assert meta["id"] == original.ids[0] and np.array_equal(codes, original[original.ids[0]])
+    assert export_store(store, tmp_path / "again", "webdataset", shard_size=4) and \
+        (tmp_path / "again" / "units-000000.tar").read_bytes() == (out / "units-000000.tar").read_bytes()
+
+
+def test_import_refuses_an_incomplete_export(setup, store, tmp_path):
+    from codec2vec.units.share import export_store, import_store
+
+    out = export_store(store, tmp_path / "wds", "webdataset", shard_size=4)
+    (out / "units-000001.tar").unlink()
+    with pytest.raises(StoreError, match="units-000001.tar: missing shard of the export"):
+        import_store(out, tmp_path / "back")
+    with pytest.raises(StoreError, match="no metadata.json"):
+        import_store(tmp_path, tmp_path / "back2")

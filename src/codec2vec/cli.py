@@ -126,6 +126,20 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_units_export(args: argparse.Namespace) -> int:
+    from codec2vec.units.share import export_store
+
+    print(f"exported to {export_store(args.store, args.out, args.format)}")
+    return 0
+
+
+def _cmd_units_import(args: argparse.Namespace) -> int:
+    from codec2vec.units.share import import_store
+
+    print(f"unit store written to {import_store(args.src, args.out)}")
+    return 0
+
+
 def _cmd_units_stats(args: argparse.Namespace) -> int:
     from codec2vec.units.store import UnitStore, storage_report
 
@@ -315,8 +329,17 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("path", help="unit or label store, feature cache (entry), model folder or pre-training run")
     verify.set_defaults(func=_cmd_verify)
 
-    units = verbs.add_parser("units", help="unit store reports")
+    units = verbs.add_parser("units", help="unit store reports, and stores as webdataset or parquet")
     units_verbs = units.add_subparsers(dest="units_verb", required=True, metavar="<action>")
+    share = units_verbs.add_parser("export", help="a unit store as webdataset tar or parquet shards (Hub datasets)")
+    share.add_argument("store")
+    share.add_argument("--format", required=True, choices=["webdataset", "parquet"])
+    share.add_argument("--out", required=True, help="folder for the shards and metadata.json")
+    share.set_defaults(func=_cmd_units_export)
+    back = units_verbs.add_parser("import", help="a unit store from a `units export` folder")
+    back.add_argument("src", help="the export folder (metadata.json + shards)")
+    back.add_argument("--out", required=True, help="unit store folder to write")
+    back.set_defaults(func=_cmd_units_import)
     stats = units_verbs.add_parser("stats", help="storage per hour of audio against WAV and FLAC")
     stats.add_argument("store")
     stats.set_defaults(func=_cmd_units_stats)
