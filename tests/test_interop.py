@@ -162,3 +162,57 @@ def test_s3prl_upstream_and_featurizer_load_codec2vec(tiny_model):
                           env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parent)})
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split("\n")[-2] == "3 320 (2, 50, 64) [50, 25]"
+
+
+@pytest.mark.parametrize("kind", ["units", "logmel"])
+def test_transformers_automodel_loads_an_export(tmp_path, kind):
+    import codec2vec.models.hf  # noqa: F401 (registers the auto classes)
+    from transformers import AutoModel
+
+    from codec2vec.models.export import export_model
+    from codec_fixtures import save_tiny_dac
+    from eval_fixtures import save_tiny_model
+
+    export = export_model(str(save_tiny_model(tmp_path / "model", save_tiny_dac(tmp_path / "codec"), kind)),
+                          tmp_path / "export")
+    model = AutoModel.from_pretrained(str(export))
+    assert type(model).__name__ == "Codec2VecModel"
+    assert (export / "README.md").read_text().startswith("---\nlibrary_name: codec2vec\n")  # the Hub's card header
+    upstream = load_upstream(str(export))
+    rng = np.random.default_rng(0)
+    clips = [0.1 * rng.standard_normal(n).astype(np.float32) for n in (16000, 6000)]
+    batch = upstream.batch_for(clips)
+    inputs = {"units": batch["units"]} if kind == "units" else {"audio": batch["audio"]}
+    with torch.no_grad():
+        ours = model(frames=batch["frames"], **inputs).hidden_states
+    reference = upstream.hidden(batch)  # non-persistent buffers (code offsets, mel filters) rebuilt
+    assert len(ours) == len(reference) == 3
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(ours, reference))
+
+
+def test_load_a_hub_id_from_the_local_cache(tmp_path, monkeypatch):
+    import shutil
+
+    import huggingface_hub.constants
+
+    import codec2vec
+    from codec2vec.models.export import export_model
+    from codec_fixtures import save_tiny_dac
+    from eval_fixtures import save_tiny_model
+
+    export = export_model(str(save_tiny_model(tmp_path / "model", save_tiny_dac(tmp_path / "codec"))),
+                          tmp_path / "export")
+    # The Hub cache's layout, as `huggingface-cli download me/tiny-codec2vec` leaves it.
+    repo = tmp_path / "cache" / "models--me--tiny-codec2vec"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(export, repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    upstream = codec2vec.load("me/tiny-codec2vec")
+    assert upstream.name == "tiny-codec2vec" and upstream.folder == repo / "snapshots" / revision
+    hidden, frames = upstream.embed(np.zeros(3200, np.float32))
+    assert frames.tolist() == [10] and len(hidden) == 3
+    with pytest.raises(ConfigError, match="'me/absent': no such folder here, and not a Hugging Face Hub model"):
+        codec2vec.load("me/absent")

@@ -353,13 +353,13 @@ def upstream_name(spec: str) -> str:
         return f"hf-{Path(spec.removeprefix('hf:').rstrip('/')).name}"
     if spec.startswith("codec:"):
         return f"codec-{Path(spec.removeprefix('codec:') or 'default').name}"
-    path = Path(spec)
+    path = Path(spec.rstrip("/"))
     return path.parent.name if path.name == "model" else path.name
 
 
 def load_upstream(spec: str, device: str | torch.device = "cpu") -> Upstream:
     """`fbank`, `fbank-kaldi`, `codec:<codec name, hub id or folder>`, `hf:<hub id or folder>`, a shipped model's
-    name, or a model folder (a run folder, an export)."""
+    name, a model folder (a run folder, an export), or the Hub id of an uploaded export."""
     if spec == "fbank":
         return FbankUpstream(device)
     if spec == "fbank-kaldi":
@@ -368,9 +368,9 @@ def load_upstream(spec: str, device: str | torch.device = "cpu") -> Upstream:
         return HfUpstream(spec.removeprefix("hf:"), device)
     if spec.startswith("codec:"):
         return CodecLatentUpstream(spec.removeprefix("codec:") or "default", device)
-    from codec2vec.models.export import pretrained_models
+    from codec2vec.models.export import is_hub_id, pretrained_models
 
-    if not Path(spec).exists() and spec not in pretrained_models():
+    if not Path(spec).exists() and spec not in pretrained_models() and not is_hub_id(spec):
         raise ConfigError(f"upstream '{spec}' not found: give a model folder (RUN/model), a shipped model "
                           f"({', '.join(pretrained_models()) or 'none'}), 'fbank', 'fbank-kaldi', 'codec:<name>' or 'hf:<hub id or folder>'")
     return ModelUpstream(spec, device)

@@ -33,12 +33,34 @@ def pretrained_models() -> dict[str, Path]:
     return {p.name: p for p in sorted(PRETRAINED_DIR.iterdir()) if (p / "config.json").is_file()}
 
 
+def is_hub_id(spec: str) -> bool:
+    """'owner/name' that is not a path here: a Hugging Face Hub repository."""
+    return spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and not Path(spec).exists()
+
+
+def hub_snapshot(repo_id: str) -> Path:
+    """The local folder of a Hub model repository: from the local cache first, then the network."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # huggingface_hub's not-in-cache errors differ between its versions
+        pass
+    try:
+        return Path(snapshot_download(repo_id))
+    except Exception as e:
+        raise ConfigError(f"'{repo_id}': no such folder here, and not a Hugging Face Hub model in the local cache "
+                          f"or downloadable ({type(e).__name__}); for a Hub model, on a machine with network: "
+                          f"huggingface-cli download {repo_id}") from None
+
+
 def resolve_model(spec: str) -> Path:
-    """A shipped model's name, a model folder, or a pre-training run folder -> the model folder."""
+    """A shipped model's name, a model folder, a pre-training run folder, or a Hub repository id
+    (an export uploaded as it is) -> the model folder."""
     shipped = pretrained_models()
     if spec in shipped and not Path(spec).exists():
         return shipped[spec]
-    folder = Path(spec)
+    folder = hub_snapshot(spec) if is_hub_id(spec) else Path(spec)
     if not (folder / "config.json").is_file() and (folder / "model" / "config.json").is_file():
         folder = folder / "model"
     if not (folder / "config.json").is_file():
@@ -100,7 +122,10 @@ def model_card(config: dict, card: str) -> str:
     step, objective = config.get("step"), config.get("objective")
     codec = config.get("codec") or {}
     run = config.get("pretrain_config", {})
-    lines = [f"# codec2vec model ({config['input_kind']} input, {objective} targets)\n",
+    # YAML front matter: what the Hugging Face Hub reads to list and tag the model.
+    lines = ["---", "library_name: codec2vec", "pipeline_tag: feature-extraction",
+             "tags: [speech, self-supervised-learning, audio, codec2vec]", "---", "",
+             f"# codec2vec model ({config['input_kind']} input, {objective} targets)\n",
              f"- Transformer: {config['num_hidden_layers']} layers, width {config['hidden_size']}, "
              f"{config['num_attention_heads']} heads, FFN {config['intermediate_size']}; weights {config['torch_dtype']}",
              f"- Pre-trained for {step} steps with `codec2vec pretrain` ({objective} targets)"]
@@ -112,6 +137,10 @@ def model_card(config: dict, card: str) -> str:
     if run.get("data"):
         lines.append(f"- Training data: `{run['data'].get('units') or run['data'].get('audio')}`")
     lines += ["", card.strip(), "", "Load it:", "", "```python", "import codec2vec",
-              "upstream = codec2vec.load(\"PATH_OR_NAME\")", "hidden, frames = upstream.embed(audio_16khz)  "
-              "# list of [batch, frames, width], one per layer", "```", ""]
+              "upstream = codec2vec.load(\"PATH_NAME_OR_HUB_ID\")", "hidden, frames = upstream.embed(audio_16khz)  "
+              "# list of [batch, frames, width], one per layer", "```", "",
+              "or with transformers (units from the codec above, or 16 kHz audio for the baselines):", "",
+              "```python", "import codec2vec.models.hf  # registers AutoModel's codec2vec class",
+              "from transformers import AutoModel", "model = AutoModel.from_pretrained(\"PATH_OR_HUB_ID\")",
+              "hidden_states = model(units=codes, frames=frames).hidden_states", "```", ""]
     return "\n".join(lines)

@@ -73,8 +73,14 @@ class UnitInput(nn.Module):
                 self.table.weight.copy_(codebook_vectors.reshape(-1, dim))
         else:
             nn.init.normal_(self.table.weight, std=dim ** -0.5)
-        self.register_buffer("offsets", torch.arange(n_codebooks) * codebook_size, persistent=False)
+        self.register_buffer("offsets", torch.empty(n_codebooks, dtype=torch.long), persistent=False)
+        self.reset_buffers()
         self.out_dim = dim * (n_codebooks if cfg.combine == "concat" else 1)
+
+    def reset_buffers(self) -> None:
+        """(Re)compute the non-persistent buffers, which no checkpoint holds (transformers builds a
+        model on the meta device and loads only saved tensors: codec2vec.models.hf calls this)."""
+        self.offsets = torch.arange(self.n_codebooks, device=self.offsets.device) * self.codebook_size
 
     def forward(self, codes: torch.Tensor, quantizer_dropout: bool = True) -> torch.Tensor:
         b, q, t = codes.shape
@@ -147,15 +153,22 @@ class LogMelInput(nn.Module):
 
     def __init__(self, cfg: InputConfig):
         super().__init__()
+        self.n_fft, self.hop, self.n_mels = 400, AUDIO_HOP // 2, cfg.n_mels
+        self.register_buffer("filters", torch.empty(self.n_fft // 2 + 1, cfg.n_mels), persistent=False)
+        self.register_buffer("window", torch.empty(self.n_fft), persistent=False)
+        self.reset_buffers()
+        self.out_dim = 2 * cfg.n_mels
+
+    def reset_buffers(self) -> None:
+        """(Re)compute the mel filters and the window (non-persistent; see UnitInput.reset_buffers)."""
         from transformers.audio_utils import mel_filter_bank
 
-        self.n_fft, self.hop = 400, AUDIO_HOP // 2
-        filters = mel_filter_bank(num_frequency_bins=self.n_fft // 2 + 1, num_mel_filters=cfg.n_mels,
+        filters = mel_filter_bank(num_frequency_bins=self.n_fft // 2 + 1, num_mel_filters=self.n_mels,
                                   min_frequency=20.0, max_frequency=AUDIO_RATE / 2, sampling_rate=AUDIO_RATE,
                                   norm="slaney", mel_scale="slaney")
-        self.register_buffer("filters", torch.from_numpy(filters.astype(np.float32)), persistent=False)
-        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
-        self.out_dim = 2 * cfg.n_mels
+        device = self.filters.device
+        self.filters = torch.from_numpy(filters.astype(np.float32)).to(device)
+        self.window = torch.hann_window(self.n_fft, device=device)
 
     def forward(self, audio: torch.Tensor, frames: torch.Tensor, t: int) -> torch.Tensor:
         """`audio` is zero past each utterance's end; windows are centred with zero padding, so a
