@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "src" / "codec2vec"
-# ground floor (0): atomic, config, errors, integrity, memory, provenance, ranks
+# ground floor (0): atomic, config, errors, hub, integrity, memory, provenance, ranks
 FLOORS = {"data": 1, "codecs": 2, "units": 3, "models": 4, "objectives": 4, "clustering": 5, "train": 5, "eval": 6,
           "describe": 7, "verify": 7, "demo": 7, "s3prl": 7, "cli": 8, "__init__": 8}
 

@@ -456,3 +456,34 @@ def test_corpus_import_cli(tmp_path, wav_factory, capsys):
     assert [r.id for r in _rows(tmp_path / "out", "train")] == ["rec1"]
     assert main(["corpus", "import", "kaldi", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) != 0
     assert "file or folder not found" in capsys.readouterr().err
+
+
+def test_hub_dataset_parquet_files(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import io
+
+    import pyarrow.parquet as pq
+
+    def flac_bytes(seconds, rate=16000):
+        buffer = io.BytesIO()
+        sf.write(buffer, np.full(int(seconds * rate), 0.1, np.float32), rate, format="FLAC")
+        return buffer.getvalue()
+
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    audio = [{"bytes": flac_bytes(0.5), "path": "a.flac"}, {"bytes": b"not audio", "path": "b.flac"},
+             {"bytes": flac_bytes(0.25, 8000), "path": "c.flac"}]
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "audio": audio, "sentence": ["hello", "bad", "there"],
+                             "client_id": ["s1", "s1", "s2"]}), repo / "data" / "train-00000-of-00001.parquet")
+    (repo / "default" / "test").mkdir(parents=True)
+    pq.write_table(pa.table({"audio": [audio[0]], "sentence": ["hi"], "client_id": ["s3"]}),
+                   repo / "default" / "test" / "0000.parquet")
+    out = prepare_corpus("hf", repo, tmp_path / "out", skip_bad=True)
+    rows = _rows(out, "hf")
+    assert [(r.id, r.split, r.speaker, r.text, r.duration, r.sample_rate) for r in rows] == [
+        ("a", "train", "s1", "hello", 0.5, 16000), ("c", "train", "s2", "there", 0.25, 8000),
+        ("test-0", "test", "s3", "hi", 0.5, 16000)]
+    assert sf.info(str(out / rows[0].audio)).frames == 8000
+    assert "row 1 (b)" in json.loads((out / "skipped.json").read_text())[0]["item"]
+    with pytest.raises(ManifestError, match="no speaker column .*--speaker-column"):
+        prepare_corpus("hf", repo, tmp_path / "out2", skip_bad=True, speaker_column="who")

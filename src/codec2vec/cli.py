@@ -47,7 +47,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from codec2vec.data.prepare import prepare_corpus
     from codec2vec.describe import describe
 
-    options = {k: getattr(args, k, None) for k in ("lexicon", "speaker_pattern", "split")}
+    options = {k: getattr(args, k, None) for k in ("lexicon", "speaker_pattern", "split", "audio_column",
+                                                    "text_column", "speaker_column")}
     out = prepare_corpus(args.name, args.src, args.out, skip_bad=args.skip_bad, **options)
     print(describe(out))
     return 0
@@ -279,9 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(func=_cmd_prepare)
     imported = corpus_verbs.add_parser("import", help="manifests from another tool's corpus description")
     imported.add_argument("name", choices=sorted(IMPORTERS), metavar="{" + ",".join(sorted(IMPORTERS)) + "}")
-    imported.add_argument("src", help="kaldi: the data directory; lhotse: the CutSet manifest (.jsonl[.gz])")
+    imported.add_argument("src", help="kaldi: the data directory; lhotse: the CutSet manifest (.jsonl[.gz]); "
+                          "hf: a Hub dataset's folder or id")
     imported.add_argument("--out", required=True, help="output folder for manifests and corpus.json")
-    imported.add_argument("--split", help="the split of every row (kaldi default: the directory's name)")
+    imported.add_argument("--split", help="the split of every row (kaldi default: the directory's name; hf: from "
+                          "each parquet file's name)")
+    imported.add_argument("--audio-column", help="hf: the audio column (default audio)")
+    imported.add_argument("--text-column", help="hf: the transcript column (default: text, transcription, ...)")
+    imported.add_argument("--speaker-column", help="hf: the speaker column (default: speaker_id, speaker, client_id)")
     imported.add_argument("--skip-bad", action="store_true", help="skip unreadable audio files and report them")
     imported.set_defaults(func=_cmd_prepare)
 

@@ -368,7 +368,8 @@ def load_upstream(spec: str, device: str | torch.device = "cpu") -> Upstream:
         return HfUpstream(spec.removeprefix("hf:"), device)
     if spec.startswith("codec:"):
         return CodecLatentUpstream(spec.removeprefix("codec:") or "default", device)
-    from codec2vec.models.export import is_hub_id, pretrained_models
+    from codec2vec.hub import is_hub_id
+    from codec2vec.models.export import pretrained_models
 
     if not Path(spec).exists() and spec not in pretrained_models() and not is_hub_id(spec):
         raise ConfigError(f"upstream '{spec}' not found: give a model folder (RUN/model), a shipped model "

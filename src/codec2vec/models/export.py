@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from codec2vec.atomic import atomic_path, atomic_write_text
 from codec2vec.errors import ConfigError
+from codec2vec.hub import hub_snapshot, is_hub_id
 from codec2vec.integrity import file_sha256
 from codec2vec.models.encoder import EncoderConfig
 from codec2vec.models.model import MODEL_FORMAT
@@ -31,27 +32,6 @@ def pretrained_models() -> dict[str, Path]:
     if not PRETRAINED_DIR.is_dir():
         return {}
     return {p.name: p for p in sorted(PRETRAINED_DIR.iterdir()) if (p / "config.json").is_file()}
-
-
-def is_hub_id(spec: str) -> bool:
-    """'owner/name' that is not a path here: a Hugging Face Hub repository."""
-    return spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and not Path(spec).exists()
-
-
-def hub_snapshot(repo_id: str) -> Path:
-    """The local folder of a Hub model repository: from the local cache first, then the network."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
-    except Exception:  # huggingface_hub's not-in-cache errors differ between its versions
-        pass
-    try:
-        return Path(snapshot_download(repo_id))
-    except Exception as e:
-        raise ConfigError(f"'{repo_id}': no such folder here, and not a Hugging Face Hub model in the local cache "
-                          f"or downloadable ({type(e).__name__}); for a Hub model, on a machine with network: "
-                          f"huggingface-cli download {repo_id}") from None
 
 
 def resolve_model(spec: str) -> Path:

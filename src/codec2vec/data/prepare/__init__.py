@@ -17,6 +17,7 @@ from codec2vec.data.prepare import (fluent_commands, iemocap, imports, librispee
                                     speech_commands, voxceleb1)
 from codec2vec.data.prepare.common import SkipReport, Subset
 from codec2vec.errors import ManifestError
+from codec2vec.hub import hub_snapshot, is_hub_id
 
 PREPARERS = {
     "librispeech": librispeech.prepare,
@@ -29,10 +30,10 @@ PREPARERS = {
     "folder": imports.prepare_folder,
 }
 # Other tools' corpus descriptions (`codec2vec corpus import FORMAT SRC`): SRC may be a file.
-IMPORTERS = {"kaldi": imports.import_kaldi, "lhotse": imports.import_lhotse}
+IMPORTERS = {"kaldi": imports.import_kaldi, "lhotse": imports.import_lhotse, "hf": imports.import_hf}
 # The options each one takes (command-line flags); any other option is refused by name.
 OPTIONS = {"librispeech": {"lexicon"}, "folder": {"speaker_pattern", "split"}, "kaldi": {"split"},
-           "lhotse": {"split"}}
+           "lhotse": {"split"}, "hf": {"split", "audio_column", "text_column", "speaker_column"}}
 
 
 def prepare_corpus(name: str, src: str | Path, out: str | Path, skip_bad: bool = False, **options) -> Path:
@@ -46,6 +47,8 @@ def prepare_corpus(name: str, src: str | Path, out: str | Path, skip_bad: bool =
     unknown = sorted(set(options) - OPTIONS.get(name, set()))
     if unknown:
         raise ManifestError(f"--{unknown[0].replace('_', '-')} does not apply to {name}")
+    if name == "hf" and is_hub_id(str(src)):
+        src = hub_snapshot(str(src), repo_type="dataset")
     src, out = Path(src), Path(out)
     if not (src.is_dir() or (name in IMPORTERS and src.is_file())):
         raise ManifestError(f"--src {src}: {'file or ' if name in IMPORTERS else ''}folder not found")

@@ -11,6 +11,8 @@ a longer recording becomes a row with start/end instead of a cut file.
 - lhotse: a CutSet manifest (.jsonl or .jsonl.gz) read as JSON, so lhotse itself is not needed:
   each cut's recording source (type `file`), its start and duration, the speaker and text of its
   supervisions.
+- hf: a Hugging Face Hub audio dataset's parquet files (a downloaded repository, or its id): the
+  audio bytes decoded with soundfile and written as FLAC, since the rows hold no files.
 """
 
 from __future__ import annotations
@@ -175,3 +177,76 @@ def import_lhotse(src: Path, out: Path, report: SkipReport, split: str = "") -> 
         raise ManifestError(f"{src}: no cuts")
     tasks = ["asr"] if all(r.text for r in rows) else []
     return [Subset(split or "cuts", tasks, rows, f"lhotse CutSet {src}.")]
+
+
+TEXT_COLUMNS = ("text", "transcription", "sentence", "normalized_text")
+SPEAKER_COLUMNS = ("speaker_id", "speaker", "client_id")
+ID_COLUMNS = ("id", "utterance_id", "file")
+
+
+def _first_present(names: list[str], candidates: tuple[str, ...]) -> str | None:
+    return next((c for c in candidates if c in names), None)
+
+
+def _split_of(path: Path) -> str:
+    """The split a Hub dataset's parquet file belongs to: `train-00000-of-00002.parquet` -> train,
+    `default/test/0000.parquet` (the Hub's parquet conversion) -> test."""
+    stem = re.split(r"[-.]", path.name)[0]
+    return path.parent.name if stem.isdigit() or not stem else stem
+
+
+def import_hf(src: Path, out: Path, report: SkipReport, split: str = "", audio_column: str = "audio",
+              text_column: str = "", speaker_column: str = "") -> list[Subset]:
+    """A Hugging Face Hub audio dataset as its repository holds it: parquet files whose audio column
+    is `{bytes, path}` (decoded with soundfile, written as FLAC under --out), the split from each
+    file's name (`train-00000-of-00002.parquet`, `data/test/...`) unless --split is given; text and
+    speaker columns found by their usual names unless named."""
+    import io
+
+    import soundfile as sf
+
+    from codec2vec.data.audio import save_flac
+
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ManifestError("corpus import hf reads parquet: pip install pyarrow (or the 'share' extra)") from None
+    files = sorted(src.rglob("*.parquet")) if src.is_dir() else [src]
+    if not files:
+        raise ManifestError(f"{src}: no parquet files (a Hub dataset repository keeps its data as parquet)")
+    rows, seen = [], set()
+    for path in files:
+        table = pq.read_table(path)
+        names = table.column_names
+        if audio_column not in names:
+            raise ManifestError(f"{path}: no audio column '{audio_column}' (columns: {', '.join(names)}); "
+                                "name it with --audio-column")
+        text = text_column or _first_present(names, TEXT_COLUMNS)
+        speaker = speaker_column or _first_present(names, SPEAKER_COLUMNS)
+        if speaker is None or speaker not in names:
+            raise ManifestError(f"{path}: no speaker column (looked for {', '.join(SPEAKER_COLUMNS)}; columns: "
+                                f"{', '.join(names)}); name it with --speaker-column")
+        if text and text not in names:
+            raise ManifestError(f"{path}: no text column '{text}' (columns: {', '.join(names)})")
+        name = split or _split_of(path)
+        id_column = _first_present(names, ID_COLUMNS)
+        columns = {c: table.column(c).to_pylist() for c in {audio_column, speaker, text, id_column} if c}
+        for k, audio in enumerate(columns[audio_column]):
+            uid = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(columns[id_column][k]) if id_column else f"{name}-{k}")
+            if uid in seen:
+                uid = f"{name}-{uid}"
+            seen.add(uid)
+            item = f"{path}: row {k} ({uid})"
+            try:
+                samples, rate = sf.read(io.BytesIO((audio or {})["bytes"]), dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError, TypeError, KeyError) as e:
+                report.fail(item, f"audio bytes not decodable ({e})", AudioError)
+                continue
+            rel = f"audio/{name}/{uid}.flac"
+            if not (out / rel).exists():
+                save_flac(out / rel, samples.mean(axis=1), rate)
+            rows.append(Utterance(id=uid, audio=rel, duration=round(len(samples) / rate, 4), sample_rate=int(rate),
+                                  speaker=str(columns[speaker][k]), split=name,
+                                  text=(columns[text][k] or None) if text else None))
+    tasks = ["asr"] if rows and all(r.text for r in rows) else []
+    return [Subset("hf", tasks, rows, f"Hugging Face dataset files under {src}; audio written as FLAC.")]
