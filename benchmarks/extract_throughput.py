@@ -54,7 +54,7 @@ def encode_rate(codec, device: str, seconds: float, batch: int, utterance_second
             "batch": batch, "utterance_seconds": utterance_seconds}
 
 
-def pipeline_rate(corpus: Path, device: str, workers: int, map_large_blocks: bool) -> dict:
+def pipeline_rate(corpus: Path, codec: str, device: str, workers: int, map_large_blocks: bool) -> dict:
     import contextlib
 
     import codec2vec.units.extract as extract_module
@@ -68,7 +68,8 @@ def pipeline_rate(corpus: Path, device: str, workers: int, map_large_blocks: boo
         walls = []
         for attempt in range(2):
             started = time.perf_counter()
-            store = extract(ExtractConfig(corpus=str(corpus), out=str(root / f"units-{attempt}"), device=device,
+            store = extract(ExtractConfig(corpus=str(corpus), out=str(root / f"units-{attempt}"), codec=codec,
+                                          device=device,
                                           workers=workers, compile="true"), progress=False)
             walls.append(time.perf_counter() - started)
         seconds = UnitStore(store).header["totals"]["audio_seconds"]
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="time per encoder measurement")
     parser.add_argument("--batch", type=int, default=0, help="utterances per forward (default: 1 on CPU, 32 on GPU)")
     parser.add_argument("--pipeline-hours", type=float, default=0.1, help="synthetic corpus size for the pipeline run")
+    parser.add_argument("--codec", default="default", help="the codec measured as 'default_codec' (a name or folder)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     from transformers import DacConfig, DacModel
@@ -96,8 +98,8 @@ def main() -> None:
     paper = wrap_model(DacModel(DacConfig(**DAC_16KHZ)).eval(), "dac-16khz-architecture")
     results = {
         "dac_16khz_architecture": encode_rate(paper, args.device, args.seconds, batch, 10.0),
-        "default_codec": encode_rate(load_codec("default"), args.device, args.seconds, batch, 10.0),
-        "default_codec_compiled": encode_rate(load_codec("default").compile(), args.device, args.seconds, batch, 10.0),
+        "default_codec": encode_rate(load_codec(args.codec), args.device, args.seconds, batch, 10.0),
+        "default_codec_compiled": encode_rate(load_codec(args.codec).compile(), args.device, args.seconds, batch, 10.0),
     }
     from codec2vec.data.synth import SynthConfig, synth_corpus
 
@@ -106,10 +108,11 @@ def main() -> None:
                               progress=False) / "pretrain.jsonl"
         if args.device == "cpu":  # the mapping is glibc's, for host memory: a CPU question
             # Without the mapping first: the mapping's long-run allocator settings stay for the process.
-            results["default_codec_extract_pipeline_unmapped"] = pipeline_rate(corpus, args.device, 1, False)
-        results["default_codec_extract_pipeline"] = pipeline_rate(corpus, args.device, 1, True)
+            results["default_codec_extract_pipeline_unmapped"] = pipeline_rate(corpus, args.codec, args.device, 1, False)
+        results["default_codec_extract_pipeline"] = pipeline_rate(corpus, args.codec, args.device, 1, True)
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU x{os.cpu_count()}"
     record = {"benchmark": "extract_throughput", "device": device_name, "torch_threads": torch.get_num_threads(),
+              "codec": args.codec, "codec_weights_hash": load_codec(args.codec).info.weights_hash,
               "results": results, **provenance()}
     out = Path(args.out or f"benchmarks/results/extract_throughput_{args.device.split(':')[0]}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
