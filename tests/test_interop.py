@@ -216,3 +216,23 @@ def test_load_a_hub_id_from_the_local_cache(tmp_path, monkeypatch):
     assert frames.tolist() == [10] and len(hidden) == 3
     with pytest.raises(ConfigError, match="'me/absent': no such folder here, and not a Hugging Face Hub model"):
         codec2vec.load("me/absent")
+
+
+def test_export_for_s3prls_hugging_face_hub(tiny_model, tmp_path):
+    import importlib.util
+
+    from codec2vec.cli import main
+    from codec2vec.s3prl import UpstreamExpert
+
+    out = tmp_path / "export"
+    assert main(["export", str(tiny_model), "--out", str(out), "--s3prl"]) == 0
+    assert (out / "requirements.txt").read_text().startswith("codec2vec>=")
+    spec = importlib.util.spec_from_file_location("expert", out / "expert.py")  # as s3prl imports it
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    expert = module.UpstreamExpert(ckpt=str(out / "model.pt")).eval()  # s3prl's default --upstream_model_name
+    wavs = [0.1 * torch.randn(8000)]
+    with torch.no_grad():
+        got = expert(wavs)["hidden_states"]
+        want = UpstreamExpert(str(tiny_model)).eval()(wavs)["hidden_states"]
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(got, want))

@@ -180,7 +180,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from codec2vec.models.export import export_model
 
     card = open(args.card, encoding="utf-8").read() if args.card else ""
-    print(f"exported to {export_model(args.model, args.out, args.dtype, card)}")
+    out = export_model(args.model, args.out, args.dtype, card)
+    if args.s3prl:
+        from codec2vec.s3prl import write_hub_expert
+
+        write_hub_expert(out)
+    print(f"exported to {out}")
     return 0
 
 
@@ -382,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                      help="weights' precision in the export (loading casts back to float32)")
     exp.add_argument("--card", help="markdown file appended to the model card (README.md): data, intended use")
+    exp.add_argument("--s3prl", action="store_true",
+                     help="also write expert.py + requirements.txt for s3prl's --hub huggingface")
     exp.set_defaults(func=_cmd_export)
 
     ev = verbs.add_parser("evaluate", help="SUPERB-style downstream tasks on a frozen upstream (stage 5)")

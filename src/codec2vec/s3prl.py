@@ -5,6 +5,9 @@
     from s3prl.nn import S3PRLUpstream, Featurizer
     upstream = S3PRLUpstream("codec2vec", path_or_url="runs/online")   # any codec2vec.load() spec
 
+`codec2vec export RUN --out DIR --s3prl` also writes DIR/expert.py and requirements.txt, the files
+s3prl's `run_downstream.py --hub huggingface -u OWNER/REPO` loads from a Hub repository.
+
 s3prl is optional and imported only by `register()` (it needs torchaudio, which has no build for
 every torch; the expert itself does not). `UpstreamExpert` follows s3prl's upstream interface:
 a list of 16 kHz waveforms in, `{"hidden_states": [L + 1 x (B, T, D)]}` out, an integer
@@ -15,6 +18,7 @@ off; the codec's discrete units carry no gradient, as in the paper.
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -74,3 +78,27 @@ def register() -> None:
         return UpstreamExpert(ckpt)
 
     setattr(hub, HUB_NAME, codec2vec)
+
+
+EXPERT_PY = '''"""s3prl upstream for this codec2vec export (`run_downstream.py --hub huggingface -u OWNER/REPO`)."""
+
+from pathlib import Path
+
+from codec2vec.s3prl import UpstreamExpert as _Codec2VecExpert
+
+
+class UpstreamExpert(_Codec2VecExpert):
+    def __init__(self, ckpt: str, *args, **kwargs):
+        # s3prl passes <this folder>/<--upstream_model_name>: the export is the folder itself.
+        super().__init__(str(Path(ckpt).parent))
+'''
+
+
+def write_hub_expert(folder: str | Path) -> None:
+    """expert.py and requirements.txt for s3prl's Hugging Face Hub upstreams, into an export folder."""
+    from codec2vec import __version__
+    from codec2vec.atomic import atomic_write_text
+
+    folder = Path(folder)
+    atomic_write_text(folder / "expert.py", EXPERT_PY)
+    atomic_write_text(folder / "requirements.txt", f"codec2vec>={__version__}\n")
