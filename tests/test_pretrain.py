@@ -456,6 +456,19 @@ def test_resume_after_stop_or_sigkill_equals_uninterrupted_run(setup, tmp_path):
     assert killed_mid_run >= 1, "every run finished before it was killed"
 
 
+def test_snapshots_keep_the_model_at_step_0_and_every_keep_every_steps(setup, tmp_path):
+    run = tmp_path / "kept"
+    pretrain(tiny_config(setup, run, "objective.name=reconstruction", "optim.steps=5", "keep_every=2"), progress=False)
+    kept = sorted(p.name for p in (run / "snapshots").iterdir())
+    assert kept == ["step-000000", "step-000002", "step-000004"]
+    final = load_pretrained(run / "model")[0].state_dict()
+    at4, config4 = load_pretrained(run / "snapshots" / "step-000004")
+    at0, config0 = load_pretrained(run / "snapshots" / "step-000000")
+    assert config4["step"] == 4 and config0["step"] == 0
+    changed = [k for k in final if not torch.equal(final[k], at4.state_dict()[k])]
+    assert changed and any(not torch.equal(at0.state_dict()[k], at4.state_dict()[k]) for k in final)
+
+
 def test_loader_workers_and_collapse_warning(setup, tmp_path, capsys):
     inline = tiny_config(setup, tmp_path / "inline", "objective.name=online", "optim.steps=3")
     pretrain(inline, progress=False)

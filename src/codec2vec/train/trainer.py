@@ -35,8 +35,8 @@ from codec2vec.train.data import BatchPlan, BatchReader, DataConfig, PretrainDat
 CHECKPOINT_FORMAT = "codec2vec-pretrain-checkpoint"
 # Settings that may change when a run is resumed: they do not change what is computed (accumulate
 # is checked as ranks x accumulate, which fixes the batches).
-RESUMABLE_KEYS = ("log_every", "save_every", "stop_after", "threads", "device", "data.workers", "compile",
-                  "data.codec", "optim.accumulate")
+RESUMABLE_KEYS = ("log_every", "save_every", "keep_every", "stop_after", "threads", "device", "data.workers",
+                  "compile", "data.codec", "optim.accumulate")
 
 
 @dataclass
@@ -72,6 +72,9 @@ class PretrainConfig:
     compile: bool = False  # torch.compile the Transformer blocks and the waveform CNN (compile_regions)
     log_every: int = 10
     save_every: int = 250
+    # also keep the model at step 0 and every keep_every steps as OUT/snapshots/step-NNNNNN (0: never):
+    # a probe curve (score vs audio seen) evaluates them
+    keep_every: int = 0
     stop_after: int = 0  # end this invocation at this step (0: at optim.steps); rerun to continue
 
 
@@ -311,6 +314,8 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, progress: b
 
     online = objective if isinstance(objective, OnlineClustering) else None
     window = _new_window()
+    if cfg.keep_every and start_step == 0 and rank == 0:
+        save_pretrained(out / "snapshots" / "step-000000", module.model, cfg.model, _model_meta(cfg, data, 0))
     module.train()
     for step in range(start_step, end_step):
         waiting = time.perf_counter()
@@ -383,8 +388,9 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, progress: b
             window = _new_window()
         if bar is not None:
             bar.update(1)
-        if done % cfg.save_every == 0 or done == end_step:
-            _save(cfg, out, module, optimizer, done, skipped_steps, data, rank, world)
+        keep = bool(cfg.keep_every) and done % cfg.keep_every == 0
+        if done % cfg.save_every == 0 or done == end_step or keep:
+            _save(cfg, out, module, optimizer, done, skipped_steps, data, rank, world, keep)
     if bar is not None:
         bar.close()
     if log is not None:
@@ -417,20 +423,25 @@ def _window_record(window: dict, step: int, lr: float, skipped: int, frame_rate:
     return record
 
 
+def _model_meta(cfg: PretrainConfig, data: PretrainData, step: int) -> dict:
+    return {"codec": data.units.info.to_header() if data.units is not None else None,
+            "n_codebooks": data.units.info.n_codebooks if data.units is not None else 0,
+            "codebook_size": data.units.info.codebook_size if data.units is not None else 0,
+            "objective": cfg.objective.name, "step": step, "pretrain_config": config_to_dict(cfg), **provenance()}
+
+
 def _save(cfg: PretrainConfig, out: Path, module: Pretrainer, optimizer, step: int, skipped: int,
-          data: PretrainData, rank: int, world: int) -> None:
+          data: PretrainData, rank: int, world: int, keep: bool = False) -> None:
     if rank == 0:
         state = {"format": CHECKPOINT_FORMAT, "version": 1, "step": step, "skipped_steps": skipped,
                  "world_size": world,
                  "model": module.state_dict(), "optimizer": optimizer.state_dict(),
                  "rng": {"torch": torch.get_rng_state()}, "config": config_to_dict(cfg)}
         save_checkpoint(state, out / "checkpoint.pt")
-        meta = {"codec": data.units.info.to_header() if data.units is not None else None,
-                "n_codebooks": data.units.info.n_codebooks if data.units is not None else 0,
-                "codebook_size": data.units.info.codebook_size if data.units is not None else 0,
-                "objective": cfg.objective.name, "step": step, "pretrain_config": config_to_dict(cfg),
-                **provenance()}
+        meta = _model_meta(cfg, data, step)
         save_pretrained(out / "model", module.model, cfg.model, meta)
+        if keep:
+            save_pretrained(out / "snapshots" / f"step-{step:06d}", module.model, cfg.model, meta)
     if world > 1:
         dist.barrier()
 
