@@ -209,3 +209,26 @@ def test_bad_settings(tmp_path, override, message):
     cfg = SynthConfig(**{"out": str(tmp_path / "c"), **PIP_ONLY, **override})
     with pytest.raises(ConfigError, match=message):
         synth_corpus(cfg, progress=False)
+
+
+def test_the_evaluation_corpus_config_has_statistical_power():
+    """configs/corpus/synth-eval.yaml (issue 17): >= 300 test utterances for KS, IC, ER and SID, >= 30 min
+    of test speech for PR/ASR (by the planner's mean durations), speakers disjoint across the labelled
+    subsets' splits, SID a closed set over the same speakers."""
+    from collections import Counter
+
+    from codec2vec.config import load_config
+    from codec2vec.data.synth import _MEAN_SECONDS, SynthConfig, _Planner, select_voices
+
+    cfg = load_config(SynthConfig, "configs/corpus/synth-eval.yaml")
+    voices, _ = select_voices(cfg, np.random.default_rng([cfg.seed, 0]))
+    jobs = _Planner(cfg, voices).plan()
+    assert "pretrain" not in jobs or not jobs["pretrain"]
+    for subset in ("ks", "ic", "er", "sid"):
+        assert Counter(j.split for j in jobs[subset])["test"] >= 300, subset
+    assert sum(_MEAN_SECONDS["read"] for j in jobs["read"] if j.split == "test") >= 30 * 60
+    for subset in ("read", "ic", "er"):
+        speakers = {split: {j.voice.speaker for j in jobs[subset] if j.split == split} for split in ("train", "dev", "test")}
+        assert not (speakers["test"] & speakers["train"]) and not (speakers["dev"] & speakers["train"]), subset
+    sid = {split: {j.voice.speaker for j in jobs["sid"] if j.split == split} for split in ("train", "test")}
+    assert sid["test"] <= sid["train"]
