@@ -414,6 +414,7 @@ def _window_record(window: dict, step: int, lr: float, skipped: int, frame_rate:
     seconds = max(time.time() - window["t0"], 1e-9)
     record = {"step": step, "loss": loss / masked, "lr": lr,
               "grad_norm": window["grad_norm"] / window["steps"], "masked_frames": int(masked),
+              "audio_s": frames / frame_rate,  # audio the window's steps trained on (summed: audio seen)
               "audio_s_per_s": frames / frame_rate / seconds, "skipped_steps": skipped,
               # this rank's share of the window spent waiting for batches, and of its frames that were padding
               "data_wait_fraction": window["data_seconds"] / seconds,
