@@ -22,54 +22,45 @@ from codec2vec.codecs.registry import CodecError
 _RESIDUAL_PARTS = ("snake1", "conv1", "snake2", "conv2")  # Descript's ResidualUnit.block[0..3]
 
 
-def _encoder_key(parts: list[str], n_blocks: int) -> str | None:
-    # encoder.block: [conv, EncoderBlock x n, Snake, conv]; EncoderBlock.block: [RU, RU, RU, Snake, conv]
-    i = int(parts[0])
-    if i == 0:
-        return "conv1." + ".".join(parts[1:])
-    if i == n_blocks + 1:
-        return "snake1." + ".".join(parts[1:])
-    if i == n_blocks + 2:
-        return "conv2." + ".".join(parts[1:])
-    if parts[1] != "block":
+def _residual(prefix: str, unit: int, rest: list[str]) -> str | None:
+    """A ResidualUnit's `block.K.<param>` -> res_unit<unit>.<snake1|conv1|snake2|conv2>.<param>."""
+    if len(rest) < 3 or rest[0] != "block":
         return None
-    j, rest = int(parts[2]), parts[3:]
-    prefix = f"block.{i - 1}."
-    if j < 3 and rest[0] == "block":
-        return prefix + f"res_unit{j + 1}.{_RESIDUAL_PARTS[int(rest[1])]}." + ".".join(rest[2:])
+    return prefix + f"res_unit{unit}.{_RESIDUAL_PARTS[int(rest[1])]}." + ".".join(rest[2:])
+
+
+def _encoder_block(prefix: str, j: int, rest: list[str]) -> str | None:
+    # EncoderBlock.block: [RU, RU, RU, Snake, conv]
+    if j < 3:
+        return _residual(prefix, j + 1, rest)
     return prefix + {3: "snake1.", 4: "conv1."}[j] + ".".join(rest) if j in (3, 4) else None
 
 
-def _decoder_key(parts: list[str], n_blocks: int) -> str | None:
-    # decoder.model: [conv, DecoderBlock x n, Snake, conv, Tanh]; DecoderBlock.block: [Snake, convT, RU, RU, RU]
+def _decoder_block(prefix: str, j: int, rest: list[str]) -> str | None:
+    # DecoderBlock.block: [Snake, convT, RU, RU, RU]
+    if j >= 2:
+        return _residual(prefix, j - 1, rest)
+    return prefix + ("snake1." if j == 0 else "conv_t1.") + ".".join(rest)
+
+
+def _stack_key(parts: list[str], n_blocks: int, block) -> str | None:
+    """The encoder's `block` / decoder's `model` sequence: [conv, n blocks, Snake, conv (, Tanh)]."""
     i = int(parts[0])
-    if i == 0:
-        return "conv1." + ".".join(parts[1:])
-    if i == n_blocks + 1:
-        return "snake1." + ".".join(parts[1:])
-    if i == n_blocks + 2:
-        return "conv2." + ".".join(parts[1:])
-    if parts[1] != "block":
+    ends = {0: "conv1.", n_blocks + 1: "snake1.", n_blocks + 2: "conv2."}
+    if i in ends:
+        return ends[i] + ".".join(parts[1:])
+    if len(parts) < 4 or parts[1] != "block":
         return None
-    j, rest = int(parts[2]), parts[3:]
-    prefix = f"block.{i - 1}."
-    if j == 0:
-        return prefix + "snake1." + ".".join(rest)
-    if j == 1:
-        return prefix + "conv_t1." + ".".join(rest)
-    if rest[0] == "block":
-        return prefix + f"res_unit{j - 1}.{_RESIDUAL_PARTS[int(rest[1])]}." + ".".join(rest[2:])
-    return None
+    return block(f"block.{i - 1}.", int(parts[2]), parts[3:])
 
 
 def transformers_key(key: str, n_encoder_blocks: int, n_decoder_blocks: int) -> str | None:
     """Descript's state-dict name -> transformers' (None: not a name of Descript's layout)."""
-    if key.startswith("encoder.block."):
-        mapped = _encoder_key(key.removeprefix("encoder.block.").split("."), n_encoder_blocks)
-        return None if mapped is None else "encoder." + mapped
-    if key.startswith("decoder.model."):
-        mapped = _decoder_key(key.removeprefix("decoder.model.").split("."), n_decoder_blocks)
-        return None if mapped is None else "decoder." + mapped
+    for stack, prefix, n_blocks, block in (("encoder.block.", "encoder.", n_encoder_blocks, _encoder_block),
+                                           ("decoder.model.", "decoder.", n_decoder_blocks, _decoder_block)):
+        if key.startswith(stack):
+            mapped = _stack_key(key.removeprefix(stack).split("."), n_blocks, block)
+            return None if mapped is None else prefix + mapped
     if re.fullmatch(r"quantizer\.quantizers\.\d+\.(in_proj|out_proj|codebook)\.\w+", key):
         return key
     return None
