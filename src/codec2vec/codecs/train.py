@@ -331,7 +331,9 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True, export_now: bool =
             d_loss.backward()
             d_grad_norm = torch.nn.utils.clip_grad_norm_(discriminator.parameters(), cfg.discriminator_grad_clip)
             optimizer_d.step()
-            adversarial, matching = generator_losses(discriminator(recon), discriminator(target))
+            with torch.no_grad():  # feature matching's targets: no gradient, so no graph to keep
+                real = discriminator(target)
+            adversarial, matching = generator_losses(discriminator(recon), real)
             record.update(d_loss=d_loss.item(), adversarial=adversarial.item(), feature_matching=matching.item(),
                           d_grad_norm=d_grad_norm.item())
         else:
