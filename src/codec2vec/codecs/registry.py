@@ -10,6 +10,7 @@ from pathlib import Path
 
 from codec2vec.codecs.base import Codec
 from codec2vec.errors import Codec2VecError, DependencyError
+from codec2vec.hub import is_hub_id
 
 DEFAULT_CODEC_DIR = Path(__file__).parent / "default"
 
@@ -90,7 +91,7 @@ def _load_model(source: str):
         raise CodecError(f"codec '{source}' is a PyTorch checkpoint file, not a codec folder; if it is an "
                          f"original Descript DAC checkpoint, convert it once with `codec2vec codec import-dac "
                          f"{source} --out DIR` and pass --codec DIR")
-    if source.startswith((".", "/", "~")) or source.count("/") != 1:
+    if not is_hub_id(source):
         raise CodecError(f"codec '{source}' is neither a known name ({', '.join(CODECS)}), "
                          "an existing folder, nor a hub id of the form owner/name")
     try:

@@ -10,6 +10,14 @@ from codec2vec.data.manifest import Utterance
 from codec2vec.errors import AudioError, ManifestError
 
 
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".opus", ".mp3"}
+
+
+def audio_files(folder: Path) -> list[Path]:
+    """Every audio file under `folder`, recursively, in a stable order."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+
+
 @dataclass
 class Subset:
     name: str

@@ -24,10 +24,9 @@ from pathlib import Path
 
 from codec2vec.data.audio import audio_info
 from codec2vec.data.manifest import Utterance
-from codec2vec.data.prepare.common import SkipReport, Subset
+from codec2vec.data.prepare.common import AUDIO_SUFFIXES, SkipReport, Subset, audio_files, utterance
 from codec2vec.errors import AudioError, ManifestError
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".opus", ".mp3"}
 DEFAULT_SPEAKER_PATTERN = r"(?P<speaker>[^/]+)/[^/]+$"
 
 
@@ -55,7 +54,7 @@ def prepare_folder(src: Path, out: Path, report: SkipReport, speaker_pattern: st
         raise ManifestError(f"--speaker-pattern {speaker_pattern!r}: not a regular expression ({e})") from None
     if "speaker" not in pattern.groupindex:
         raise ManifestError(f"--speaker-pattern {speaker_pattern!r} needs a named group (?P<speaker>...)")
-    files = sorted(p for p in src.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    files = audio_files(src)
     if not files:
         raise ManifestError(f"{src}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) found")
     rows, ids = [], set()
@@ -69,11 +68,9 @@ def prepare_folder(src: Path, out: Path, report: SkipReport, speaker_pattern: st
         if uid in ids:
             raise ManifestError(f"{rel}: two files make the id '{uid}' (same path, other extension)")
         ids.add(uid)
-        info = _info(path, str(path), report)
-        if info is not None:
-            rows.append(Utterance(id=uid, audio=str(path), duration=round(info.duration, 4),
-                                  sample_rate=info.sample_rate, speaker=match.group("speaker"), split=split,
-                                  text=_transcript(path)))
+        row = utterance(path, report, id=uid, speaker=match.group("speaker"), split=split, text=_transcript(path))
+        if row is not None:
+            rows.append(row)
     tasks = ["asr"] if rows and all(r.text for r in rows) else []
     return [Subset("folder", tasks, rows, f"Audio files under {src}; speaker by {speaker_pattern!r}.")]
 
@@ -135,7 +132,7 @@ def import_kaldi(src: Path, out: Path, report: SkipReport, split: str = "") -> l
                 continue
             start, end = float(start_text), float(end_text)
             end = meta.duration if end < 0 else min(end, meta.duration)
-            duration = round(end - start, 4)
+            duration = end - start
         rows.append(Utterance(id=uid, audio=str(path), duration=round(duration, 4), sample_rate=meta.sample_rate,
                               speaker=speakers[uid], split=split, text=texts.get(uid) or None, start=start, end=end))
     tasks = ["asr"] if rows and all(r.text for r in rows) else []

@@ -26,11 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import soxr
 
-from codec2vec.data.audio import load_audio, save_flac
+from codec2vec.data.audio import audio_info, load_audio, resample, save_flac
 from codec2vec.data.manifest import Utterance
-from codec2vec.data.prepare.common import SkipReport, Subset
+from codec2vec.data.prepare.common import SkipReport, Subset, audio_files
 from codec2vec.errors import AudioError, ManifestError
 
 _SAMPLE_RATE = 16000
@@ -38,7 +37,6 @@ _KTUBERLING = "usr/share/ktuberling/sounds"
 _KLETTRES = "usr/share/klettres"
 _WARZONE = "usr/share/games/warzone2100/base.wz"
 _HEDGEWARS = "usr/share/games/hedgewars/Data/Sounds/voices"
-_AUDIO_SUFFIXES = {".ogg", ".wav", ".opus", ".flac"}
 _WARZONE_SKIP = {"sfx", "radclick"}
 _HEDGEWARS_SKIP_PACKS = {"Robot", "Singer"}
 _HEDGEWARS_GRUNTS = re.compile(r"^(Firepunch|Hmm|Jump|Laugh|Ooff|Ow|PoisonCough|PoisonMoan)\d*$")
@@ -69,9 +67,9 @@ class _Writer:
 
     def add_file(self, path: Path, rel: str, speaker: str, text: str | None) -> None:
         try:
-            source_rate = sf.info(str(path)).samplerate
+            source_rate = audio_info(path).sample_rate
             audio = load_audio(path, _SAMPLE_RATE)
-        except (AudioError, sf.LibsndfileError, RuntimeError) as e:
+        except AudioError as e:
             self.report.fail(str(path), str(e).removeprefix(f"{path}: "), AudioError)
             return
         self._add(audio, source_rate, rel, speaker, text)
@@ -82,9 +80,7 @@ class _Writer:
         except (sf.LibsndfileError, RuntimeError) as e:
             self.report.fail(item, f"not a readable audio file ({e})", AudioError)
             return
-        audio = audio.mean(axis=1)
-        if source_rate != _SAMPLE_RATE and audio.size:
-            audio = soxr.resample(audio, source_rate, _SAMPLE_RATE).astype(np.float32)
+        audio = resample(audio.mean(axis=1), source_rate, _SAMPLE_RATE) if audio.size else audio[:, 0]
         self._add(audio, source_rate, rel, speaker, text)
 
     def _add(self, audio: np.ndarray, source_rate: int, rel: str, speaker: str, text: str | None) -> None:
@@ -109,16 +105,12 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def _audio_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in _AUDIO_SUFFIXES and p.is_file())
-
-
 def _ktuberling(src: Path, writer: _Writer) -> None:
     root = src / _KTUBERLING
     if not root.is_dir():
         return
     for lang in sorted(p for p in root.iterdir() if p.is_dir() and "@" not in p.name):
-        for path in _audio_files(lang):
+        for path in audio_files(lang):
             word = path.stem.replace("_", " ") if lang.name == "en" else None
             writer.add_file(path, f"audio/ktuberling/{lang.name}/{_safe(path.stem)}.flac", f"ktuberling-{lang.name}", word)
 
@@ -128,7 +120,7 @@ def _klettres(src: Path, writer: _Writer) -> None:
     if not root.is_dir():
         return
     for lang in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in {"tn", "icons", "pics"}):
-        for path in _audio_files(lang):
+        for path in audio_files(lang):
             kind = path.parent.name
             writer.add_file(path, f"audio/klettres/{lang.name}/{kind}/{_safe(path.stem)}.flac",
                             f"klettres-{lang.name}", None)
@@ -158,7 +150,7 @@ def _hedgewars(src: Path, writer: _Writer) -> None:
     if not root.is_dir():
         return
     for pack in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in _HEDGEWARS_SKIP_PACKS):
-        for path in _audio_files(pack):
+        for path in audio_files(pack):
             if _HEDGEWARS_GRUNTS.match(path.stem):
                 continue
             writer.add_file(path, f"audio/hedgewars/{_safe(pack.name)}/{_safe(path.stem)}.flac",
