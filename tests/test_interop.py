@@ -1,6 +1,7 @@
 """Bridges to the tools users already have: transformers speech encoders as reference upstreams."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -191,8 +192,6 @@ def test_transformers_automodel_loads_an_export(tmp_path, kind):
 
 
 def test_load_a_hub_id_from_the_local_cache(tmp_path, monkeypatch):
-    import shutil
-
     import huggingface_hub.constants
 
     import codec2vec
@@ -202,20 +201,124 @@ def test_load_a_hub_id_from_the_local_cache(tmp_path, monkeypatch):
 
     export = export_model(str(save_tiny_model(tmp_path / "model", save_tiny_dac(tmp_path / "codec"))),
                           tmp_path / "export")
-    # The Hub cache's layout, as `huggingface-cli download me/tiny-codec2vec` leaves it.
-    repo = tmp_path / "cache" / "models--me--tiny-codec2vec"
     revision = "0123456789abcdef0123456789abcdef01234567"
-    shutil.copytree(export, repo / "snapshots" / revision)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(revision)
+    snapshot = _hub_cache_repo(tmp_path / "cache", "me/tiny-codec2vec", export, revision)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     upstream = codec2vec.load("me/tiny-codec2vec")
-    assert upstream.name == "tiny-codec2vec" and upstream.folder == repo / "snapshots" / revision
+    assert upstream.name == "tiny-codec2vec" and upstream.folder == snapshot
     hidden, frames = upstream.embed(np.zeros(3200, np.float32))
     assert frames.tolist() == [10] and len(hidden) == 3
     with pytest.raises(ConfigError, match="'me/absent': no such folder here, and not a Hugging Face Hub model"):
         codec2vec.load("me/absent")
+
+
+def _hub_cache_repo(cache: Path, repo_id: str, folder: Path, revision: str) -> Path:
+    """`folder` placed in a Hugging Face cache as `huggingface-cli download repo_id` leaves it."""
+    import shutil
+
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(folder, repo / "snapshots" / revision)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    return repo / "snapshots" / revision
+
+
+REMOTE_CODE_SCRIPT = """
+import sys, torch
+sys.modules["codec2vec"] = None  # as where codec2vec is not installed: importing it fails
+from transformers import AutoModel
+export, kind, inputs, out = sys.argv[1:]
+model = AutoModel.from_pretrained(export, trust_remote_code=True)
+assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+clip = torch.load(inputs)
+if kind == "units":
+    codec = AutoModel.from_pretrained(export, subfolder="codec")
+    with torch.no_grad():
+        codes = codec.encode(clip[:, None]).audio_codes
+    batch = {"units": codes, "frames": torch.tensor([codes.shape[-1]])}
+else:
+    batch = {"audio": clip, "frames": torch.tensor([-(-clip.shape[-1] // 320)])}
+with torch.no_grad():
+    torch.save(list(model(**batch).hidden_states), out)
+"""
+
+
+@pytest.mark.parametrize("kind", ["units", "logmel"])
+def test_an_export_loads_with_transformers_alone(tmp_path, kind):
+    """auto_map + the model code the export carries: AutoModel with trust_remote_code=True, in a
+    process that cannot import codec2vec, gives codec2vec's own hidden states; a unit model's codes
+    come from the export's codec/ folder as the model card says."""
+    import os
+    import subprocess
+    import sys
+
+    from codec2vec.models.export import export_model
+    from codec_fixtures import save_tiny_dac
+    from eval_fixtures import save_tiny_model
+
+    export = export_model(str(save_tiny_model(tmp_path / "model", save_tiny_dac(tmp_path / "codec"), kind)),
+                          tmp_path / "export")
+    config = json.loads((export / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"] == "modeling_codec2vec.Codec2VecModel"
+    card = (export / "README.md").read_text()
+    assert "trust_remote_code=True" in card and ("subfolder=\"codec\"" in card) == (kind == "units")
+    clip = 0.1 * torch.randn(1, 16000, generator=torch.Generator().manual_seed(0))
+    torch.save(clip, tmp_path / "clip.pt")
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", REMOTE_CODE_SCRIPT, str(export), kind, str(tmp_path / "clip.pt"),
+                           str(tmp_path / "hidden.pt")], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    theirs = torch.load(tmp_path / "hidden.pt")
+    ours, frames = load_upstream(str(export)).embed(clip[0].numpy())
+    assert frames.tolist() == [50] and len(theirs) == len(ours) == 3
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(theirs, ours))
+
+
+def test_an_export_names_a_hub_codec_by_commit_instead_of_copying_it(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from codec2vec.cli import main
+    from codec2vec.codecs import load_codec
+    from codec2vec.codecs.registry import CodecError
+    from codec2vec.models.export import export_model
+    from codec_fixtures import save_tiny_dac, tiny_dac
+    from eval_fixtures import save_tiny_model
+
+    cache = tmp_path / "cache"
+    commit = "89abcdef0123456789abcdef0123456789abcdef"
+    _hub_cache_repo(cache, "me/tiny-dac", save_tiny_dac(tmp_path / "codec"), commit)
+    other = tiny_dac()
+    with torch.no_grad():
+        other.quantizer.quantizers[0].codebook.weight.mul_(2)  # same layout, other weights
+    other.save_pretrained(tmp_path / "other")
+    _hub_cache_repo(cache, "me/other-dac", tmp_path / "other", "f" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    clip = 0.1 * np.random.default_rng(0).standard_normal(9000).astype(np.float32)
+
+    # Trained on units of the Hub codec: named at the commit the cache holds, nothing copied.
+    by_id = save_tiny_model(tmp_path / "by-id", "me/tiny-dac")
+    export = export_model(str(by_id), tmp_path / "export-by-id")
+    config = json.loads((export / "config.json").read_text())
+    assert config["codec_hub"] == f"me/tiny-dac@{commit}" and config["codec_folder"] is None
+    assert not (export / "codec").exists() and f"revision=\"{commit}\"" in (export / "README.md").read_text()
+    exported = load_upstream(str(export))
+    assert exported.codec_source == f"me/tiny-dac@{commit}"
+    want, _ = load_upstream(str(by_id)).embed(clip)
+    got, _ = exported.embed(clip)
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+
+    # Trained on a codec folder that its owner uploaded: --codec-hub names it, checked by weights hash.
+    by_folder = save_tiny_model(tmp_path / "by-folder", tmp_path / "codec")
+    assert main(["export", str(by_folder), "--out", str(tmp_path / "export-by-folder"), "--codec-hub", "me/tiny-dac"]) == 0
+    assert json.loads((tmp_path / "export-by-folder" / "config.json").read_text())["codec_hub"] == f"me/tiny-dac@{commit}"
+    with pytest.raises(ConfigError, match=f"codec 'me/other-dac@{'f' * 40}' is not the one the model was trained on"):
+        export_model(str(by_folder), tmp_path / "wrong", codec_hub="me/other-dac")
+    with pytest.raises(ConfigError, match="'me/absent': no such folder here, and not a Hugging Face Hub model"):
+        export_model(str(by_folder), tmp_path / "absent", codec_hub="me/absent")
+    with pytest.raises(CodecError, match="huggingface-cli download me/tiny-dac --revision 0123 --local-dir DIR"):
+        load_codec("me/tiny-dac@0123")  # a revision the cache does not hold, offline
 
 
 def test_export_for_s3prls_hugging_face_hub(tiny_model, tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 from codec2vec.errors import Codec2VecError
 from codec2vec.eval.features import verify_features
 from codec2vec.integrity import load_checkpoint
-from codec2vec.models.model import MODEL_FORMAT, weights_problem
+from codec2vec.models.saved import MODEL_FORMAT, weights_problem
 from codec2vec.units.verify import verify_store
 
 

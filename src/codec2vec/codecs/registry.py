@@ -10,7 +10,7 @@ from pathlib import Path
 
 from codec2vec.codecs.base import Codec
 from codec2vec.errors import Codec2VecError, DependencyError
-from codec2vec.hub import is_hub_id
+from codec2vec.hub import is_hub_id, split_revision
 
 DEFAULT_CODEC_DIR = Path(__file__).parent / "default"
 
@@ -51,8 +51,8 @@ CODECS = {spec.name: spec for spec in [
 
 _OFFLINE_HELP = (
     "Weights for '{source}' are not on this machine and could not be downloaded. On a machine with "
-    "internet access run `huggingface-cli download {source} --local-dir DIR` (or "
-    "`python -c \"from transformers import AutoModel; AutoModel.from_pretrained('{source}').save_pretrained('DIR')\"`), "
+    "internet access run `huggingface-cli download {repo}{revision} --local-dir DIR` (or "
+    "`python -c \"from transformers import AutoModel; AutoModel.from_pretrained('{repo}').save_pretrained('DIR')\"`), "
     "copy DIR here and pass `--codec DIR`. `--codec default` needs no download."
 )
 
@@ -93,16 +93,18 @@ def _load_model(source: str):
                          f"{source} --out DIR` and pass --codec DIR")
     if not is_hub_id(source):
         raise CodecError(f"codec '{source}' is neither a known name ({', '.join(CODECS)}), "
-                         "an existing folder, nor a hub id of the form owner/name")
+                         "an existing folder, nor a hub id of the form owner/name[@revision]")
+    repo, revision = split_revision(source)  # 'owner/name@revision' pins a commit, branch or tag
     try:
         with _quiet_loading():
-            return AutoModel.from_pretrained(source, local_files_only=True)
+            return AutoModel.from_pretrained(repo, revision=revision, local_files_only=True)
     except OSError:
         pass
     try:
-        return AutoModel.from_pretrained(source)
+        return AutoModel.from_pretrained(repo, revision=revision)
     except OSError:
-        raise CodecError(_OFFLINE_HELP.format(source=source)) from None
+        raise CodecError(_OFFLINE_HELP.format(source=source, repo=repo,
+                                               revision=f" --revision {revision}" if revision else "")) from None
 
 
 def load_codec(name: str, device: str = "cpu", **options) -> Codec:

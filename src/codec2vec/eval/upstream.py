@@ -37,7 +37,7 @@ class Upstream(torch.nn.Module):
 
     input: str
     codec: CodecInfo | None = None
-    codec_source: str | None = None  # where its codec loads from, when not by codec.codec_id (an export's codec/)
+    codec_source: str | None = None  # where its codec loads from, when not by codec.codec_id (an export's codec/ or codec_hub)
     max_batch_frames: int | None = None  # a cap on frames per forward pass, for upstreams heavy in memory
 
     def __init__(self, name: str, identity: dict, device: str | torch.device):
@@ -131,6 +131,8 @@ class ModelUpstream(Upstream):
             self.codec = CodecInfo.from_header(config["codec"])
             if (folder / CODEC_FOLDER / "config.json").is_file():  # an export carries its codec
                 self.codec_source = str(folder / CODEC_FOLDER)
+            elif config.get("codec_hub"):  # or names its commit on the Hub
+                self.codec_source = config["codec_hub"]
 
     @property
     def n_hidden(self) -> int:

@@ -1,15 +1,20 @@
 """`codec2vec export`: a trained model as a self-contained folder, and the models shipped in the package.
 
 An export holds what `from_pretrained`-style loaders expect: config.json (codec2vec's own keys plus
-the usual `model_type`, `architectures`, `hidden_size`, ... ones), model.safetensors, a README.md
-model card, and `codec/` (the codec's transformers folder) unless the codec ships with codec2vec.
-`codec2vec.load(FOLDER)` loads it; units are then made with `codec/` (weights hash-checked).
+the usual `model_type`, `architectures`, `hidden_size`, ... ones, and an `auto_map`), model.safetensors,
+a README.md model card, and the model's code (hf.py as modeling_codec2vec.py, with model.py,
+encoder.py and inputs.py) so that transformers loads it with `trust_remote_code=True` where codec2vec
+is not installed. The codec of a unit model is named, not copied, when it is on the Hugging Face Hub
+(`codec_hub`: 'owner/name@commit', checked against the weights hash the model was trained with);
+otherwise its transformers folder is copied into `codec/`. Codecs that ship with codec2vec need neither.
+`codec2vec.load(FOLDER)` loads an export; units are then made with that codec (weights hash-checked).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from fractions import Fraction
 from pathlib import Path
 
 import torch
@@ -17,14 +22,18 @@ from safetensors.torch import load_file, save_file
 
 from codec2vec.atomic import atomic_path, atomic_write_text
 from codec2vec.errors import ConfigError
-from codec2vec.hub import hub_snapshot, is_hub_id
+from codec2vec.hub import hub_snapshot, is_hub_id, split_revision
 from codec2vec.integrity import file_sha256
 from codec2vec.models.encoder import EncoderConfig
-from codec2vec.models.model import MODEL_FORMAT
+from codec2vec.models.saved import MODEL_FORMAT
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 CODEC_FOLDER = "codec"
 BUILT_IN_CODECS = ("default",)
+# The export's remote code: file in the export <- module of codec2vec.models, copied verbatim.
+REMOTE_CODE = {"modeling_codec2vec.py": "hf.py", "model.py": "model.py", "encoder.py": "encoder.py",
+               "inputs.py": "inputs.py"}
+AUTO_MAP = {"AutoConfig": "modeling_codec2vec.Codec2VecConfig", "AutoModel": "modeling_codec2vec.Codec2VecModel"}
 
 
 def pretrained_models() -> dict[str, Path]:
@@ -53,13 +62,16 @@ def resolve_model(spec: str) -> Path:
 def transformers_keys(config: dict) -> dict:
     """The keys transformers-style tools read from config.json, derived from codec2vec's own."""
     layers, width, heads, ffn = EncoderConfig(**config["model"]["encoder"]).resolved()
-    return {"model_type": "codec2vec", "architectures": ["Codec2Vec"], "hidden_size": width,
+    return {"model_type": "codec2vec", "architectures": ["Codec2VecModel"], "auto_map": AUTO_MAP, "hidden_size": width,
             "num_hidden_layers": layers, "num_attention_heads": heads, "intermediate_size": ffn,
             "input_kind": config["model"]["input"]["kind"], "torch_dtype": "float32"}
 
 
-def export_model(spec: str, out: str | Path, dtype: str = "float32", card: str = "") -> Path:
-    """Write the model of `spec` as a self-contained export folder; returns it."""
+def export_model(spec: str, out: str | Path, dtype: str = "float32", card: str = "",
+                 codec_hub: str | None = None) -> Path:
+    """Write the model of `spec` as a self-contained export folder; returns it. `codec_hub`
+    ('owner/name[@revision]') names the Hub repository of a unit model's codec when the codec was
+    loaded from a folder (a codec loaded by Hub id is named without it)."""
     if dtype not in ("float32", "float16", "bfloat16"):
         raise ConfigError(f"dtype must be float32, float16 or bfloat16, got '{dtype}'")
     source = resolve_model(spec)
@@ -69,38 +81,72 @@ def export_model(spec: str, out: str | Path, dtype: str = "float32", card: str =
     config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     if config.get("codec2vec") != MODEL_FORMAT:
         raise ConfigError(f"{source / 'config.json'}: not a codec2vec model config")
+    # Only a unit model needs its codec to run (a baseline's config may still name its targets' codec).
+    codec = config.get("codec") if config["model"]["input"]["kind"] == "units" else None
+    if codec_hub and not codec:
+        raise ConfigError(f"export: --codec-hub given, but {source} is not a unit model")
     out.mkdir(parents=True, exist_ok=True)
     state = load_file(str(source / "model.safetensors"))
     # float16 halves the download; loading casts back to the float32 parameters
     state = {k: v.to(getattr(torch, dtype)) if v.is_floating_point() else v for k, v in state.items()}
     with atomic_path(out / "model.safetensors") as tmp:
         save_file(state, str(tmp), metadata={"format": "pt"})
-    codec = config.get("codec")
+    for name, module in REMOTE_CODE.items():
+        atomic_write_text(out / name, (Path(__file__).parent / module).read_text(encoding="utf-8"))
+    if (out / CODEC_FOLDER).exists():  # from an earlier export into the same folder
+        shutil.rmtree(out / CODEC_FOLDER)
+    pinned = None
     if codec and codec["codec_id"] not in BUILT_IN_CODECS:
-        _export_codec(codec, out / CODEC_FOLDER)
+        hub = codec_hub or _hub_source(codec["codec_id"])
+        if hub:
+            pinned = _pin_codec(codec, hub)
+        else:
+            _export_codec(codec, out / CODEC_FOLDER)
     exported = {**config, **transformers_keys(config), "torch_dtype": dtype,
-                "weights_sha256": file_sha256(out / "model.safetensors"),
+                "weights_sha256": file_sha256(out / "model.safetensors"), "codec_hub": pinned,
                 "codec_folder": CODEC_FOLDER if (out / CODEC_FOLDER / "config.json").is_file() else None}
     atomic_write_text(out / "README.md", model_card(exported, card))
     atomic_write_text(out / "config.json", json.dumps(exported, indent=2) + "\n")  # last: marks it complete
     return out
 
 
+def _hub_source(codec_id: str) -> str | None:
+    """The Hub repository a codec was loaded from (a registry name's source, or the id itself)."""
+    from codec2vec.codecs.registry import CODECS
+
+    source = CODECS[codec_id].source if codec_id in CODECS else codec_id
+    return source if is_hub_id(source) else None
+
+
+def _pin_codec(codec: dict, hub: str) -> str:
+    """'owner/name@commit' of the Hub codec `hub`, after checking that its weights are the ones the
+    model was trained on (from the local Hub cache, else downloaded)."""
+    from codec2vec.codecs import load_codec
+
+    repo = split_revision(hub)[0]
+    commit = hub_snapshot(hub).name  # the cache's snapshot folders are named by commit
+    pinned = f"{repo}@{commit}"
+    _check_codec(load_codec(pinned), codec, pinned)
+    return pinned
+
+
 def _export_codec(codec: dict, folder: Path) -> None:
     from codec2vec.codecs import load_codec
 
     loaded = load_codec(codec["codec_id"])
-    if loaded.info.weights_hash != codec["weights_hash"]:
-        raise ConfigError(f"codec '{codec['codec_id']}' as loaded here is not the one the model was trained on "
-                          f"(weights hash {loaded.info.weights_hash[:12]} vs {codec['weights_hash'][:12]})")
-    if folder.exists():
-        shutil.rmtree(folder)
+    _check_codec(loaded, codec, codec["codec_id"])
     loaded.model.save_pretrained(folder)
+
+
+def _check_codec(loaded, codec: dict, where: str) -> None:
+    if loaded.info.weights_hash != codec["weights_hash"]:
+        raise ConfigError(f"codec '{where}' is not the one the model was trained on "
+                          f"(weights hash {loaded.info.weights_hash[:12]} vs {codec['weights_hash'][:12]})")
 
 
 def model_card(config: dict, card: str) -> str:
     step, objective = config.get("step"), config.get("objective")
-    codec = config.get("codec") or {}
+    codec = (config.get("codec") or {}) if config["input_kind"] == "units" else {}
     run = config.get("pretrain_config", {})
     # YAML front matter: what the Hugging Face Hub reads to list and tag the model.
     lines = ["---", "library_name: codec2vec", "pipeline_tag: feature-extraction",
@@ -110,10 +156,11 @@ def model_card(config: dict, card: str) -> str:
              f"{config['num_attention_heads']} heads, FFN {config['intermediate_size']}; weights {config['torch_dtype']}",
              f"- Pre-trained for {step} steps with `codec2vec pretrain` ({objective} targets)"]
     if codec:
+        where = (f"on the Hub as `{config['codec_hub']}`" if config.get("codec_hub") else
+                 "in `codec/`" if config.get("codec_folder") else "it ships with codec2vec")
         lines.append(f"- Input: units of codec '{codec['codec_id']}' ({codec['n_codebooks']} codebooks x "
                      f"{codec['codebook_size']} at {codec['frame_rate']} frames/s), weights sha256 "
-                     f"{codec['weights_hash'][:16]}...; " + ("in `codec/`" if config.get("codec_folder")
-                                                              else "the codec ships with codec2vec"))
+                     f"{codec['weights_hash'][:16]}...; {where}")
     if run.get("data"):
         lines.append(f"- Training data: `{run['data'].get('units') or run['data'].get('audio')}`")
     lines += ["", card.strip(), "", "Load it:", "", "```python", "import codec2vec",
@@ -122,5 +169,21 @@ def model_card(config: dict, card: str) -> str:
               "or with transformers (units from the codec above, or 16 kHz audio for the baselines):", "",
               "```python", "import codec2vec.models.hf  # registers AutoModel's codec2vec class",
               "from transformers import AutoModel", "model = AutoModel.from_pretrained(\"PATH_OR_HUB_ID\")",
-              "hidden_states = model(units=codes, frames=frames).hidden_states", "```", ""]
+              "hidden_states = model(units=codes, frames=frames).hidden_states", "```", "",
+              "Without codec2vec installed, transformers runs the model code this folder carries:", "",
+              "```python", "from transformers import AutoModel",
+              "model = AutoModel.from_pretrained(\"PATH_OR_HUB_ID\", trust_remote_code=True)"]
+    if config.get("codec_hub") or config.get("codec_folder"):
+        repo, revision = split_revision(config["codec_hub"]) if config.get("codec_hub") else ("PATH_OR_HUB_ID", None)
+        source = f"\"{repo}\", revision=\"{revision}\"" if revision else f"\"{repo}\", subfolder=\"codec\""
+        lines += [f"codec = AutoModel.from_pretrained({source})",
+                  f"# audio: one clip [1, samples] at {codec['sample_rate']} Hz, zero-padded to whole frames "
+                  f"({codec['sample_rate'] * Fraction(codec['frame_rate']).denominator // Fraction(codec['frame_rate']).numerator} samples)",
+                  "codes = codec.encode(audio[:, None]).audio_codes",
+                  "frames = torch.tensor([codes.shape[-1]])"]
+    elif codec:
+        lines.append("# codes: units of codec2vec's own default codec (codec2vec/codecs/default in its package)")
+    lines += ["hidden_states = model(units=codes, frames=frames).hidden_states" if codec else
+              "hidden_states = model(audio=audio, frames=frames).hidden_states  # frames: ceil(samples / 320)",
+              "```", ""]
     return "\n".join(lines)

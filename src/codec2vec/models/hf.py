@@ -1,6 +1,8 @@
 """codec2vec models as transformers models: `AutoModel.from_pretrained(EXPORT)` after `import
 codec2vec.models.hf`, which registers `Codec2VecConfig` / `Codec2VecModel` (model_type "codec2vec")
-with AutoConfig and AutoModel; no remote code is needed where codec2vec is installed.
+with AutoConfig and AutoModel; no remote code is needed where codec2vec is installed. Where it is
+not, `trust_remote_code=True` loads the copy of this module that every export carries (its
+`auto_map`; see model.py for why the imports here are relative).
 
 Registration is not done by `import codec2vec` itself: importing transformers' model classes takes
 about 2-5 s here, and every `codec2vec` command imports the package (docs/interop.md).
@@ -16,9 +18,8 @@ import torch
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput
 
-from codec2vec.config import load_config
-from codec2vec.models.inputs import LogMelInput, UnitInput
-from codec2vec.models.model import Codec2Vec, ModelConfig
+from .inputs import LogMelInput, UnitInput
+from .model import Codec2Vec, ModelConfig
 
 
 class Codec2VecConfig(PretrainedConfig):
@@ -40,7 +41,7 @@ class Codec2VecModel(PreTrainedModel):
 
     def __init__(self, config: Codec2VecConfig):
         super().__init__(config)
-        self.codec2vec = Codec2Vec(load_config(ModelConfig, values=config.model), config.n_codebooks,
+        self.codec2vec = Codec2Vec(ModelConfig.from_dict(config.model), config.n_codebooks,
                                    config.codebook_size)
         self.post_init()
 

@@ -26,7 +26,8 @@ from codec2vec.atomic import atomic_write_text, remove_stale_temporaries
 from codec2vec.config import config_to_dict, save_config
 from codec2vec.errors import Codec2VecError, ConfigError
 from codec2vec.integrity import load_checkpoint, save_checkpoint
-from codec2vec.models.model import ModelConfig, build_model, compile_regions, load_pretrained, save_pretrained
+from codec2vec.models.model import ModelConfig, build_model, compile_regions
+from codec2vec.models.saved import load_pretrained, save_pretrained
 from codec2vec.objectives import MaskConfig, ObjectiveConfig, OnlineClustering, build_objective
 from codec2vec.provenance import provenance
 from codec2vec.ranks import rank_device, torchrun_ranks
