@@ -19,7 +19,8 @@ corpus() {
   done
 }
 pretrain() { $C2V pretrain --config configs/pretrain/shipped.yaml --out "runs/$NAME" --quiet; }
-ship() { $C2V export "runs/$NAME" --out "src/codec2vec/pretrained/$NAME" --dtype float16 --card recipes/shipped_model.md; }
+ship() { $C2V export "runs/$NAME" --out "src/codec2vec/pretrained/$NAME" --dtype float16 --no-code \
+  --card recipes/shipped_model.md; }
 evaluate() {
   $C2V benchmark --config configs/eval/offline.yaml --models "$NAME" --out benchmarks/results/shipped_model --quiet
 }

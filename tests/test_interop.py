@@ -273,6 +273,10 @@ def test_an_export_loads_with_transformers_alone(tmp_path, kind):
     ours, frames = load_upstream(str(export)).embed(clip[0].numpy())
     assert frames.tolist() == [50] and len(theirs) == len(ours) == 3
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(theirs, ours))
+    # --no-code (the models shipped inside codec2vec): no code, no auto_map, even over an earlier export
+    export_model(str(tmp_path / "model"), export, remote_code=False)
+    assert not list(export.glob("*.py")) and "auto_map" not in json.loads((export / "config.json").read_text())
+    assert "trust_remote_code" not in (export / "README.md").read_text()
 
 
 def test_an_export_names_a_hub_codec_by_commit_instead_of_copying_it(tmp_path, monkeypatch):

@@ -180,7 +180,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from codec2vec.models.export import export_model
 
     card = open(args.card, encoding="utf-8").read() if args.card else ""
-    out = export_model(args.model, args.out, args.dtype, card, codec_hub=args.codec_hub)
+    out = export_model(args.model, args.out, args.dtype, card, codec_hub=args.codec_hub,
+                       remote_code=not args.no_code)
     if args.s3prl:
         from codec2vec.s3prl import write_hub_expert
 
@@ -390,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--codec-hub", metavar="OWNER/NAME[@REVISION]",
                      help="the Hub repository of the model's codec, named in the export instead of copying the codec "
                           "(codecs loaded by hub id are named without it); checked against the weights hash")
+    exp.add_argument("--no-code", action="store_true",
+                     help="leave out the model code and auto_map (transformers then needs codec2vec installed)")
     exp.add_argument("--s3prl", action="store_true",
                      help="also write expert.py + requirements.txt for s3prl's --hub huggingface")
     exp.set_defaults(func=_cmd_export)

@@ -68,10 +68,11 @@ def transformers_keys(config: dict) -> dict:
 
 
 def export_model(spec: str, out: str | Path, dtype: str = "float32", card: str = "",
-                 codec_hub: str | None = None) -> Path:
+                 codec_hub: str | None = None, remote_code: bool = True) -> Path:
     """Write the model of `spec` as a self-contained export folder; returns it. `codec_hub`
     ('owner/name[@revision]') names the Hub repository of a unit model's codec when the codec was
-    loaded from a folder (a codec loaded by Hub id is named without it)."""
+    loaded from a folder (a codec loaded by Hub id is named without it). `remote_code=False` leaves
+    out the model code and `auto_map` (for the models shipped inside codec2vec)."""
     if dtype not in ("float32", "float16", "bfloat16"):
         raise ConfigError(f"dtype must be float32, float16 or bfloat16, got '{dtype}'")
     source = resolve_model(spec)
@@ -92,7 +93,10 @@ def export_model(spec: str, out: str | Path, dtype: str = "float32", card: str =
     with atomic_path(out / "model.safetensors") as tmp:
         save_file(state, str(tmp), metadata={"format": "pt"})
     for name, module in REMOTE_CODE.items():
-        atomic_write_text(out / name, (Path(__file__).parent / module).read_text(encoding="utf-8"))
+        if remote_code:
+            atomic_write_text(out / name, (Path(__file__).parent / module).read_text(encoding="utf-8"))
+        else:
+            (out / name).unlink(missing_ok=True)
     if (out / CODEC_FOLDER).exists():  # from an earlier export into the same folder
         shutil.rmtree(out / CODEC_FOLDER)
     pinned = None
@@ -102,7 +106,10 @@ def export_model(spec: str, out: str | Path, dtype: str = "float32", card: str =
             pinned = _pin_codec(codec, hub)
         else:
             _export_codec(codec, out / CODEC_FOLDER)
-    exported = {**config, **transformers_keys(config), "torch_dtype": dtype,
+    keys = transformers_keys(config)
+    if not remote_code:
+        del keys["auto_map"]
+    exported = {**config, **keys, "torch_dtype": dtype,
                 "weights_sha256": file_sha256(out / "model.safetensors"), "codec_hub": pinned,
                 "codec_folder": CODEC_FOLDER if (out / CODEC_FOLDER / "config.json").is_file() else None}
     atomic_write_text(out / "README.md", model_card(exported, card))
@@ -169,8 +176,10 @@ def model_card(config: dict, card: str) -> str:
               "or with transformers (units from the codec above, or 16 kHz audio for the baselines):", "",
               "```python", "import codec2vec.models.hf  # registers AutoModel's codec2vec class",
               "from transformers import AutoModel", "model = AutoModel.from_pretrained(\"PATH_OR_HUB_ID\")",
-              "hidden_states = model(units=codes, frames=frames).hidden_states", "```", "",
-              "Without codec2vec installed, transformers runs the model code this folder carries:", "",
+              "hidden_states = model(units=codes, frames=frames).hidden_states", "```", ""]
+    if "auto_map" not in config:
+        return "\n".join(lines)
+    lines += ["Without codec2vec installed, transformers runs the model code this folder carries:", "",
               "```python", "from transformers import AutoModel",
               "model = AutoModel.from_pretrained(\"PATH_OR_HUB_ID\", trust_remote_code=True)"]
     if config.get("codec_hub") or config.get("codec_folder"):
