@@ -9,14 +9,17 @@
 #   3 ship       the transformers DAC folder plus its training record into the package
 #   4 evaluate   round-trip quality against Opus and Codec 2; the training curve
 #   5 extract    extraction throughput (benchmarks/extract_throughput.py)
-# Knobs (environment), for smaller runs: HOURS (synthetic hours), REAL=0 (no Debian speech: then
-# give manifests=[...] and validation_manifest=... in CODEC_ARGS), CODEC_ARGS (key=value overrides of
-# the codec config), SHIP_TO and EVAL_CODEC (where stage 3 ships the codec, and its name for stage 4),
-# RESULTS (where stages 3-5 write), EVAL_ARGS (overrides of codec eval), BENCH_ARGS.
+# Knobs (environment), for smaller runs: HOURS (synthetic hours), DATA (where stage 1 writes the
+# synthetic corpora and stage 4 reads them; another place than data/ needs manifests=[...] in
+# CODEC_ARGS), REAL=0 (no Debian speech: then give manifests=[...] and validation_manifest=... in
+# CODEC_ARGS), CODEC_ARGS (key=value overrides of the codec config), SHIP_TO and EVAL_CODEC (where
+# stage 3 ships the codec, and its name for stage 4), RESULTS (where stages 3-5 write), EVAL_ARGS
+# (overrides of codec eval), BENCH_ARGS (options of benchmarks/extract_throughput.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXP=${EXP:-exp/default-codec}
 HOURS=${HOURS:-}
+DATA=${DATA:-data}
 REAL=${REAL:-1}
 CODEC_ARGS=${CODEC_ARGS:-}
 SHIP_TO=${SHIP_TO:-src/codec2vec/codecs/default}
@@ -29,8 +32,8 @@ RUN=$($PYTHON -c "from codec2vec.config import load_config; from codec2vec.codec
 print(load_config(CodecTrainConfig, 'configs/codec/default.yaml', '$CODEC_ARGS'.split()).out)")
 
 data() {
-  $C2V corpus synth --config configs/corpus/codec-train.yaml --quiet ${HOURS:+hours=$HOURS}
-  $C2V corpus synth --config configs/corpus/codec-heldout.yaml --quiet ${HOURS:+hours=$HOURS}
+  $C2V corpus synth --config configs/corpus/codec-train.yaml --quiet out="$DATA/codec-train" ${HOURS:+hours=$HOURS}
+  $C2V corpus synth --config configs/corpus/codec-heldout.yaml --quiet out="$DATA/codec-heldout" ${HOURS:+hours=$HOURS}
   if [ "$REAL" = 1 ]; then make real-en packaged-speech; fi
 }
 train() { $C2V codec train --config configs/codec/default.yaml $CODEC_ARGS; }
@@ -45,7 +48,7 @@ evaluate() {
     $C2V codec eval --corpus data/real-en/real-en.jsonl --codec "$EVAL_CODEC" --out "$RESULTS/codec_eval_real_en" \
       $EVAL_ARGS
   fi
-  $C2V codec eval --corpus data/codec-heldout/read.jsonl --codec "$EVAL_CODEC" \
+  $C2V codec eval --corpus "$DATA/codec-heldout/read.jsonl" --codec "$EVAL_CODEC" \
     --out "$RESULTS/codec_eval_heldout_voices" $EVAL_ARGS
   $PYTHON benchmarks/codec_training_curve.py "$RESULTS/default_codec_training/train_log.jsonl" \
     --out "$RESULTS/default_codec_training/curve.png"

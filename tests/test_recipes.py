@@ -95,3 +95,31 @@ def test_synthetic_recipe_every_stage(tmp_path):
     for name in ("fbank", "codec-default", "recon", "online", "hubert1", "hubert2", "waveform-online"):
         assert f"| {name} |" in report
     assert _run("synthetic", env).count("done earlier") == 6
+
+
+def test_default_codec_recipe_every_stage_at_tiny_size(tmp_path):
+    """recipes/default_codec.sh: synthetic corpora, a 2-step GAN training of a tiny codec, shipping
+    it, its evaluation and training curve, the extraction benchmark; a rerun skips every stage."""
+    data, ship, results, run = tmp_path / "data", tmp_path / "ship", tmp_path / "results", tmp_path / "run"
+    codec_args = (f"manifests=[{data}/codec-train/pretrain.jsonl] validation_manifest={data}/codec-heldout/read.jsonl "
+                  f"out={run} steps=2 checkpoint_every=1 log_every=1 batch_size=2 validation_clips=2 "
+                  "quantizer_warmup_steps=1 discriminator_width=0.125 model.encoder_hidden_size=4 "
+                  "model.decoder_hidden_size=16 model.hidden_size=32 device=cpu")
+    env = {"EXP": str(tmp_path / "exp"), "DATA": str(data), "HOURS": "0.02", "REAL": "0", "CODEC_ARGS": codec_args,
+           "SHIP_TO": str(ship), "EVAL_CODEC": str(ship), "RESULTS": str(results), "PYTHON": sys.executable,
+           "EVAL_ARGS": "limit=2 whisper=false speaker=false pesq=false opus_bitrates=[] codec2_modes=[]",
+           "BENCH_ARGS": f"--seconds 0.5 --pipeline-hours 0.003 --codec {ship}"}
+    script = ["bash", "recipes/default_codec.sh"]
+    proc = subprocess.run(script, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    names = ["data", "train", "ship", "evaluate", "extract"]
+    assert sorted(p.name for p in (tmp_path / "exp" / ".done").iterdir()) == [f"{i}-{n}" for i, n in enumerate(names, 1)]
+    assert sorted(p.name for p in ship.iterdir()) == ["config.json", "model.safetensors", "training.json"]
+    assert json.loads((ship / "training.json").read_text())["steps_done"] == 2
+    table = json.loads((results / "codec_eval_heldout_voices" / "results.json").read_text())
+    assert str(ship) in json.dumps(table) and not (results / "codec_eval_real_en").exists()
+    assert (results / "default_codec_training" / "curve.png").is_file()
+    bench = json.loads((results / "extract_throughput_cpu.json").read_text())
+    assert bench["benchmark"] == "extract_throughput"
+    again = subprocess.run(script, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("done earlier") == 5
