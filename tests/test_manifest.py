@@ -173,3 +173,36 @@ def test_a_segment_row_reads_its_part_of_the_file(tmp_path):
     assert m.rows == rows
     assert np.array_equal(m.load_audio(m.rows[0], 16000), audio[4000:8000])
     assert np.array_equal(m.load_audio(m.rows[1], 16000), audio)
+
+
+def test_merge_makes_one_pool_with_absolute_paths(tmp_path, wav_factory, monkeypatch, capsys):
+    from codec2vec.cli import main
+    from codec2vec.data.manifest import merge_manifests
+
+    for rel in ("synth/a/u0.wav", "synth/a/u1.wav", "real/a/r0.wav", "real/a/r1.wav"):
+        wav_factory(rel)
+    write_manifest(tmp_path / "synth" / "pretrain.jsonl", ManifestHeader("synth", "pretrain", ["pr", "ks"]),
+                   [_row(0), _row(1)])
+    write_manifest(tmp_path / "real" / "speech.jsonl", ManifestHeader("packaged-speech", "speech", ["pr"]),
+                   [_row(0, id="r0", audio="a/r0.wav", speaker="real1"),
+                    _row(1, id="r1", audio="a/r1.wav", speaker="real2", split="test")])
+    monkeypatch.chdir(tmp_path / "synth")  # the inputs' relative paths, not the working folder, decide
+    out = tmp_path / "pool" / "pool.jsonl"
+    assert main(["corpus", "merge", "pretrain.jsonl", "../real/speech.jsonl", "--out", str(out), "--splits", "train"]) == 0
+    assert "3 utterances" in capsys.readouterr().out
+    pool = read_manifest(out)
+    assert [r.id for r in pool.rows] == ["u0", "u1", "r0"]  # r1 is a test row
+    assert [pool.audio_path(r) for r in pool.rows] == [tmp_path / "synth/a/u0.wav", tmp_path / "synth/a/u1.wav",
+                                                       tmp_path / "real/a/r0.wav"]
+    assert (pool.header.corpus, pool.header.subset, pool.header.tasks) == ("synth+packaged-speech", "pool", ["pr"])
+    assert pool.load_audio(pool.rows[2]).shape == (8000,)
+
+    everything = merge_manifests([tmp_path / "synth/pretrain.jsonl", tmp_path / "real/speech.jsonl"],
+                                 tmp_path / "all.jsonl")
+    assert len(read_manifest(everything).rows) == 4
+    with pytest.raises(ManifestError, match=r"id 'u0' is in both .*synth/pretrain.jsonl and .*again.jsonl"):
+        write_manifest(tmp_path / "synth" / "again.jsonl", HEADER, [_row(0)])
+        merge_manifests([tmp_path / "synth/pretrain.jsonl", tmp_path / "synth/again.jsonl"], tmp_path / "x.jsonl")
+    with pytest.raises(ManifestError, match="no rows of split\\(s\\) dev in"):
+        merge_manifests([tmp_path / "synth/pretrain.jsonl"], tmp_path / "x.jsonl", ["dev"])
+    assert not (tmp_path / "x.jsonl").exists()

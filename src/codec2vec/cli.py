@@ -54,6 +54,16 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from codec2vec.data.manifest import merge_manifests, read_manifest
+
+    out = merge_manifests(args.manifests, args.out, args.splits.split(",") if args.splits else None)
+    merged = read_manifest(out)
+    print(f"{out}: {len(merged.rows)} utterances, {merged.hours:.2f} h, {len({r.speaker for r in merged.rows})} "
+          f"speakers from {len(args.manifests)} manifests")
+    return 0
+
+
 def _cmd_describe(args: argparse.Namespace) -> int:
     from codec2vec.describe import describe
 
@@ -296,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     imported.add_argument("--speaker-column", help="hf: the speaker column (default: speaker_id, speaker, client_id)")
     imported.add_argument("--skip-bad", action="store_true", help="skip unreadable audio files and report them")
     imported.set_defaults(func=_cmd_prepare)
+
+    merge = corpus_verbs.add_parser("merge", help="one manifest of the rows of several (a pre-training pool)")
+    merge.add_argument("manifests", nargs="+", help="manifests to merge (ids must be unique across them)")
+    merge.add_argument("--out", required=True, help="the merged manifest (.jsonl); audio paths become absolute")
+    merge.add_argument("--splits", help="comma-separated: only rows of these splits (default: every row)")
+    merge.set_defaults(func=_cmd_merge)
 
     desc = verbs.add_parser("describe", help="say what a codec2vec artifact is")
     desc.add_argument("path")

@@ -260,3 +260,32 @@ def write_manifest(path: str | Path, header: ManifestHeader, rows: Iterable[Utte
         for row in rows:
             f.write(row.to_json() + "\n")
     return path
+
+
+def merge_manifests(paths: list[str | Path], out: str | Path, splits: list[str] | None = None) -> Path:
+    """One manifest of the rows of several (a pre-training pool: synthetic and real speech), the
+    rows of `splits` only when given. Audio paths become absolute, so the merged manifest works
+    from any folder; an id in two manifests is refused by name (ids key unit stores)."""
+    if not paths:
+        raise ManifestError("corpus merge: give at least one manifest")
+    out = Path(out)
+    manifests = [read_manifest(p) for p in paths]
+    rows, origin = [], {}
+    for manifest in manifests:
+        for row in manifest.rows:
+            if splits and row.split not in splits:
+                continue
+            if row.id in origin:
+                raise ManifestError(f"corpus merge: id {row.id!r} is in both {origin[row.id]} and {manifest.path}; "
+                                    "ids must be unique across the merged manifests")
+            origin[row.id] = manifest.path
+            rows.append(dataclasses.replace(row, audio=str(manifest.audio_path(row).resolve())))
+    if not rows:
+        raise ManifestError(f"corpus merge: no rows{' of split(s) ' + ', '.join(splits) if splits else ''} in "
+                            f"{', '.join(str(m.path) for m in manifests)}")
+    tasks = [t for t in manifests[0].header.tasks if all(t in m.header.tasks for m in manifests[1:])]
+    header = ManifestHeader("+".join(dict.fromkeys(m.header.corpus for m in manifests)), out.stem, tasks,
+                            notes="merged from " + ", ".join(str(m.path) for m in manifests)
+                            + (f" (splits {', '.join(splits)})" if splits else ""))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return write_manifest(out, header, rows)
