@@ -82,19 +82,21 @@ def plot(points: list[dict], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", type=Path, help="pre-training run folders with snapshots/")
+    parser.add_argument("runs", nargs="+", help="pre-training run folders with snapshots/, then key=value "
+                        "evaluation settings (anywhere among the options)")
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--units", required=True, help="unit stores by subset (missing ones are extracted)")
     parser.add_argument("--tasks", default="pr,ks")
-    parser.add_argument("--config", help="evaluation config (YAML), e.g. configs/eval/offline.yaml")
+    parser.add_argument("--config", help="evaluation config (YAML: EvalConfig keys)")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("overrides", nargs="*", help="key=value evaluation settings")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
+    # argparse cannot give two variable-length positionals their share: settings are the key=value words
+    runs, args.overrides = [Path(a) for a in args.runs if "=" not in a], [a for a in args.runs if "=" in a]
     cfg = load_config(EvalConfig, args.config, args.overrides, {"corpus": args.corpus, "units": args.units,
                                                                  "tasks": args.tasks.split(","), "model": "unset",
                                                                  "out": "unset"})
     args.out.mkdir(parents=True, exist_ok=True)
-    points = probe(args.runs, cfg, args.out)
+    points = probe(runs, cfg, args.out)
     (args.out / "probe_curve.json").write_text(json.dumps({"benchmark": "probe_curve", "points": points,
                                                            "settings": {"tasks": cfg.tasks, "corpus": cfg.corpus},
                                                            **provenance()}, indent=2) + "\n")

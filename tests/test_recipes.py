@@ -123,3 +123,41 @@ def test_default_codec_recipe_every_stage_at_tiny_size(tmp_path):
     assert bench["benchmark"] == "extract_throughput"
     again = subprocess.run(script, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count("done earlier") == 5
+
+
+def test_offline_proof_recipe_every_stage_at_tiny_size(tmp_path):
+    """recipes/offline_proof.sh: pool, k-means, equal wall-clock budgets measured per model, five
+    pre-trainings and HuBERT iteration 2 with snapshots, probe curves over every snapshot, and the
+    benchmark with head seeds; a rerun skips every stage."""
+    exp = tmp_path / "exp"
+    epochs = " ".join(f"head.max_epochs.{t}=1" for t in ("pr", "asr", "ks", "sid", "ic", "er", "asv"))
+    env = {"EXP": str(exp), "HOURS": "0.01", "EVAL": str(tmp_path / "eval"), "EVAL_HOURS": "0.03", "REAL": "0",
+           "BUDGET_MIN": "0.02", "CAL_STEPS": "3", "SNAPSHOTS": "2", "ENCODER": "model.encoder.preset=tiny",
+           "PRETRAIN_ARGS": "data.max_frames=400 data.crop_frames=100 device=cpu", "CLUSTERS1": "8", "CLUSTERS2": "8",
+           "PROBE_ARGS": "head.max_epochs.pr=1 head.max_epochs.ks=1 device=cpu", "SEEDS": "2",
+           "BENCH_ARGS": f"tasks=[pr,ks,sid] {epochs} unit_quality.n_clusters=8 device=cpu", "PYTHON": sys.executable}
+    script = ["bash", "recipes/offline_proof.sh"]
+    proc = subprocess.run(script, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=3000)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    names = ["corpus", "pool", "kmeans1", "budget", "pretrain", "hubert2", "probe", "benchmark"]
+    assert sorted(p.name for p in (exp / ".done").iterdir()) == [f"{i}-{n}" for i, n in enumerate(names, 1)]
+    runs = ["recon", "online", "hubert1", "hubert2", "waveform-online", "logmel-online"]
+    for run in runs:
+        budget = int((exp / "budget" / ("hubert1" if run == "hubert2" else run)).read_text())
+        assert budget >= 1
+        config = json.loads((exp / "runs" / run / "model" / "config.json").read_text())
+        keep = max(10, budget // 2 // 10 * 10)
+        assert config["step"] == 2 * keep  # the budget, rounded to whole snapshot intervals
+        kept = sorted(p.name for p in (exp / "runs" / run / "snapshots").iterdir())
+        assert kept == [f"step-{s:06d}" for s in (0, keep, 2 * keep)]
+    assert json.loads((exp / "runs" / "logmel-online" / "model" / "config.json").read_text())["model"]["input"][
+        "kind"] == "logmel"
+    points = json.loads((exp / "probe" / "probe_curve.json").read_text())["points"]
+    assert sorted({(p["run"], p["task"]) for p in points}) == sorted((r, t) for r in runs for t in ("ks", "pr"))
+    assert len(points) == 6 * 2 * 3
+    report = (exp / "benchmark" / "report.md").read_text()
+    for name in ("fbank", "codec-default", *runs):
+        assert f"| {name} |" in report
+    assert json.loads((exp / "benchmark" / "recon" / "ks.json").read_text())["seeds"] == 2
+    again = subprocess.run(script, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("done earlier") == 8
