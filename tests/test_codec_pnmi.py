@@ -1,24 +1,13 @@
 """benchmarks/codec_pnmi.py: per-codebook and latent k-means PNMI of codecs, with jackknife intervals."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
+from conftest import benchmark_module
 from codec_fixtures import save_tiny_dac
 from eval_fixtures import write_task_corpus
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("codec_pnmi", ROOT / "benchmarks" / "codec_pnmi.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_codec_pnmi_scores_each_codebook_and_the_latent_side_by_side(tmp_path, monkeypatch):
     corpus = write_task_corpus(tmp_path / "corpus")
@@ -29,7 +18,7 @@ def test_codec_pnmi_scores_each_codebook_and_the_latent_side_by_side(tmp_path, m
     monkeypatch.setattr(sys, "argv", ["codec_pnmi", "--codec", codec, "--codec", codec, "--alignments",
                                       str(tmp_path / "alignments.json"), "--corpus", str(corpus), "--groups", "4",
                                       "--codebooks", "2", "--clusters", "4", "--out", str(out)])
-    _module().main()
+    benchmark_module("codec_pnmi").main()
     result = json.loads(out.read_text())
     assert result["clips"] == len(rows) == 20
     assert result["units"] == ["codebook 1", "codebook 2", "latent k-means 4"]
@@ -44,7 +33,7 @@ def test_codec_pnmi_scores_each_codebook_and_the_latent_side_by_side(tmp_path, m
 
 
 def test_latent_labels_cluster_the_sum_of_codebook_vectors():
-    module = _module()
+    module = benchmark_module("codec_pnmi")
 
     class Codec:  # two codebooks whose vectors put the frames in two clear groups
         def codebook_vectors(self):

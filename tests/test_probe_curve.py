@@ -1,33 +1,22 @@
 """benchmarks/probe_curve.py: snapshots of a tiny pre-training, each evaluated, against audio seen."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from codec2vec.config import load_config
 from codec2vec.eval import EvalConfig
 from codec2vec.train import pretrain
+from conftest import benchmark_module
 from eval_fixtures import write_task_corpus
 from pretrain_fixtures import make_setup, tiny_config
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("probe_curve", ROOT / "benchmarks" / "probe_curve.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_probe_curve_evaluates_every_snapshot_against_audio_seen(tmp_path):
     setup = make_setup(tmp_path / "setup")
     run = tmp_path / "run"
     pretrain(tiny_config(setup, run, "objective.name=reconstruction", "optim.steps=4", "keep_every=2"),
              progress=False)
-    probe = _module()
+    probe = benchmark_module("probe_curve")
     seen = probe.audio_seen(run)
     assert seen[0] == 0.0 and 0 < seen[2] < seen[4]
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
