@@ -9,6 +9,7 @@ from conftest import benchmark_module
 from codec_fixtures import save_tiny_dac
 from eval_fixtures import write_task_corpus
 
+
 def test_codec_pnmi_scores_each_codebook_and_the_latent_side_by_side(tmp_path, monkeypatch):
     corpus = write_task_corpus(tmp_path / "corpus")
     rows = [json.loads(line) for line in (corpus / "read.jsonl").read_text().splitlines()[1:]]

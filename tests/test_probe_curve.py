@@ -11,6 +11,7 @@ from conftest import benchmark_module
 from eval_fixtures import write_task_corpus
 from pretrain_fixtures import make_setup, tiny_config
 
+
 def test_probe_curve_evaluates_every_snapshot_against_audio_seen(tmp_path):
     setup = make_setup(tmp_path / "setup")
     run = tmp_path / "run"
