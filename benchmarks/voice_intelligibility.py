@@ -4,8 +4,8 @@
 
 Needs the eval extra (make test installs it).
 
-Speaks three fixed sentences with each voice (no jitter, no noise) and writes the word error
-rate per speaker. SynthConfig.exclude_voices defaults to the voices above 50 % here.
+Speaks three fixed sentences (or `--texts FILE`, one per line) with each voice (no jitter, no
+noise) and writes the word error rate per speaker. SynthConfig.exclude_voices defaults to the voices above 50 % here.
 Whisper tiny.en favours US English, so accented voices score worse than a listener would.
 """
 
@@ -27,20 +27,23 @@ TEXTS = ["The home team had a comfortable lead", "She wrote a letter to her moth
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="benchmarks/results/voice_intelligibility.json")
+    parser.add_argument("--texts", type=Path, help="a file of sentences to speak instead, one per line")
     args = parser.parse_args()
+    texts = args.texts.read_text(encoding="utf-8").split("\n") if args.texts else TEXTS
+    texts = [t.strip() for t in texts if t.strip()]
     judge = WhisperJudge()
     wer = {}
     for voice in available_voices(["espeak", "flite"]):
         hyps = []
-        for seed, text in enumerate(TEXTS):
+        for seed, text in enumerate(texts):
             speech = synthesize(voice, text, seed=seed)
             hyps.append(judge.transcribe(resample(speech.audio, speech.sample_rate, 16000)))
-        errors = [word_errors(text, hyp) for text, hyp in zip(TEXTS, hyps)]
+        errors = [word_errors(text, hyp) for text, hyp in zip(texts, hyps)]
         wer[voice.speaker] = {"voice": voice.name,
                               "wer_percent": round(100 * sum(e for e, _ in errors) / sum(n for _, n in errors), 1)}
         print(voice.speaker, voice.name, wer[voice.speaker]["wer_percent"], flush=True)
     result = {"benchmark": "voice_intelligibility", "judge": judge.name,
-              "texts": TEXTS, "wer": wer, **provenance()}
+              "texts": texts, "wer": wer, **provenance()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
