@@ -55,11 +55,10 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from codec2vec.data.manifest import merge_manifests, read_manifest
+    from codec2vec.data.manifest import merge_manifests
 
-    out = merge_manifests(args.manifests, args.out, args.splits.split(",") if args.splits else None)
-    merged = read_manifest(out)
-    print(f"{out}: {len(merged.rows)} utterances, {merged.hours:.2f} h, {len({r.speaker for r in merged.rows})} "
+    merged = merge_manifests(args.manifests, args.out, args.splits.split(",") if args.splits else None)
+    print(f"{merged.path}: {len(merged.rows)} utterances, {merged.hours:.2f} h, {len({r.speaker for r in merged.rows})} "
           f"speakers from {len(args.manifests)} manifests")
     return 0
 

@@ -262,7 +262,7 @@ def write_manifest(path: str | Path, header: ManifestHeader, rows: Iterable[Utte
     return path
 
 
-def merge_manifests(paths: list[str | Path], out: str | Path, splits: list[str] | None = None) -> Path:
+def merge_manifests(paths: list[str | Path], out: str | Path, splits: list[str] | None = None) -> Manifest:
     """One manifest of the rows of several (a pre-training pool: synthetic and real speech), the
     rows of `splits` only when given. Audio paths become absolute, so the merged manifest works
     from any folder; an id in two manifests is refused by name (ids key unit stores)."""
@@ -288,4 +288,4 @@ def merge_manifests(paths: list[str | Path], out: str | Path, splits: list[str] 
                             notes="merged from " + ", ".join(str(m.path) for m in manifests)
                             + (f" (splits {', '.join(splits)})" if splits else ""))
     out.parent.mkdir(parents=True, exist_ok=True)
-    return write_manifest(out, header, rows)
+    return Manifest(write_manifest(out, header, rows), header, rows)
