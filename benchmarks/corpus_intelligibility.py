@@ -19,18 +19,11 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
+from codec2vec.codecs.evaluate import pick_evenly
 from codec2vec.codecs.quality import WhisperJudge, word_errors
 from codec2vec.data.corpus import corpus_manifest, read_corpus_header
 from codec2vec.eval.intervals import bootstrap_interval, errors_outcome, metric_value
 from codec2vec.provenance import provenance
-
-
-def evenly(rows: list, limit: int) -> list:
-    if not limit or len(rows) <= limit:
-        return rows
-    return [rows[i] for i in np.linspace(0, len(rows) - 1, limit).round().astype(int)]
 
 
 def judge_subset(manifest, rows: list, transcribe) -> dict:
@@ -66,7 +59,7 @@ def main() -> None:
         if not rows:
             print(f"{subset}: no rows with text{' in split ' + args.split if args.split else ''}; skipped")
             continue
-        results[subset] = judge_subset(manifest, evenly(rows, args.limit), judge.transcribe)
+        results[subset] = judge_subset(manifest, pick_evenly(rows, args.limit), judge.transcribe)
         r = results[subset]
         low, high = r["wer_interval"]
         print(f"{subset}: WER {r['wer_percent']:.1f} % [{low:.1f}, {high:.1f}] over {r['utterances']} utterances; "

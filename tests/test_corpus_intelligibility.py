@@ -2,6 +2,7 @@
 
 import pytest
 
+from codec2vec.codecs.evaluate import pick_evenly
 from codec2vec.data.manifest import read_manifest
 from conftest import benchmark_module
 from eval_fixtures import write_task_corpus
@@ -11,7 +12,7 @@ def test_judge_subset_pools_word_errors_per_subset_and_voice(tmp_path):
     module = benchmark_module("corpus_intelligibility")
     manifest = read_manifest(write_task_corpus(tmp_path / "corpus") / "read.jsonl")
     train = [r for r in manifest.rows if r.split == "train"]
-    rows = module.evenly(train, 6)
+    rows = pick_evenly(train, 6)
     assert len(rows) == 6 and (rows[0], rows[-1]) == (train[0], train[-1])
     heard = iter(rows)
 

@@ -77,7 +77,8 @@ def _systems(cfg: CodecEvalConfig) -> list[tuple[str, System]]:
     return systems
 
 
-def _pick(rows: list, limit: int) -> list:
+def pick_evenly(rows: list, limit: int) -> list:
+    """At most `limit` rows (0 = all), spread evenly from the first to the last."""
     if not limit or len(rows) <= limit:
         return rows
     return [rows[int(i)] for i in np.linspace(0, len(rows) - 1, limit)]
@@ -94,7 +95,7 @@ def evaluate_codecs(cfg: CodecEvalConfig, progress: bool = True) -> str:
         raise ConfigError("codec eval needs --corpus MANIFEST")
     manifest = read_manifest(cfg.corpus)
     rows = [r for r in manifest.rows if (not cfg.split or r.split == cfg.split) and r.duration >= cfg.min_seconds]
-    rows = _pick(rows, cfg.limit)
+    rows = pick_evenly(rows, cfg.limit)
     if not rows:
         raise ConfigError(f"{cfg.corpus}: no utterance of split '{cfg.split or 'any'}' is >= {cfg.min_seconds} s")
     judge_text = cfg.whisper and all(r.text for r in rows)
