@@ -17,7 +17,7 @@ UNKNOWN_LABEL, SILENCE_LABEL = "_unknown_", "_silence_"
 
 @lru_cache(maxsize=1)
 def sentences() -> tuple[str, ...]:
-    """12,000 distinct English sentences (WordNet example phrases, shipped with the package)."""
+    """2,561 distinct whole, common-word English sentences (WordNet examples, shipped with the package)."""
     text = resources.files("codec2vec.data.resources").joinpath("sentences.txt").read_text(encoding="utf-8")
     return tuple(line for line in text.splitlines() if line and not line.startswith("#"))
 
