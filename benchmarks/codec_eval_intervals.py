@@ -33,11 +33,15 @@ def statistic(rows: list[dict], draws: np.ndarray, name: str) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", type=Path)
+    parser.add_argument("results", type=Path, help="codec eval's results.json, or the folder that holds it")
     parser.add_argument("--reference", required=True, help="the system the differences are taken from")
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.results.is_dir():
+        args.results = args.results / "results.json"
+    if not args.results.is_file():
+        raise SystemExit(f"{args.results}: no such file (codec eval's results.json)")
     systems = json.loads(args.results.read_text(encoding="utf-8"))["per_utterance"]
     if args.reference not in systems:
         raise SystemExit(f"--reference '{args.reference}': not one of {list(systems)}")
