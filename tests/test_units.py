@@ -299,6 +299,16 @@ def test_compile_auto_waits_for_enough_audio():
     assert _compile_wanted("true", 1.0) and not _compile_wanted("false", 1e9)
 
 
+def test_compile_override_from_the_command_line_is_read_as_its_word():
+    from codec2vec.config import load_config
+    from codec2vec.units.extract import ExtractConfig, validate
+
+    for word in ("false", "true", "auto"):
+        cfg = load_config(ExtractConfig, None, ["corpus=c.jsonl", "out=o", f"compile={word}"])
+        validate(cfg)
+        assert cfg.compile == word
+
+
 def test_unknown_compile_setting_is_refused(setup, tmp_path):
     with pytest.raises(ConfigError, match="compile must be one of auto, true, false, got 'yes'"):
         extract(_config(setup, tmp_path / "x", compile="yes"), progress=False)

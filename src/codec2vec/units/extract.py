@@ -315,18 +315,24 @@ def finalize(cfg: ExtractConfig, codec_header: dict, manifest: Manifest) -> Path
     return out
 
 
-def extract(cfg: ExtractConfig, progress: bool = True) -> Path:
-    """Run (or finish) an extraction; returns the store folder."""
-    from codec2vec.codecs import load_codec
-
+def validate(cfg: ExtractConfig) -> None:
+    """Refuse settings extraction cannot run with, naming them."""
     if not cfg.corpus or not cfg.out:
         raise ConfigError("extract needs --corpus MANIFEST and --out STORE")
     if cfg.packing not in PACKINGS:
         raise ConfigError(f"packing must be one of {', '.join(PACKINGS)}, got '{cfg.packing}'")
+    cfg.compile = str(cfg.compile).lower()  # a `compile=false` override arrives as YAML's boolean, "False"
     if cfg.compile not in COMPILE_SETTINGS:
         raise ConfigError(f"compile must be one of {', '.join(COMPILE_SETTINGS)}, got '{cfg.compile}'")
     if cfg.shard_size < 1 or cfg.workers < 1 or cfg.max_batch_seconds <= 0:
         raise ConfigError("shard_size and workers must be >= 1 and max_batch_seconds > 0")
+
+
+def extract(cfg: ExtractConfig, progress: bool = True) -> Path:
+    """Run (or finish) an extraction; returns the store folder."""
+    from codec2vec.codecs import load_codec
+
+    validate(cfg)
     out = Path(cfg.out)
     manifest_path = Path(cfg.corpus)
     rank, world, _ = torchrun_ranks()
