@@ -165,6 +165,15 @@ def test_rerun_of_a_finished_corpus_does_nothing_and_other_settings_are_refused(
         synth_corpus(SynthConfig(out=str(out), hours=0.02, voices=4, workers=1, **PIP_ONLY), progress=False)
 
 
+def test_a_corpus_made_from_other_sentences_is_refused(tmp_path, monkeypatch):
+    out = tmp_path / "c"
+    cfg = SynthConfig(out=str(out), hours=0.01, voices=4, workers=1, **PIP_ONLY)
+    synth_corpus(cfg, progress=False)
+    monkeypatch.setattr(synth_module.texts, "sentences", lambda: ("She clutched her purse",) * 20)
+    with pytest.raises(ConfigError, match="already holds a corpus made with other settings"):
+        synth_corpus(cfg, progress=False)
+
+
 def test_unfinished_corpus_with_other_settings_is_refused(tmp_path):
     out = tmp_path / "c"
     (out / ".work").mkdir(parents=True)

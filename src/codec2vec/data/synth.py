@@ -9,6 +9,7 @@ rows are saved after its audio, so an interrupted run resumes at the first unfin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -422,10 +423,12 @@ def _shard_pool(workers: int):
 
 
 def _plan_config(cfg: SynthConfig) -> dict:
-    """The settings that decide the corpus content (not where it goes or how many workers)."""
+    """The settings that decide the corpus content (not where it goes or how many workers), and the
+    shipped sentences it reads: a corpus made from other sentences is another corpus."""
     data = config_to_dict(cfg)
     data.pop("out")
     data.pop("workers")
+    data["sentences_sha256"] = hashlib.sha256("\n".join(texts.sentences()).encode()).hexdigest()
     return data
 
 
