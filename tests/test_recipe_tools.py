@@ -1,5 +1,7 @@
-"""recipes/tools/budget_steps.py: the steps that fit a wall-clock budget, from a timed run's metrics."""
+"""recipes/tools: budget_steps.py (the steps that fit a wall-clock budget, from a timed run's metrics) and
+make_sentences.py (which WordNet examples the synthetic corpus reads)."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -34,3 +36,18 @@ def test_budget_refuses_runs_it_cannot_time(tmp_path):
     assert sparse.returncode != 0 and "log_every=1" in sparse.stderr
     short = _budget(_metrics(tmp_path / "short", [1.0, 1.0]), "1")
     assert short.returncode != 0 and "too few timed steps (1)" in short.stderr
+
+
+def test_sentences_kept_are_whole_common_word_sentences():
+    spec = importlib.util.spec_from_file_location("make_sentences", ROOT / "recipes" / "tools" / "make_sentences.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    common = {"she", "he", "clutched", "her", "purse", "tightly", "a", "row", "of", "cheerleaders", "came", "off",
+              "second", "best", "couldn't", "get", "the", "hang", "it"}
+    assert tool.clean("she clutched her purse tightly", common) == "She clutched her purse tightly"
+    assert tool.clean("He couldn't get the hang of it;", common) == "He couldn't get the hang of it"
+    assert tool.clean("a row of cheerleaders came", common) is None  # a fragment: no pronoun opens it
+    assert tool.clean("she clutched her sparkly purse", common) is None  # a word outside the common ones
+    assert tool.clean("he came off second-best today", common | {"today"}) is None  # a hyphenated idiom
+    assert tool.clean("she clutched her", common) is None  # under 5 words
+    assert tool.clean(" ".join(["she"] + ["purse"] * 12), common) is None  # over 12 words

@@ -15,8 +15,6 @@ import re
 import sys
 from pathlib import Path
 
-from wordfreq import top_n_list
-
 COMMON_WORDS = 5000
 MIN_WORDS, MAX_WORDS = 5, 12
 OPENERS = {"i", "he", "she", "it", "we", "you", "they", "his", "her", "its", "my", "our", "your",
@@ -46,6 +44,8 @@ def clean(phrase: str, common: set[str]) -> str | None:
 
 
 def main() -> None:
+    from wordfreq import top_n_list  # needed only to rebuild the file, not by codec2vec
+
     common = set(top_n_list("en", COMMON_WORDS))
     chosen = {c for p in phrases(Path(sys.argv[1])) if (c := clean(p, common))}
     print("# Example sentences from WordNet 3.0 (Princeton University), chosen by recipes/tools/make_sentences.py.")
