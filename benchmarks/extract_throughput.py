@@ -115,7 +115,7 @@ def main() -> None:
             # Without the mapping first: the mapping's long-run allocator settings stay for the process.
             results["default_codec_extract_pipeline_unmapped"] = pipeline_rate(corpus, args.codec, args.device, 1, False)
         results["default_codec_extract_pipeline"] = pipeline_rate(corpus, args.codec, args.device, 1, True)
-        results["default_codec_extract_pipeline_eager"] = pipeline_rate(corpus, args.codec, args.device, 1, True, "false")
+        results["default_codec_extract_pipeline_eager"] = pipeline_rate(corpus, args.codec, args.device, 1, True, compile="false")
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU x{os.cpu_count()}"
     record = {"benchmark": "extract_throughput", "device": device_name, "torch_threads": torch.get_num_threads(),
               "codec": args.codec, "codec_weights_hash": load_codec(args.codec).info.weights_hash,

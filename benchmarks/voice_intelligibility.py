@@ -5,7 +5,9 @@
 Needs the eval extra (make test installs it).
 
 Speaks three fixed sentences (or `--texts FILE`, one per line) with each voice (no jitter, no
-noise) and writes the word error rate per speaker. SynthConfig.exclude_voices defaults to the voices above 50 % here.
+noise) and writes the word error rate per speaker. SynthConfig.exclude_voices comes from a screen in
+the corpus's own conditions instead (benchmarks/corpus_intelligibility.py; docs/corpus.md): clean
+sentences did not predict a voice's WER in the corpus.
 Whisper tiny.en favours US English, so accented voices score worse than a listener would.
 """
 

@@ -80,7 +80,7 @@ class SynthConfig:
     voices: int = 24  # number of speakers to use; 0 = every installed voice
     engines: List[str] = field(default_factory=lambda: ["espeak", "flite"])  # missing ones are skipped
     formant_shifts: List[float] = field(default_factory=list)  # e.g. [0.88, 1.12]: pseudo-speakers per voice
-    # Voices Whisper tiny.en could not follow (> 50 % WER, benchmarks/voice_intelligibility.py).
+    # Voices Whisper tiny.en could not follow in the corpus's own conditions (UNINTELLIGIBLE_VOICES).
     exclude_voices: List[str] = field(default_factory=lambda: list(UNINTELLIGIBLE_VOICES))
     only_voices: List[str] = field(default_factory=list)  # if given: just these speakers, excluded or not
     sample_rate: int = 16000
