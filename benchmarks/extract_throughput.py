@@ -92,7 +92,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="time per encoder measurement")
     parser.add_argument("--batch", type=int, default=0, help="utterances per forward (default: 1 on CPU, 32 on GPU)")
     parser.add_argument("--pipeline-hours", type=float, default=1.0,
-                        help="synthetic corpus size for the pipeline runs (its pre-training subset, about a third, is encoded)")
+                        help="synthetic corpus size for the pipeline runs (its pre-training subset, about a "
+                             "third, is encoded)")
     parser.add_argument("--codec", default="default", help="the codec measured as 'default_codec' (a name or folder)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -115,7 +116,8 @@ def main() -> None:
             # Without the mapping first: the mapping's long-run allocator settings stay for the process.
             results["default_codec_extract_pipeline_unmapped"] = pipeline_rate(corpus, args.codec, args.device, 1, False)
         results["default_codec_extract_pipeline"] = pipeline_rate(corpus, args.codec, args.device, 1, True)
-        results["default_codec_extract_pipeline_eager"] = pipeline_rate(corpus, args.codec, args.device, 1, True, compile="false")
+        results["default_codec_extract_pipeline_eager"] = pipeline_rate(corpus, args.codec, args.device, 1, True,
+                                                                        compile="false")
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU x{os.cpu_count()}"
     record = {"benchmark": "extract_throughput", "device": device_name, "torch_threads": torch.get_num_threads(),
               "codec": args.codec, "codec_weights_hash": load_codec(args.codec).info.weights_hash,
