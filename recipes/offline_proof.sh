@@ -18,7 +18,8 @@
 #                targets, as the unit model they compare with), each for its budget, $SNAPSHOTS snapshots
 #   6 hubert2    k-means ($CLUSTERS2) of iteration 1's layer $LAYER2, then iteration 2 for its budget
 #   7 probe      every snapshot on $PROBE_TASKS (benchmarks/probe_curve.py): score vs audio seen
-#   8 benchmark  the final models, FBANK and the codec latent on every task, $SEEDS head seeds, one report
+#   8 benchmark  the final models, FBANK and the codec latent on every task, $SEEDS head seeds, one report;
+#                with REAL=1 also SID on real speakers (data/packaged-speech's sid subset), a report of its own
 # Knobs (environment): EXP, HOURS, EVAL, EVAL_HOURS, REAL, BUDGET_MIN, CAL_STEPS, SNAPSHOTS, ENCODER (key=value
 # of model.encoder), PRETRAIN_ARGS, KMEANS_ARGS, CLUSTERS1, CLUSTERS2, LAYER2, PROBE_TASKS, PROBE_ARGS,
 # SEEDS, BENCH_ARGS. Six models at the default 35 minutes: 3.5 h of pre-training on 2 cores.
@@ -121,7 +122,8 @@ benchmark() {
   if [ "$REAL" != 1 ]; then real=""; fi
   $C2V benchmark --config configs/eval/offline.yaml --corpus "$EVAL" --units "$EXP/eval-units" --real "$real" --quiet \
     --models fbank codec:default "$RUNS"/{recon,online,hubert1,hubert2,waveform-online,logmel-online} \
-    --out "$EXP/benchmark" real_units="$EXP/real-units" head.seeds="$SEEDS" $BENCH_ARGS
+    --out "$EXP/benchmark" real_units="$EXP/real-units" real_sid="${real:+data/packaged-speech}" \
+    real_sid_units="$EXP/real-sid-units" head.seeds="$SEEDS" $BENCH_ARGS
 }
 
 stage 1 corpus corpus

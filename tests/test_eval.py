@@ -320,7 +320,9 @@ def test_report_and_benchmark_cli(setup, tmp_path):
     bench = tmp_path / "bench"
     args = [sys.executable, "-m", "codec2vec.cli", "benchmark", "--models", "fbank", setup["model"], "--out", str(bench),
             "--corpus", setup["corpus"], "--units", setup["units"], "--real", "", "--quiet", *FAST,
-            "tasks=[pr,ks,asv]", "unit_quality.n_clusters=8"]
+            "tasks=[pr,ks,asv]", "unit_quality.n_clusters=8",
+            # the synthetic corpus's sid subset stands in for the real speakers' corpus
+            f"real_sid={setup['corpus']}", f"real_sid_units={setup['units']}"]
     done = subprocess.run(args, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     text = (bench / "report.md").read_text()
@@ -330,6 +332,9 @@ def test_report_and_benchmark_cli(setup, tmp_path):
     assert (bench / "layer_weights.png").stat().st_size > 1000 and (bench / "metrics.png").stat().st_size > 1000
     quality = json.loads((bench / name / "unit_quality.json").read_text())
     assert 0.0 < quality["synthetic"][0]["pnmi"] <= 1.0 and quality["layer"] == 1
+    real_sid = (bench / "real-sid" / "report.md").read_text()  # its own report: another corpus
+    assert "Real-speaker SID" in real_sid and "| fbank |" in real_sid and f"| {name} |" in real_sid
+    assert json.loads((bench / "fbank" / "real-sid" / "sid.json").read_text())["task"] == "sid"
     merged = report([bench / "fbank", bench / name], tmp_path / "merged")
     assert merged.read_text().count("\n| ") == 3  # header + two upstreams
     again = subprocess.run(args, capture_output=True, text=True)  # everything cached or finished
@@ -551,3 +556,15 @@ def test_evaluate_with_the_superb_profile(setup, monkeypatch):
     assert ic["classes"] == 4 and ic["folds"][0]["seeds"][0]["steps"] == 2
     assert "| pr | superb | per |" in (out / "results.md").read_text()
     assert json.loads((out / "results.json").read_text())["profile"] == "superb"
+
+
+def test_benchmark_leaves_out_real_speaker_sid_without_a_sid_subset(tmp_path):
+    from codec2vec.eval.benchmark import BenchmarkConfig, _real_sid_corpus
+
+    said = []
+    assert _real_sid_corpus(BenchmarkConfig(real_sid=str(tmp_path)), said.append) == ""
+    (tmp_path / "corpus.json").write_text(json.dumps(
+        {"codec2vec": "corpus", "subsets": {"packaged-speech": {"tasks": []}}}))
+    assert _real_sid_corpus(BenchmarkConfig(real_sid=str(tmp_path)), said.append) == ""
+    assert "not a corpus folder" in said[0] and "no sid subset" in said[1] and "make packaged-speech" in said[1]
+    assert _real_sid_corpus(BenchmarkConfig(real_sid=""), said.append) == "" and len(said) == 2

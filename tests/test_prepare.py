@@ -1,5 +1,6 @@
 """Each `corpus prepare` layout on a tiny fixture built in the official layout; manifests checked exactly."""
 
+import collections
 import gzip
 import json
 
@@ -343,6 +344,8 @@ def test_packaged_speech(tmp_path):
     assert by_id["klettres-fr-alpha-A"].duration == pytest.approx(0.4, abs=0.05)
     skipped = json.loads((out / "skipped.json").read_text())
     assert [s["item"].rsplit(":", 1)[-1] for s in skipped] == ["audio/tutorial/broken.ogg"]
+    # no speaker has the clips for the sid subset: it is left out rather than written empty
+    assert list(json.loads((out / "corpus.json").read_text())["subsets"]) == ["packaged-speech"]
 
 
 def test_trim_silence_keeps_the_loud_frames_only():
@@ -487,3 +490,25 @@ def test_hub_dataset_parquet_files(tmp_path):
     assert "row 1 (b)" in json.loads((out / "skipped.json").read_text())[0]["item"]
     with pytest.raises(ManifestError, match="no speaker column .*--speaker-column"):
         prepare_corpus("hf", repo, tmp_path / "out2", skip_bad=True, speaker_column="who")
+
+
+def test_packaged_speech_sid_subset_keeps_one_person_speakers_split_within_each():
+    from codec2vec.data.prepare.packaged_speech import SID_MAX_UTTERANCES, sid_rows
+
+    def rows(speaker, n):
+        return [Utterance(id=f"{speaker}-{i}", audio=f"a/{speaker}/{i}.flac", duration=0.5, sample_rate=16000,
+                          speaker=speaker, split="train") for i in range(n)]
+
+    pool = (rows("klettres-fr", 30) + rows("ktuberling-en", 40) + rows("warzone-tutorial", 40)
+            + rows("hedgewars-Pirate", 19) + rows("klettres-ml", 500))
+    chosen = sid_rows(pool)
+    counts = collections.Counter((r.speaker, r.split) for r in chosen)
+    # ktuberling-en (two voices) and warzone (event folders) are not one person; Pirate has too few clips
+    assert counts == {("klettres-fr", "train"): 21, ("klettres-fr", "dev"): 3, ("klettres-fr", "test"): 6,
+                      ("klettres-ml", "train"): 84, ("klettres-ml", "dev"): 12, ("klettres-ml", "test"): 24}
+    assert sum(v for (s, _), v in counts.items() if s == "klettres-ml") == SID_MAX_UTTERANCES
+    # a row's split depends on its own id only: more rows elsewhere change no klettres-fr split
+    again = {r.id: r.split for r in sid_rows(rows("klettres-fr", 30) + rows("klettres-de", 25))}
+    assert {r.id: r.split for r in chosen if r.speaker == "klettres-fr"} == {k: v for k, v in again.items()
+                                                                           if k.startswith("klettres-fr")}
+    assert len({r.id for r in chosen}) == len(chosen)

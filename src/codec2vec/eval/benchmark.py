@@ -30,6 +30,9 @@ from codec2vec.provenance import provenance
 from codec2vec.units.store import UnitStore
 
 
+REAL_SID_FOLDER = "real-sid"  # under OUT and each upstream's folder: SID on real speakers, its own report
+
+
 @dataclass
 class UnitQualityConfig:
     layer: int = -1  # hidden state clustered; -1 = the middle one (HuBERT's choice for its targets)
@@ -46,6 +49,9 @@ class BenchmarkConfig:
     units: str = "data/synth-small-units"  # its unit stores by subset (extracted when missing)
     real: str = "data/real-en"  # real English clips for PNMI ("" to leave out; `make real-en` makes them)
     real_units: str = "data/real-en-units"
+    # real speakers: SID on a corpus with a `sid` subset ("" to leave out; `make packaged-speech` makes it)
+    real_sid: str = "data/packaged-speech"
+    real_sid_units: str = "data/packaged-speech-units"
     tasks: list[str] = field(default_factory=lambda: list(TASKS))
     seed: int = 1
     lr_sweep: list[float] = field(default_factory=list)
@@ -142,6 +148,21 @@ def _real_alignments(cfg: BenchmarkConfig, out: Path, log) -> dict:
     return result
 
 
+def _real_sid_corpus(cfg: BenchmarkConfig, log) -> str:
+    """cfg.real_sid when it is a corpus with a subset tagged sid, else "" (logged: it is optional)."""
+    if not cfg.real_sid:
+        return ""
+    header_path = Path(cfg.real_sid) / "corpus.json"
+    if not header_path.is_file():
+        log(f"real-speaker SID left out: {cfg.real_sid} is not a corpus folder (`make packaged-speech` makes it)")
+        return ""
+    if not any("sid" in info.get("tasks", []) for info in read_corpus_header(cfg.real_sid)["subsets"].values()):
+        log(f"real-speaker SID left out: {cfg.real_sid} has no sid subset (made before it had one: "
+            "rerun `make packaged-speech`)")
+        return ""
+    return cfg.real_sid
+
+
 def run_benchmark(cfg: BenchmarkConfig, progress: bool = True) -> Path:
     """Evaluate every model, score its units, write OUT/report.md; returns its path."""
     if not cfg.models or not cfg.out:
@@ -154,14 +175,20 @@ def run_benchmark(cfg: BenchmarkConfig, progress: bool = True) -> Path:
     log = tqdm.write if progress else (lambda *_: None)
     cache = out / "feature-cache"
     alignments = _real_alignments(cfg, out, log)
-    runs = []
+    real_sid = _real_sid_corpus(cfg, log)
+    runs, real_sid_runs = [], []
     bar = tqdm(total=len(cfg.models) * 2, desc="benchmark", disable=not progress)
     for spec in cfg.models:
         run_out = out / upstream_name(spec)
         bar.set_postfix_str(f"{upstream_name(spec)}: tasks")
-        evaluate(EvalConfig(model=spec, tasks=cfg.tasks, corpus=cfg.corpus, units=cfg.units, out=str(run_out),
-                            cache=str(cache), seed=cfg.seed, lr_sweep=cfg.lr_sweep, head=cfg.head,
-                            device=cfg.device), progress=False)
+        common = dict(model=spec, cache=str(cache), seed=cfg.seed, lr_sweep=cfg.lr_sweep, head=cfg.head,
+                      device=cfg.device)
+        evaluate(EvalConfig(tasks=cfg.tasks, corpus=cfg.corpus, units=cfg.units, out=str(run_out), **common),
+                 progress=False)
+        if real_sid:
+            evaluate(EvalConfig(tasks=["sid"], corpus=real_sid, units=cfg.real_sid_units,
+                                out=str(run_out / REAL_SID_FOLDER), **common), progress=False)
+            real_sid_runs.append(run_out / REAL_SID_FOLDER)
         bar.update()
         bar.set_postfix_str(f"{upstream_name(spec)}: unit quality")
         quality_path = run_out / UNIT_QUALITY_FILE
@@ -173,4 +200,6 @@ def run_benchmark(cfg: BenchmarkConfig, progress: bool = True) -> Path:
         bar.update()
         runs.append(run_out)
     bar.close()
+    if real_sid_runs:
+        report(real_sid_runs, out / REAL_SID_FOLDER, title=f"Real-speaker SID ({real_sid})")
     return report(runs, out, title="Offline benchmark")

@@ -14,10 +14,17 @@ hedgewars' processed Robot and sung Singer packs and every pack's grunts; ktuber
 folders and every other byte-identical or sample-identical duplicate (first one kept).
 Leading and trailing silence is trimmed (klettres pads heavily); rows are 16 kHz mono FLAC, all in
 the `train` split (codec training data, not an evaluation set), source_sample_rate marks resampling.
+
+A second subset, `sid`, is a real-speaker identification task on the same files: the speakers whose
+label is one person (a klettres or ktuberling language folder, a hedgewars voice pack; not warzone's
+folders, which are event kinds, nor ktuberling-en, which holds two voices) with at least
+SID_MIN_UTTERANCES clips, at most SID_MAX_UTTERANCES each (so klettres-ml's 521 do not dominate),
+split 70/10/20 into train/dev/test within each speaker as VoxCeleb1's SID split is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import re
@@ -43,6 +50,9 @@ _HEDGEWARS_GRUNTS = re.compile(r"^(Firepunch|Hmm|Jump|Laugh|Ooff|Ow|PoisonCough|
 _TRIM_FRAME = 320  # 20 ms
 _TRIM_BELOW_PEAK_DB = 40.0
 _MIN_SECONDS = 0.2
+SID_MIN_UTTERANCES = 20  # at least 4 test clips per speaker
+SID_MAX_UTTERANCES = 120
+_SID_SPLITS = (("train", 0.7), ("dev", 0.1), ("test", 0.2))
 
 
 def trim_silence(audio: np.ndarray, frame: int = _TRIM_FRAME, below_peak_db: float = _TRIM_BELOW_PEAK_DB) -> np.ndarray:
@@ -157,6 +167,34 @@ def _hedgewars(src: Path, writer: _Writer) -> None:
                             f"hedgewars-{pack.name}", None)
 
 
+def _one_person(speaker: str) -> bool:
+    """Whether a speaker label names one person (see the module docstring)."""
+    return speaker.startswith(("klettres-", "ktuberling-", "hedgewars-")) and speaker != "ktuberling-en"
+
+
+def sid_rows(rows: list[Utterance]) -> list[Utterance]:
+    """The `sid` subset: one-person speakers with enough clips, capped, split 70/10/20 within each.
+
+    The order inside a speaker is by a hash of the row id: a fixed shuffle that does not depend on
+    which other rows exist, so adding a source leaves every other speaker's split as it was."""
+    by_speaker: dict[str, list[Utterance]] = {}
+    for row in rows:
+        if _one_person(row.speaker):
+            by_speaker.setdefault(row.speaker, []).append(row)
+    chosen = []
+    for speaker in sorted(by_speaker):
+        clips = by_speaker[speaker]
+        if len(clips) < SID_MIN_UTTERANCES:
+            continue
+        clips = sorted(clips, key=lambda r: hashlib.sha1(r.id.encode()).hexdigest())[:SID_MAX_UTTERANCES]
+        start = 0
+        for i, (split, share) in enumerate(_SID_SPLITS):
+            end = len(clips) if i == len(_SID_SPLITS) - 1 else start + round(share * len(clips))
+            chosen += [dataclasses.replace(r, split=split) for r in clips[start:end]]
+            start = end
+    return chosen
+
+
 def prepare(src: Path, out: Path, report: SkipReport) -> list[Subset]:
     writer = _Writer(out, report)
     for source in (_ktuberling, _klettres, _warzone, _hedgewars):
@@ -170,4 +208,14 @@ def prepare(src: Path, out: Path, report: SkipReport) -> list[Subset]:
     notes = ("Real recorded speech from Debian packages, ~30 languages, mostly isolated words; codec training "
              "data. Speaker labels are per language folder or voice pack (approximate for warzone); rows with "
              "source_sample_rate were resampled to 16 kHz; silence trimmed; duplicates dropped.")
-    return [Subset("packaged-speech", [], writer.rows, notes)]
+    sid_notes = ("Real-speaker identification on the packaged speech: speakers whose label is one person "
+                 f"(klettres and ktuberling language folders but ktuberling-en, hedgewars packs) with >= "
+                 f"{SID_MIN_UTTERANCES} clips, <= {SID_MAX_UTTERANCES} each, split 70/10/20 within each speaker. "
+                 "Mostly isolated words; speaker, language and recording channel vary together, so the task "
+                 "is easier than same-language SID. These clips are also in the packaged-speech subset, "
+                 "which trains the default codec and joins pre-training pools.")
+    subsets = [Subset("packaged-speech", [], writer.rows, notes)]
+    sid = sid_rows(writer.rows)
+    if sid:  # absent when too few sources are unpacked for any speaker to reach SID_MIN_UTTERANCES
+        subsets.append(Subset("sid", ["sid"], sid, sid_notes))
+    return subsets
