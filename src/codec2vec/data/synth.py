@@ -78,7 +78,9 @@ class SynthConfig:
     seed: int = 1
     workers: int = 2
     voices: int = 24  # number of speakers to use; 0 = every installed voice
-    engines: List[str] = field(default_factory=lambda: ["espeak", "flite"])  # missing ones are skipped
+    # missing ones are skipped (corpus.json's engines_missing): flite and festival come from Debian
+    # (scripts/install-system-deps.sh), piper from `pip install 'codec2vec[piper]'`
+    engines: List[str] = field(default_factory=lambda: ["espeak", "flite", "festival", "piper"])
     formant_shifts: List[float] = field(default_factory=list)  # e.g. [0.88, 1.12]: pseudo-speakers per voice
     # Voices Whisper tiny.en could not follow in the corpus's own conditions (UNINTELLIGIBLE_VOICES).
     exclude_voices: List[str] = field(default_factory=lambda: list(UNINTELLIGIBLE_VOICES))
@@ -156,11 +158,14 @@ def _round_robin(groups: list[list]) -> list:
 
 
 def _split_speakers(voices: list[Voice], held_out: float, rng: np.random.Generator) -> dict[str, list[Voice]]:
-    shuffled = [voices[i] for i in rng.permutation(len(voices))]
-    n_held = max(1, round(held_out * len(voices)))
+    """Speaker-disjoint splits: one person's voices (kal through flite and festival) stay together."""
+    speakers = sorted({v.speaker for v in voices})
+    shuffled = [speakers[i] for i in rng.permutation(len(speakers))]
+    n_held = max(1, round(held_out * len(speakers)))
     if 2 * n_held >= len(shuffled):
-        raise ConfigError(f"held_out_speakers={held_out} leaves no training speakers among {len(voices)}")
-    return {"dev": shuffled[:n_held], "test": shuffled[n_held:2 * n_held], "train": shuffled[2 * n_held:]}
+        raise ConfigError(f"held_out_speakers={held_out} leaves no training speakers among {len(speakers)}")
+    parts = {"dev": shuffled[:n_held], "test": shuffled[n_held:2 * n_held], "train": shuffled[2 * n_held:]}
+    return {split: [v for v in voices if v.speaker in names] for split, names in parts.items()}
 
 
 def _split_counts(total: int, held_out: float, minimum: int) -> dict[str, int]:

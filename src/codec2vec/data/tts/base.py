@@ -53,11 +53,30 @@ def segments_from_boundaries(starts: list[tuple[float, str]], total: float) -> l
     return segments
 
 
+def segments_from_ends(ends: list[tuple[str, float]], total: float) -> list[list]:
+    """(phone, end time) pairs in order, as flite and festival report them -> contiguous segments."""
+    starts, previous_end = [], 0.0
+    for phone, end in ends:
+        starts.append((previous_end, phone))
+        previous_end = end
+    return segments_from_boundaries(starts, total)
+
+
+def split_shared(boundaries: list[tuple[float, list[str]]], total: float) -> list[list]:
+    """An event that stands for several phones ("əl") splits its span evenly among them."""
+    flat: list[tuple[float, str]] = []
+    for i, (start, phones) in enumerate(boundaries):
+        end = boundaries[i + 1][0] if i + 1 < len(boundaries) else total
+        step = max(end - start, 0.0) / len(phones)
+        flat.extend((start + k * step, p) for k, p in enumerate(phones))
+    return segments_from_boundaries(flat, total)
+
+
 def _engines() -> dict:
     """The engine modules by name (imported late: they import this module)."""
-    from codec2vec.data.tts import espeak, flite
+    from codec2vec.data.tts import espeak, festival, flite, piper
 
-    return {"espeak": espeak, "flite": flite}
+    return {"espeak": espeak, "festival": festival, "flite": flite, "piper": piper}
 
 
 def available_voices(engines: list[str]) -> list[Voice]:

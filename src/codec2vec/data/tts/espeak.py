@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from codec2vec.data.phones import SILENCE, ipa_to_arpabet
-from codec2vec.data.tts.base import Speech, Voice, segments_from_boundaries
+from codec2vec.data.tts.base import Speech, Voice, split_shared
 from codec2vec.errors import Codec2VecError, DependencyError
 
 # English accents of espeak-ng; each variant (timbre) is paired with one fixed accent.
@@ -93,17 +93,7 @@ class _Engine:
             phones = ipa_to_arpabet(ipa) if ipa else [SILENCE]
             if phones:  # an event of stress marks alone is no sound: the previous phone goes on
                 boundaries.append((start, phones))
-        return Speech(audio, self.sample_rate, _split_shared(boundaries, total))
-
-
-def _split_shared(boundaries: list[tuple[float, list[str]]], total: float) -> list[list]:
-    """An event that stands for several phones ("əl") splits its span evenly among them."""
-    flat: list[tuple[float, str]] = []
-    for i, (start, phones) in enumerate(boundaries):
-        end = boundaries[i + 1][0] if i + 1 < len(boundaries) else total
-        step = max(end - start, 0.0) / len(phones)
-        flat.extend((start + k * step, p) for k, p in enumerate(phones))
-    return segments_from_boundaries(flat, total)
+        return Speech(audio, self.sample_rate, split_shared(boundaries, total))
 
 
 @lru_cache(maxsize=1)

@@ -10,8 +10,8 @@ from functools import lru_cache
 
 import soundfile as sf
 
-from codec2vec.data.phones import flite_to_arpabet
-from codec2vec.data.tts.base import Speech, Voice, segments_from_boundaries
+from codec2vec.data.phones import festvox_to_arpabet
+from codec2vec.data.tts.base import Speech, Voice, segments_from_ends
 from codec2vec.errors import Codec2VecError
 
 # flite's general-domain voices and the person behind each (kal and kal16 are one speaker).
@@ -43,10 +43,6 @@ def synthesize(voice_name: str, text: str, rate: float, pitch: float, pitch_rang
         if result.returncode != 0 or not os.path.exists(wav):
             raise Codec2VecError(f"flite failed on voice {voice_name} text {text!r}: {result.stderr.strip()}")
         audio, sample_rate = sf.read(wav, dtype="float32")
-    total = len(audio) / sample_rate
-    starts, previous_end = [], 0.0
-    for item in result.stdout.split():
-        phone, end = item.rsplit(":", 1)
-        starts.append((previous_end, flite_to_arpabet(phone)))
-        previous_end = float(end)
-    return Speech(audio, sample_rate, segments_from_boundaries(starts, total))
+    pairs = (item.rsplit(":", 1) for item in result.stdout.split())  # "PHONE:END_TIME"
+    ends = [(festvox_to_arpabet(phone), float(end)) for phone, end in pairs]
+    return Speech(audio, sample_rate, segments_from_ends(ends, len(audio) / sample_rate))
