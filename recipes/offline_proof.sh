@@ -46,6 +46,7 @@ SEEDS=${SEEDS:-3}
 BENCH_ARGS=${BENCH_ARGS:-}
 NPROC=1
 source recipes/lib.sh
+source recipes/proof_common.sh
 
 CORPUS=$EXP/corpus
 POOL=$EXP/pool/pool.jsonl
@@ -77,13 +78,6 @@ pool() {
 }
 
 kmeans1() { $C2V kmeans --units "$UNITS/pool" --model codec --clusters "$CLUSTERS1" --out "$RUNS/kmeans1" --quiet $KMEANS_ARGS; }
-
-pretrain() {  # pretrain OUT STEPS "OPTIONS" [key=value ...]: the caller's key=value settings come last
-  local out=$1 steps=$2 options=$3; shift 3
-  $C2V pretrain --config configs/pretrain/small.yaml --units "$UNITS/pool" --audio "$POOL" --steps "$steps" \
-    --out "$out" --quiet $options $ENCODER data.max_frames=2000 data.crop_frames=250 log_every=10 \
-    optim.warmup_steps=$((steps / 10 + 1)) objective.ema_anneal_steps="$steps" objective.top_k=2 $PRETRAIN_ARGS "$@"
-}
 
 budget() {
   mkdir -p "$EXP/budget"

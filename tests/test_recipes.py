@@ -161,3 +161,16 @@ def test_offline_proof_recipe_every_stage_at_tiny_size(tmp_path):
     assert json.loads((exp / "benchmark" / "recon" / "ks.json").read_text())["seeds"] == 2
     again = subprocess.run(script, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count("done earlier") == 8
+    # recipes/encoder_size.sh on this proof's pool: one budget per size, its final model probed
+    sizes = {"EXP": str(tmp_path / "sizes"), "PROOF": str(exp), "SIZES": "1x64 2x128", "BUDGET_MIN": "0.02",
+             "CAL_STEPS": "3", "PROBE_ARGS": "head.max_epochs.pr=1 device=cpu"}
+    proc = subprocess.run(["bash", "recipes/encoder_size.sh"], cwd=ROOT, env={**os.environ, **env, **sizes},
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for size, (layers, width) in {"1x64": (1, 64), "2x128": (2, 128)}.items():
+        config = json.loads((tmp_path / "sizes" / "runs" / size / "model" / "config.json").read_text())
+        encoder = config["model"]["encoder"]
+        assert (encoder["layers"], encoder["width"], encoder["heads"], encoder["ffn"]) == (layers, width, width // 64, 4 * width)
+        assert config["step"] == max(10, int((tmp_path / "sizes" / "budget" / size).read_text()) // 10 * 10)
+    points = json.loads((tmp_path / "sizes" / "probe" / "probe_curve.json").read_text())["points"]
+    assert sorted({p["run"] for p in points}) == ["1x64", "2x128"] and {p["task"] for p in points} == {"pr"}
