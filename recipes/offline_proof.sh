@@ -34,7 +34,8 @@ REAL=${REAL:-1}
 BUDGET_MIN=${BUDGET_MIN:-35}
 CAL_STEPS=${CAL_STEPS:-30}
 SNAPSHOTS=${SNAPSHOTS:-5}
-ENCODER=${ENCODER:-"model.encoder.preset=tiny model.encoder.layers=4 model.encoder.width=256 model.encoder.heads=4 model.encoder.ffn=1024"}
+# 2 x 128: the size that learned most in 10 minutes of recipes/encoder_size.sh (docs/offline-proof.md)
+ENCODER=${ENCODER:-"model.encoder.preset=tiny model.encoder.layers=2 model.encoder.width=128 model.encoder.heads=2 model.encoder.ffn=512"}
 PRETRAIN_ARGS=${PRETRAIN_ARGS:-}
 KMEANS_ARGS=${KMEANS_ARGS:-}
 CLUSTERS1=${CLUSTERS1:-100}
