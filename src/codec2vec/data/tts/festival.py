@@ -25,7 +25,6 @@ from codec2vec.errors import Codec2VecError
 # flite (kal16, slt), and one person through two engines is one speaker (RESOURCES.md).
 _PERSONS = {"kal_diphone": "kal", "ked_diphone": "ked", "cmu_us_slt_arctic_hts": "slt"}
 _DONE = "codec2vec-festival-done"
-_TIMEOUT_S = 120
 
 
 class _Session:
