@@ -30,7 +30,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="benchmarks/results/voice_intelligibility.json")
     parser.add_argument("--texts", type=Path, help="a file of sentences to speak instead, one per line")
-    parser.add_argument("--engines", default="espeak,flite,festival,piper", help="comma-separated; missing ones are skipped")
+    parser.add_argument("--engines", default="espeak,flite,festival,piper",
+                        help="comma-separated; missing ones are skipped")
     args = parser.parse_args()
     texts = args.texts.read_text(encoding="utf-8").split("\n") if args.texts else TEXTS
     texts = [t.strip() for t in texts if t.strip()]
@@ -43,7 +44,8 @@ def main() -> None:
             hyps.append(judge.transcribe(resample(speech.audio, speech.sample_rate, 16000)))
         errors = [word_errors(text, hyp) for text, hyp in zip(texts, hyps)]
         key = f"{voice.speaker} ({voice.engine})"  # one person may speak through two engines
-        wer[key] = {"voice": voice.name, "wer_percent": round(100 * sum(e for e, _ in errors) / sum(n for _, n in errors), 1)}
+        wer_percent = round(100 * sum(e for e, _ in errors) / sum(n for _, n in errors), 1)
+        wer[key] = {"voice": voice.name, "wer_percent": wer_percent}
         print(key, voice.name, wer[key]["wer_percent"], flush=True)
     result = {"benchmark": "voice_intelligibility", "judge": judge.name,
               "texts": texts, "wer": wer, **provenance()}
