@@ -20,6 +20,7 @@
 #   7 probe      every snapshot on $PROBE_TASKS (benchmarks/probe_curve.py): score vs audio seen
 #   8 benchmark  the final models, FBANK and the codec latent on every task, $SEEDS head seeds, one report;
 #                with REAL=1 also SID on real speakers (data/packaged-speech's sid subset), a report of its own
+#   9 goals      issue 17's goals checked against stages 7-8 (recipes/tools/proof_goals.py) -> $EXP/goals/goals.md
 # Knobs (environment): EXP, HOURS, EVAL, EVAL_HOURS, REAL, BUDGET_MIN, CAL_STEPS, SNAPSHOTS, ENCODER (key=value
 # of model.encoder), PRETRAIN_ARGS, KMEANS_ARGS, CLUSTERS1, CLUSTERS2, LAYER2, PROBE_TASKS, PROBE_ARGS,
 # SEEDS, BENCH_ARGS. Six models at the default 35 minutes: 3.5 h of pre-training on 2 cores.
@@ -121,6 +122,8 @@ benchmark() {
     real_sid_units="$EXP/real-sid-units" head.seeds="$SEEDS" $BENCH_ARGS
 }
 
+goals() { $PYTHON recipes/tools/proof_goals.py "$EXP"; }
+
 stage 1 corpus corpus
 stage 2 pool pool
 stage 3 kmeans1 kmeans1
@@ -129,3 +132,4 @@ stage 5 pretrain pretrain_all
 stage 6 hubert2 hubert2
 stage 7 probe probe
 stage 8 benchmark benchmark
+stage 9 goals goals

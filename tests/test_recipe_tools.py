@@ -51,3 +51,78 @@ def test_sentences_kept_are_whole_common_word_sentences():
     assert tool.clean("he came off second-best today", common | {"today"}) is None  # a hyphenated idiom
     assert tool.clean("she clutched her", common) is None  # under 5 words
     assert tool.clean(" ".join(["she"] + ["purse"] * 12), common) is None  # over 12 words
+
+
+def _proof_goals_tool():
+    spec = importlib.util.spec_from_file_location("proof_goals", ROOT / "recipes" / "tools" / "proof_goals.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def _result(folder: Path, name: str, task: str, test: float, low: float, high: float) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    higher = task != "pr"
+    result = {"codec2vec": "codec2vec-eval", "task": task, "metric": "accuracy" if higher else "per",
+              "higher_is_better": higher, "test": test, "test_interval": [low, high], "seeds": 1,
+              "upstream": {"name": name}, "seconds": {"total": 1.0}}
+    (folder / f"{task}.json").write_text(json.dumps(result))
+
+
+def test_proof_goals_decide_each_goal_from_separated_intervals(tmp_path):
+    bench = tmp_path / "exp" / "benchmark"
+    # (test, low, high) per model and task: PR is an error rate (lower is better), KS and IC accuracies
+    table = {
+        "fbank": {"pr": (0.60, 0.58, 0.62), "ks": (0.50, 0.45, 0.55), "ic": (0.30, 0.25, 0.35)},
+        "codec-default": {"pr": (0.62, 0.60, 0.64), "ks": (0.55, 0.50, 0.60), "ic": (0.20, 0.15, 0.25)},
+        "recon": {"pr": (0.59, 0.57, 0.61), "ks": (0.58, 0.53, 0.63), "ic": (0.33, 0.28, 0.38)},
+        "online": {"pr": (0.50, 0.48, 0.52), "ks": (0.75, 0.70, 0.80), "ic": (0.45, 0.40, 0.50)},
+        "hubert1": {"pr": (0.57, 0.55, 0.59), "ks": (0.60, 0.55, 0.65), "ic": (0.35, 0.30, 0.40)},
+        "hubert2": {"pr": (0.52, 0.50, 0.54), "ks": (0.62, 0.57, 0.67), "ic": (0.36, 0.31, 0.41)},
+        "waveform-online": {"pr": (0.70, 0.68, 0.72), "ks": (0.40, 0.35, 0.45), "ic": (0.42, 0.37, 0.47)},
+        "logmel-online": {"pr": (0.55, 0.53, 0.57), "ks": (0.70, 0.65, 0.75), "ic": (0.50, 0.45, 0.55)},
+    }
+    for name, tasks in table.items():
+        for task, values in tasks.items():
+            _result(bench / name, name, task, *values)
+    _result(bench / "online" / "real-sid", "online", "sid", 0.60, 0.55, 0.65)
+    _result(bench / "codec-default" / "real-sid", "codec-default", "sid", 0.50, 0.45, 0.54)
+    points = [{"run": run, "task": task, "step": step, "test": test, "test_interval": [test - 0.02, test + 0.02]}
+              for run, task, curve in [("online", "pr", [0.70, 0.60, 0.55]), ("recon", "pr", [0.70, 0.69, 0.66])]
+              for step, test in zip((0, 100, 200), curve)]
+    (tmp_path / "exp" / "probe").mkdir()
+    (tmp_path / "exp" / "probe" / "probe_curve.json").write_text(json.dumps({"points": points}))
+
+    tool = _proof_goals_tool()
+    result = tool.goals(tmp_path / "exp")
+    verdicts = {g["goal"]: g["verdict"] for g in result["goals"]}
+    assert result["best_unit_model"] == "online"  # first on every task among recon, online, hubert1, hubert2
+    # online beats the latent and FBANK on PR, KS, IC; hubert2 does not (its KS 0.62 [0.57, 0.67] overlaps
+    # the latent's [0.50, 0.60]), so no other model is listed
+    assert verdicts["inputs"] == "met" and result["goals"][0]["also_met_by"] == []
+    assert verdicts["waveform"] == "missed"  # IC 0.45 [0.40, 0.50] vs waveform 0.42 [0.37, 0.47] overlaps
+    waveform_rows = {row[0]: row for row in result["goals"][1]["rows"]}
+    assert waveform_rows["PR"][3] == "beats" and waveform_rows["IC"][3] == "overlaps"
+    assert waveform_rows["IC"][5] == "overlaps" and waveform_rows["PR"][5] == "beats"  # vs log-mel, shown only
+    assert verdicts["clustering"] == "met"  # PR by both, KS and IC by online
+    assert verdicts["real-sid"] == "met"
+    assert verdicts["probes"] == "missed"  # recon's PR 0.70 -> 0.66 with +-0.02 intervals: not separated
+    probes = {row[0]: row for row in result["goals"][4]["rows"]}
+    assert probes["online"][2] == "70.0 → 60.0 → 55.0" and probes["online"][5:] == ["beats", "beats"]
+    assert probes["recon"][5:] == ["overlaps", "overlaps"]
+    text = tool.markdown(result)
+    assert "## inputs: met" in text and "| PR | 50.0 [48.0, 52.0] | 62.0 [60.0, 64.0] | beats |" in text
+
+    # without IC results and without real SID, those goals are not measured, not missed
+    for name in table:
+        (bench / name / "ic.json").unlink()
+    (bench / "online" / "real-sid" / "sid.json").unlink()
+    verdicts = {g["goal"]: g["verdict"] for g in tool.goals(tmp_path / "exp")["goals"]}
+    assert verdicts["inputs"] == "not measured" and verdicts["real-sid"] == "not measured"
+    assert verdicts["clustering"] == "met"
+
+
+def test_proof_goals_refuses_an_experiment_without_a_benchmark(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "recipes" / "tools" / "proof_goals.py"), str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "no benchmark results (stage 8" in done.stderr

@@ -139,7 +139,7 @@ def test_offline_proof_recipe_every_stage_at_tiny_size(tmp_path):
     script = ["bash", "recipes/offline_proof.sh"]
     proc = subprocess.run(script, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=3000)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    names = ["corpus", "pool", "kmeans1", "budget", "pretrain", "hubert2", "probe", "benchmark"]
+    names = ["corpus", "pool", "kmeans1", "budget", "pretrain", "hubert2", "probe", "benchmark", "goals"]
     assert sorted(p.name for p in (exp / ".done").iterdir()) == [f"{i}-{n}" for i, n in enumerate(names, 1)]
     runs = ["recon", "online", "hubert1", "hubert2", "waveform-online", "logmel-online"]
     for run in runs:
@@ -159,8 +159,13 @@ def test_offline_proof_recipe_every_stage_at_tiny_size(tmp_path):
     for name in ("fbank", "codec-default", *runs):
         assert f"| {name} |" in report
     assert json.loads((exp / "benchmark" / "recon" / "ks.json").read_text())["seeds"] == 2
+    goals = json.loads((exp / "goals" / "goals.json").read_text())
+    verdicts = {g["goal"]: g["verdict"] for g in goals["goals"]}
+    assert verdicts["inputs"] == "not measured"  # no IC among this run's tasks
+    assert verdicts["probes"] in ("met", "missed")
+    assert goals["best_unit_model"] in ("recon", "online", "hubert1", "hubert2")
     again = subprocess.run(script, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0 and again.stdout.count("done earlier") == 8
+    assert again.returncode == 0 and again.stdout.count("done earlier") == 9
     # recipes/encoder_size.sh on this proof's pool: one budget per size, its final model probed
     sizes = {"EXP": str(tmp_path / "sizes"), "PROOF": str(exp), "SIZES": "1x64 2x128", "BUDGET_MIN": "0.02",
              "CAL_STEPS": "3", "PROBE_ARGS": "head.max_epochs.pr=1 device=cpu"}
