@@ -6,6 +6,7 @@ import pytest
 from codec2vec.data.phones import PHONE_SET, PhoneMappingError, festvox_to_arpabet, ipa_to_arpabet
 from codec2vec.data.tts import Voice, available_voices, synthesize
 from codec2vec.data.tts.base import segments_from_boundaries
+from codec2vec.errors import Codec2VecError
 
 
 @pytest.mark.parametrize("ipa, arpabet", [
@@ -105,6 +106,13 @@ def test_piper_symbols_become_timed_arpabet_phones():
     segments = split_shared(events, 0.7)
     assert [p for p, _, _ in segments] == ["sil", "hh", "ay", "dh", "eh", "r", "sil"]
     assert segments[2][1:] == pytest.approx([0.3, 0.42]) and segments[-1][1:] == pytest.approx([0.54, 0.7])
+    # symbols of two code points ("aɪ", "ðɛ": 10 and 8 samples): their phones are found as before; a phone
+    # inside one symbol starts with it (eh at 0.42, with dh), the phones after it where they did
+    merged = _boundaries(symbols[:3] + ["aɪ", " ", "ðɛ"] + symbols[8:], samples[:3] + [10, 2, 8] + samples[8:],
+                         offset=20, rate=100)
+    assert [(round(t, 2), p) for t, p in merged] == [
+        (0.2, ["sil"]), (0.25, ["hh"]), (0.3, ["ay"]), (0.42, ["dh"]), (0.42, ["eh"]), (0.5, ["r"]),
+        (0.54, ["sil"]), (0.64, ["sil"])]
 
 
 def test_piper():
@@ -125,3 +133,17 @@ def test_unknown_engine():
 
     with pytest.raises(ConfigError, match="unknown TTS engine 'festivale'"):
         available_voices(["festivale"])
+
+
+def test_festival_session_that_hangs_is_stopped_with_the_item_named(monkeypatch):
+    """A festival command that never finishes must not hang a corpus build: a watchdog kills the
+    session after festival._TIMEOUT_S and the error names what it was doing (a silent `sleep`
+    stands in for a stuck festival, so this runs without festival installed)."""
+    from codec2vec.data.tts import festival
+
+    monkeypatch.setattr(festival, "_TIMEOUT_S", 0.5)
+    session = festival._Session(("sleep", "30"))
+    with pytest.raises(Codec2VecError, match=r"festival took over 0.5 s while speaking 'hello' with voice kal"):
+        session.run("(SayText \"hello\")", "speaking 'hello' with voice kal")
+    assert session.process.poll() is not None  # killed, not left running
+    session.close()

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from functools import lru_cache
 
 import soundfile as sf
@@ -25,22 +26,34 @@ from codec2vec.errors import Codec2VecError
 # flite (kal16, slt), and one person through two engines is one speaker (RESOURCES.md).
 _PERSONS = {"kal_diphone": "kal", "ked_diphone": "ked", "cmu_us_slt_arctic_hts": "slt"}
 _DONE = "codec2vec-festival-done"
+# An utterance takes festival well under a second; a command still running after this is stuck (a
+# text festival's front end loops on, a blocked pipe), and the item is named in an error instead.
+_TIMEOUT_S = 120.0
+_COMMAND = ("stdbuf", "-oL", "festival", "--pipe")
 
 
 class _Session:
     """One `festival --pipe` process; commands in on stdin, a marker line back when they are done."""
 
-    def __init__(self) -> None:
+    def __init__(self, command: tuple[str, ...] = _COMMAND) -> None:
         self.pid = os.getpid()
         self.folder = tempfile.mkdtemp(prefix="codec2vec-festival-")
         self.process = subprocess.Popen(
-            ["stdbuf", "-oL", "festival", "--pipe"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, text=True, bufsize=1,
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1,
         )
         atexit.register(self.close)
 
     def run(self, commands: str, what: str) -> str:
-        """Run scheme `commands`; return what they printed. Raises, naming `what`, if festival dies."""
+        """Run scheme `commands`; return what they printed. Raises, naming `what`, if festival dies or
+        takes over _TIMEOUT_S (a watchdog kills it, which ends the blocked read)."""
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            self.process.kill()
+
+        watchdog = threading.Timer(_TIMEOUT_S, kill)
+        watchdog.start()
         try:
             self.process.stdin.write(f'{commands}\n(format t "\\n{_DONE}\\n")\n')
             self.process.stdin.flush()
@@ -50,8 +63,13 @@ class _Session:
         except (BrokenPipeError, OSError) as e:
             line = ""
             lines = [str(e)]
+        finally:
+            watchdog.cancel()
         if not line:  # end of output: festival exited; the next call starts a new session
-            _sessions.pop(os.getpid(), None)
+            if _sessions.get(os.getpid()) is self:
+                del _sessions[os.getpid()]
+            if timed_out.is_set():
+                raise Codec2VecError(f"festival took over {_TIMEOUT_S:g} s while {what}; stopped it")
             raise Codec2VecError(f"festival stopped while {what}: {''.join(lines).strip() or 'no output'}")
         return "".join(lines)
 

@@ -79,19 +79,20 @@ def _boundaries(symbols: list[str], samples: list[int], offset: int, rate: int) 
     for n in samples:
         starts.append(starts[-1] + int(n))
     events: list[tuple[float, list[str]]] = []
-    run: list[int] = []  # indices of the IPA symbols of the current word
+    run: list[int] = []  # the current word: for each of its characters, the index of its symbol
 
     def flush() -> None:
-        text = "".join(symbols[i] for i in run)
+        text = "".join(symbols[i] for i in dict.fromkeys(run))
         for start, _, phones in ipa_pieces(text):
             events.append((starts[run[start]] / rate, phones))
         run.clear()
 
     for i, symbol in enumerate(symbols):
         # letters (stress and length marks are modifier letters) and combining marks make words;
-        # a space ends one; punctuation and piper's ^ $ _ markers are pauses
-        if symbol.isalpha() or unicodedata.category(symbol).startswith("M"):
-            run.append(i)
+        # a space ends one; punctuation and piper's ^ $ _ markers are pauses. A symbol is usually one
+        # code point; one of several (a voice's own map may have them) is mapped character by character.
+        if symbol and all(c.isalpha() or unicodedata.category(c).startswith("M") for c in symbol):
+            run += [i] * len(symbol)
         else:
             flush()
             if not symbol.isspace():
