@@ -1,4 +1,5 @@
 import shutil
+import signal
 
 import numpy as np
 import pytest
@@ -145,5 +146,5 @@ def test_festival_session_that_hangs_is_stopped_with_the_item_named(monkeypatch)
     session = festival._Session(("sleep", "30"))
     with pytest.raises(Codec2VecError, match=r"festival took over 0.5 s while speaking 'hello' with voice kal"):
         session.run("(SayText \"hello\")", "speaking 'hello' with voice kal")
-    assert session.process.poll() is not None  # killed, not left running
+    assert session.process.wait(timeout=5) == -signal.SIGKILL  # killed, not left running
     session.close()
