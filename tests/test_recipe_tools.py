@@ -93,8 +93,16 @@ def test_proof_goals_decide_each_goal_from_separated_intervals(tmp_path):
     (tmp_path / "exp" / "probe").mkdir()
     (tmp_path / "exp" / "probe" / "probe_curve.json").write_text(json.dumps({"points": points}))
 
+    # the online run's two logged windows: 10 steps each, 360 s of audio at 120 and 60 audio-s/s (3 + 6 s)
+    (tmp_path / "exp" / "runs" / "online").mkdir(parents=True)
+    (tmp_path / "exp" / "runs" / "online" / "metrics.jsonl").write_text("".join(
+        json.dumps(r) + "\n" for r in [{"step": 10, "audio_s": 360.0, "audio_s_per_s": 120.0},
+                                       {"step": 15, "event": "saved"},
+                                       {"step": 20, "audio_s": 360.0, "audio_s_per_s": 60.0}]))
+
     tool = _proof_goals_tool()
     result = tool.goals(tmp_path / "exp")
+    assert result["compute"] == [{"run": "online", "steps": 20, "audio_hours": 0.2, "train_minutes": 0.15}]
     verdicts = {g["goal"]: g["verdict"] for g in result["goals"]}
     assert result["best_unit_model"] == "online"  # first on every task among recon, online, hubert1, hubert2
     # online beats the latent and FBANK on PR, KS, IC; hubert2 does not (its KS 0.62 [0.57, 0.67] overlaps
@@ -111,6 +119,7 @@ def test_proof_goals_decide_each_goal_from_separated_intervals(tmp_path):
     assert probes["online"][2] == "70.0 → 60.0 → 55.0" and probes["online"][5:] == ["beats", "beats"]
     assert probes["recon"][5:] == ["overlaps", "overlaps"]
     text = tool.markdown(result)
+    assert "| online | 20 | 0.2 | 0.1 |" in text  # 0.15 min, one decimal
     assert "## inputs: met" in text and "| PR | 50.0 [48.0, 52.0] | 62.0 [60.0, 64.0] | beats |" in text
 
     # without IC results and without real SID, those goals are not measured, not missed

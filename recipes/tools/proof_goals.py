@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 from codec2vec.atomic import atomic_write_text
+from codec2vec.demo import read_metrics
 from codec2vec.eval.harness import format_test
 from codec2vec.eval.intervals import separated
 from codec2vec.eval.report import load_run
@@ -150,6 +151,20 @@ def goal_probes(points: list[dict]) -> dict:
                         "final vs the snapshot before"], "rows": rows}
 
 
+def compute(exp: Path) -> list[dict]:
+    """Each pre-training run's steps, audio seen and minutes spent in training steps (from its logged
+    windows; time lost to a stop and resume is not in them): the equal-compute budget as it ran."""
+    rows = []
+    for name in UNIT_MODELS + EQUAL_COMPUTE[1:]:
+        if not (exp / "runs" / name / "metrics.jsonl").is_file():
+            continue
+        windows = [r for r in read_metrics(exp / "runs" / name) if "audio_s_per_s" in r]
+        rows.append({"run": name, "steps": max((r["step"] for r in windows), default=0),
+                     "audio_hours": sum(r["audio_s"] for r in windows) / 3600,
+                     "train_minutes": sum(r["audio_s"] / r["audio_s_per_s"] for r in windows) / 60})
+    return rows
+
+
 def load_runs(folder: Path) -> dict[str, dict]:
     runs = {}
     for path in sorted(p for p in folder.iterdir() if p.is_dir()):
@@ -171,6 +186,7 @@ def goals(exp: Path) -> dict:
     tasks = [t for t in TASKS if any(t in run["tasks"] for run in runs.values())]
     best = best_unit_model(runs)
     return {"benchmark": "offline_proof_goals", "experiment": str(exp), "best_unit_model": best,
+            "compute": compute(exp),
             "goals": [goal_inputs(runs, best), goal_waveform(runs, tasks), goal_clustering(runs, tasks),
                       goal_real_sid(real, best), goal_probes(points)], **provenance()}
 
@@ -179,7 +195,13 @@ def markdown(result: dict) -> str:
     lines = [f"# The offline proof's goals ({result['experiment']})", "",
              f"Best unit model (best mean rank among {', '.join(UNIT_MODELS)} over the benchmark's tasks): "
              f"**{result['best_unit_model']}**. 'beats': better, with 95 % intervals that do not overlap; "
-             "'overlaps': no separated difference; 'loses': the other is better, separated.", ""]
+             "'overlaps': no separated difference; 'loses': the other is better, separated.", "",
+             "Pre-training as it ran (minutes: the logged training steps; contention on the machine slows "
+             "them without changing the steps):", "",
+             "| run | steps | audio seen (h) | minutes |", "|---|---:|---:|---:|"]
+    lines += [f"| {r['run']} | {r['steps']} | {r['audio_hours']:.1f} | {r['train_minutes']:.1f} |"
+              for r in result["compute"]]
+    lines.append("")
     for goal in result["goals"]:
         lines += [f"## {goal['goal']}: {goal['verdict']}", "", f"Rule: {goal['rule']}.", "",
                   "| " + " | ".join(goal["columns"]) + " |", "|---" * len(goal["columns"]) + "|"]
