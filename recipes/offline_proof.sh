@@ -16,7 +16,8 @@
 #   4 budget     $CAL_STEPS steps of each model, timed; steps for $BUDGET_MIN minutes each -> $EXP/budget/
 #   5 pretrain   reconstruction, online, HuBERT iteration 1 (units); waveform and log-mel (online
 #                targets, as the unit model they compare with), each for its budget, $SNAPSHOTS snapshots
-#   6 hubert2    k-means ($CLUSTERS2) of iteration 1's layer $LAYER2, then iteration 2 for its budget
+#   6 hubert2    k-means ($CLUSTERS2) of iteration 1's layer $LAYER2 (default: the one whose k-means units carry the
+#                most phone information on $EVAL's dev split, recipes/tools/best_layer.py), then iteration 2 for its budget
 #   7 probe      every snapshot on $PROBE_TASKS (benchmarks/probe_curve.py): score vs audio seen
 #   8 benchmark  the final models, FBANK and the codec latent on every task, $SEEDS head seeds, one report;
 #                with REAL=1 also SID on real speakers (data/packaged-speech's sid subset), a report of its own
@@ -41,7 +42,7 @@ PRETRAIN_ARGS=${PRETRAIN_ARGS:-}
 KMEANS_ARGS=${KMEANS_ARGS:-}
 CLUSTERS1=${CLUSTERS1:-100}
 CLUSTERS2=${CLUSTERS2:-500}
-LAYER2=${LAYER2:-}                          # default: the middle layer, as HuBERT
+LAYER2=${LAYER2:-}                          # default: iteration 1's layer with the best dev PNMI (best_layer.py)
 PROBE_TASKS=${PROBE_TASKS:-pr,ks}
 PROBE_ARGS=${PROBE_ARGS:-seed=1 head.max_epochs.pr=20}
 SEEDS=${SEEDS:-3}
@@ -102,7 +103,13 @@ pretrain_all() {
 }
 
 hubert2() {
-  $C2V kmeans --units "$UNITS/pool" --model "$RUNS/hubert1/model" ${LAYER2:+--layer "$LAYER2"} --clusters "$CLUSTERS2" \
+  local layer=$LAYER2
+  if [ -z "$layer" ]; then
+    layer=$($PYTHON recipes/tools/best_layer.py "$RUNS/hubert1/model" --corpus "$EVAL" --units "$EXP/eval-units" \
+      --out "$RUNS/kmeans2-layer")
+    echo "iteration 1's layer with the best dev PNMI: $layer ($RUNS/kmeans2-layer/layer_pnmi.json)"
+  fi
+  $C2V kmeans --units "$UNITS/pool" --model "$RUNS/hubert1/model" --layer "$layer" --clusters "$CLUSTERS2" \
     --out "$RUNS/kmeans2" --quiet $KMEANS_ARGS
   pretrain "$RUNS/hubert2" "$(steps_of hubert1)" "--objective kmeans --labels $RUNS/kmeans2/labels/pool" \
     keep_every="$(keep_every hubert1)"

@@ -568,3 +568,25 @@ def test_benchmark_leaves_out_real_speaker_sid_without_a_sid_subset(tmp_path):
     assert _real_sid_corpus(BenchmarkConfig(real_sid=str(tmp_path)), said.append) == ""
     assert "not a corpus folder" in said[0] and "no sid subset" in said[1] and "make packaged-speech" in said[1]
     assert _real_sid_corpus(BenchmarkConfig(real_sid=""), said.append) == "" and len(said) == 2
+
+
+def test_best_layer_tool_picks_the_hidden_state_with_the_highest_dev_pnmi(setup, tmp_path):
+    """recipes/tools/best_layer.py (HuBERT's next-iteration layer): k-means of every hidden state,
+    fitted on train, scored on the 4 dev utterances; stdout is the chosen layer alone."""
+    from codec2vec.eval.benchmark import UnitQualityConfig, layer_pnmi
+
+    # FBANK on the tone corpus: one hidden state whose clusters are the tones, hence the phones
+    (fbank,) = layer_pnmi("fbank", setup["corpus"], setup["units"], tmp_path / "cache", UnitQualityConfig(n_clusters=8))
+    assert fbank["layer"] == 0 and fbank["utterances"] == 4 and fbank["pnmi"] > 0.5
+
+    out = tmp_path / "layers"
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "recipes" / "tools" / "best_layer.py"),
+                           setup["model"], "--corpus", setup["corpus"], "--units", setup["units"], "--out", str(out),
+                           "--clusters", "8", "--device", "cpu"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    saved = json.loads((out / "layer_pnmi.json").read_text())
+    layers = saved["layers"]
+    assert [e["layer"] for e in layers] == [0, 1, 2] and all(e["utterances"] == 4 for e in layers)
+    assert all(0.0 <= e["pnmi"] <= 1.0 for e in layers)
+    best = max(layers, key=lambda e: e["pnmi"])["layer"]
+    assert done.stdout == f"{best}\n" and saved["best_layer"] == best and saved["scored_on"] == "dev"

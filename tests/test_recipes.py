@@ -152,6 +152,8 @@ def test_offline_proof_recipe_every_stage_at_tiny_size(tmp_path):
         assert kept == [f"step-{s:06d}" for s in (0, keep, 2 * keep)]
     assert json.loads((exp / "runs" / "logmel-online" / "model" / "config.json").read_text())["model"]["input"][
         "kind"] == "logmel"
+    layers = json.loads((exp / "runs" / "kmeans2-layer" / "layer_pnmi.json").read_text())
+    assert len(layers["layers"]) == 3 and f"best dev PNMI: {layers['best_layer']} " in proc.stdout
     points = json.loads((exp / "probe" / "probe_curve.json").read_text())["points"]
     assert sorted({(p["run"], p["task"]) for p in points}) == sorted((r, t) for r in runs for t in ("ks", "pr"))
     assert len(points) == 6 * 2 * 3

@@ -70,6 +70,30 @@ def _kmeans_units(train, cfg: UnitQualityConfig, layer: int):
     return MiniBatchKMeans(cfg.n_clusters, random_state=cfg.seed, n_init=3, batch_size=10_000).fit(frames)
 
 
+def layer_pnmi(spec: str, corpus: str, units: str, cache_root: Path, q: UnitQualityConfig, device: str = "auto",
+               split: str = "dev", log=print) -> list[dict]:
+    """PNMI and purities of k-means units of every hidden state of an upstream, fitted on the
+    phone-labelled subset's train split and scored on `split`: how HuBERT picks the layer whose
+    clusters become the next iteration's targets. Scored on dev, the choice leaves test untouched."""
+    upstream = load_upstream(spec, _device(device))
+    manifest = task_manifest(corpus, TASKS["pr"])
+
+    def features(name):
+        return cached_features(upstream, manifest, name, manifest.split(name), "frames", False, cache_root,
+                               lambda: unit_store_for(upstream, manifest, units, device, log, progress=False),
+                               progress=False)
+
+    train, scored = features("train"), features(split)
+    phones = [frame_phones(row.phonemes, scored.lengths[i], scored.header["frame_rate"])
+              for i, row in enumerate(manifest.split(split))]
+    result = []
+    for layer in range(upstream.n_hidden):
+        kmeans = _kmeans_units(train, q, layer)
+        labels = [kmeans.predict(np.asarray(scored[i][:, layer], dtype=np.float32)) for i in range(len(scored))]
+        result.append({"layer": layer, "utterances": len(labels), **dataclasses.asdict(score_units(phones, labels))})
+    return result
+
+
 def unit_quality_report(cfg: BenchmarkConfig, spec: str, cache_root: Path, alignments: dict, log=print) -> dict:
     """PNMI and purities of an upstream's k-means units (and, for the codec, its first codebook)."""
     upstream = load_upstream(spec, _device(cfg.device))
