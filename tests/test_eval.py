@@ -581,8 +581,9 @@ def test_best_layer_tool_picks_the_hidden_state_with_the_highest_dev_pnmi(setup,
 
     out = tmp_path / "layers"
     tool = Path(__file__).resolve().parents[1] / "recipes" / "tools" / "best_layer.py"
-    done = subprocess.run([sys.executable, str(tool), setup["model"], "--corpus", setup["corpus"], "--units", setup["units"], "--out", str(out),
-                           "--clusters", "8", "--device", "cpu"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(tool), setup["model"], "--corpus", setup["corpus"], "--units",
+                           setup["units"], "--out", str(out), "--clusters", "8", "--device", "cpu"],
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     saved = json.loads((out / "layer_pnmi.json").read_text())
     layers = saved["layers"]
