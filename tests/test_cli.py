@@ -1,6 +1,7 @@
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -68,3 +69,15 @@ def test_console_script_runs_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr and "no such file or folder" in result.stderr
 
 
+
+
+def test_evaluate_given_a_benchmark_config_says_what_to_run(tmp_path, capsys):
+    offline = str(Path(__file__).resolve().parents[1] / "configs" / "eval" / "offline.yaml")
+    assert main(["evaluate", "--config", offline, "--model", "fbank", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key 'real'" in err
+    assert f"{offline} is a `codec2vec benchmark` config: run `codec2vec benchmark --config {offline} " \
+           "--models MODEL --out OUT`" in err
+    (tmp_path / "bad.yaml").write_text("seeed: 1\n")  # a plain typo gets no benchmark hint
+    assert main(["evaluate", "--config", str(tmp_path / "bad.yaml"), "--model", "fbank", "--out", str(tmp_path)]) == 2
+    assert "benchmark" not in capsys.readouterr().err

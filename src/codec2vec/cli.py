@@ -207,10 +207,36 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
               "tasks": args.tasks.split(",") if args.tasks else None,
               "lr_sweep": [float(x) for x in args.lr_sweep.split(",")] if args.lr_sweep else None,
               "device": args.device}
-    cfg = load_config(EvalConfig, args.config, args.overrides, _drop_none(values))
+    try:
+        cfg = load_config(EvalConfig, args.config, args.overrides, _drop_none(values))
+    except Codec2VecError as e:
+        raise type(e)(f"{e}{_benchmark_config_hint(args.config)}") from None
     out = evaluate(cfg, progress=not args.quiet)
     print((out / "results.md").read_text(encoding="utf-8"))
     return 0
+
+
+def _benchmark_config_hint(path: str | None) -> str:
+    """When `evaluate --config` was given a benchmark config (configs/eval/offline.yaml is one), what to run."""
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    from codec2vec.eval import EvalConfig
+    from codec2vec.eval.benchmark import BenchmarkConfig
+
+    if not path:
+        return ""
+    try:
+        keys = set(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
+    except (OSError, yaml.YAMLError, TypeError):  # unreadable or not a mapping: load_config's error says so
+        return ""
+    names = {f.name for f in dataclasses.fields(BenchmarkConfig)} - {f.name for f in dataclasses.fields(EvalConfig)}
+    if not keys & names:
+        return ""
+    return (f". {path} is a `codec2vec benchmark` config: run `codec2vec benchmark --config {path} --models MODEL "
+            f"--out OUT` (one model is fine), or give `evaluate` its head settings as key=value")
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
