@@ -22,6 +22,7 @@ from pathlib import Path
 
 from codec2vec.atomic import atomic_write_text
 from codec2vec.demo import read_metrics
+from codec2vec.eval.benchmark import REAL_SID_FOLDER
 from codec2vec.eval.harness import format_test
 from codec2vec.eval.intervals import separated
 from codec2vec.eval.report import load_run
@@ -34,12 +35,14 @@ RECONSTRUCTION = "recon"
 EQUAL_COMPUTE = ("online", "waveform-online", "logmel-online")  # the unit model first, same objective
 LATENT, FBANK = "codec-default", "fbank"
 INPUT_TASKS = ("pr", "ks", "ic")
-REAL_SID_FOLDER = "real-sid"
+
+
+def _sign(task: str) -> float:
+    return 1.0 if TASKS[task].higher_is_better else -1.0
 
 
 def better(a: dict, b: dict) -> bool:
-    sign = 1.0 if TASKS[a["task"]].higher_is_better else -1.0
-    return sign * (a["test"] - b["test"]) > 0
+    return _sign(a["task"]) * (a["test"] - b["test"]) > 0
 
 
 def compare(a: dict | None, b: dict | None) -> str:
@@ -63,13 +66,11 @@ def best_unit_model(runs: dict[str, dict]) -> str | None:
     if not models:
         return None
     tasks = [t for t in TASKS if all(t in runs[m]["tasks"] for m in models)]
-    rank = {m: 0.0 for m in models}
+    rank = {m: 0 for m in models}  # summed over the same tasks for every model: the mean's order
     for task in tasks:
-        results = [runs[m]["tasks"][task] for m in models]
-        sign = 1.0 if results[0]["higher_is_better"] else -1.0
-        ordered = sorted(models, key=lambda m: -sign * runs[m]["tasks"][task]["test"])
+        ordered = sorted(models, key=lambda m: -_sign(task) * runs[m]["tasks"][task]["test"])
         for position, model in enumerate(ordered):
-            rank[model] += position / max(1, len(tasks))
+            rank[model] += position
     return min(models, key=lambda m: rank[m])  # ties: the first of UNIT_MODELS
 
 
@@ -146,7 +147,7 @@ def goal_probes(points: list[dict]) -> dict:
             end = compare(last, curve[-2]) if len(curve) > 1 else "missing"
             rows.append([model, task.upper(), values, _cell(first), _cell(last), outcome, end])
     return {"goal": "probes", "rule": "every unit model's final snapshot beats its step-0 snapshot on every probe task",
-            "verdict": verdict(outcomes) if rows else "not measured",
+            "verdict": verdict(outcomes),
             "columns": ["model", "task", "test along the curve", "step 0", "final", "final vs step 0",
                         "final vs the snapshot before"], "rows": rows}
 
@@ -169,8 +170,7 @@ def load_runs(folder: Path) -> dict[str, dict]:
     runs = {}
     for path in sorted(p for p in folder.iterdir() if p.is_dir()):
         if any((path / f"{task}.json").is_file() for task in TASKS):
-            run = load_run(path)
-            runs[path.name] = run
+            runs[path.name] = load_run(path)
     return runs
 
 
