@@ -70,6 +70,11 @@ def _kmeans_units(train, cfg: UnitQualityConfig, layer: int):
     return MiniBatchKMeans(cfg.n_clusters, random_state=cfg.seed, n_init=3, batch_size=10_000).fit(frames)
 
 
+def _kmeans_labels(kmeans, features, layer: int) -> list[np.ndarray]:
+    """Each cached utterance's frames of one hidden state -> its k-means unit ids."""
+    return [kmeans.predict(np.asarray(features[i][:, layer], dtype=np.float32)) for i in range(len(features))]
+
+
 def layer_pnmi(spec: str, corpus: str, units: str, cache_root: Path, q: UnitQualityConfig, device: str = "auto",
                split: str = "dev", log=print) -> list[dict]:
     """PNMI and purities of k-means units of every hidden state of an upstream, fitted on the
@@ -89,7 +94,7 @@ def layer_pnmi(spec: str, corpus: str, units: str, cache_root: Path, q: UnitQual
     result = []
     for layer in range(upstream.n_hidden):
         kmeans = _kmeans_units(train, q, layer)
-        labels = [kmeans.predict(np.asarray(scored[i][:, layer], dtype=np.float32)) for i in range(len(scored))]
+        labels = _kmeans_labels(kmeans, scored, layer)
         result.append({"layer": layer, "utterances": len(labels), **dataclasses.asdict(score_units(phones, labels))})
     return result
 
@@ -129,7 +134,7 @@ def unit_quality_report(cfg: BenchmarkConfig, spec: str, cache_root: Path, align
     for name, man, rows, phone_times in sets:
         feats = features(man, "test" if name == "synthetic" else "aligned", rows)
         phones = [frame_phones(p, feats.lengths[i], feats.header["frame_rate"]) for i, p in enumerate(phone_times)]
-        units = [kmeans.predict(np.asarray(feats[i][:, layer], dtype=np.float32)) for i in range(len(feats))]
+        units = _kmeans_labels(kmeans, feats, layer)
         quality = score_units(phones, units)
         result[name].append({"units": units_name, "utterances": len(rows), **dataclasses.asdict(quality)})
         if online is not None:
