@@ -7,17 +7,20 @@ training; a broken one does not (issue 17).
 
 Each snapshot is evaluated with `codec2vec evaluate` (settings from --config and key=value
 overrides) into OUT/<run>/<snapshot>/ (resumable: finished tasks are kept); OUT/probe_curve.json
-holds every point and OUT/probe_curve.png plots them, one panel per task.
+holds every point and OUT/probe_curve.png plots them, one panel per task. A snapshot's feature cache
+is removed once its tasks are done (unless --config or cache= names a shared cache root).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 from codec2vec.config import config_to_dict, load_config
 from codec2vec.eval import EvalConfig, evaluate
+from codec2vec.eval.tasks import TASKS
 from codec2vec.provenance import provenance
 
 
@@ -47,6 +50,8 @@ def probe(runs: list[Path], cfg: EvalConfig, out: Path) -> list[dict]:
             folder = out / run.name / snapshot.name
             evaluate(load_config(EvalConfig, values={**config_to_dict(cfg), "model": str(snapshot),
                                                      "out": str(folder)}), progress=False)
+            if not cfg.cache:  # the snapshot's own features (~0.3 GB at 2 x 128 on synth-eval), never read again
+                shutil.rmtree(folder / "feature-cache", ignore_errors=True)
             for task_file in sorted(folder.glob("*.json")):
                 result = json.loads(task_file.read_text(encoding="utf-8"))
                 if result.get("codec2vec") != "codec2vec-eval":
@@ -72,8 +77,10 @@ def plot(points: list[dict], path: Path) -> None:
             ax.plot(x, [100 * p["test"] for p in mine], marker="o", label=run)
             ax.fill_between(x, [100 * p["test_interval"][0] for p in mine], [100 * p["test_interval"][1] for p in mine],
                             alpha=0.2)
-        metric = next(p["metric"] for p in points if p["task"] == task)
-        ax.set_title(f"{task.upper()} {metric} (test, %, 95 % interval)")
+        arrow = "↑" if TASKS[task].higher_is_better else "↓"
+        metric = TASKS[task].metric
+        metric = metric.upper() if len(metric) <= 3 else metric  # PER, WER, EER; accuracy
+        ax.set_title(f"{task.upper()} {metric} {arrow} (test, %, 95 % interval)")
         ax.set_xlabel("audio seen in pre-training (h)")
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()

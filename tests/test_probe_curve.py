@@ -29,5 +29,7 @@ def test_probe_curve_evaluates_every_snapshot_against_audio_seen(tmp_path):
     assert [(p["step"], p["task"]) for p in points] == [(0, "ks"), (2, "ks"), (4, "ks")]
     assert [p["audio_hours"] for p in points] == [seen[s] / 3600 for s in (0, 2, 4)]
     assert all(p["test_interval"][0] <= p["test"] <= p["test_interval"][1] for p in points)
+    assert (tmp_path / "probe" / "run" / "step-000002" / "ks.json").is_file()
+    assert not list((tmp_path / "probe").rglob("feature-cache"))  # finished snapshots keep results, not features
     probe.plot(points, tmp_path / "probe" / "curve.png")
     assert (tmp_path / "probe" / "curve.png").stat().st_size > 1000
