@@ -22,13 +22,15 @@
 #   8 benchmark  the final models, FBANK and the codec latent on every task, $SEEDS head seeds, one report;
 #                with REAL=1 also SID on real speakers (data/packaged-speech's sid subset), a report of its own
 #   9 goals      issue 17's goals checked against stages 7-8 (recipes/tools/proof_goals.py) -> $EXP/goals/goals.md
-# Knobs (environment): EXP, HOURS, EVAL, EVAL_HOURS, REAL, BUDGET_MIN, CAL_STEPS, SNAPSHOTS, ENCODER (key=value
+#  10 publish    the results without features, weights or corpora (a few MB, for git) -> $PUBLISH
+# Knobs (environment): EXP, PUBLISH, HOURS, EVAL, EVAL_HOURS, REAL, BUDGET_MIN, CAL_STEPS, SNAPSHOTS, ENCODER (key=value
 # of model.encoder), PRETRAIN_ARGS, KMEANS_ARGS, CLUSTERS1, CLUSTERS2, LAYER2, PROBE_TASKS, PROBE_ARGS,
 # SEEDS, BENCH_ARGS. Six models at the default 35 minutes: 3.5 h of pre-training on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 EXP=${EXP:-exp/offline-proof}
+PUBLISH=${PUBLISH:-benchmarks/results/offline_proof}
 HOURS=${HOURS:-8}
 EVAL=${EVAL:-data/synth-eval}
 EVAL_HOURS=${EVAL_HOURS:-}                  # when stage 1 makes $EVAL: its hours (default the config's 5.5)
@@ -131,6 +133,17 @@ benchmark() {
 
 goals() { $PYTHON recipes/tools/proof_goals.py "$EXP"; }
 
+# Results, reports, run configs and metrics; not feature caches, snapshots, models, labels or event files.
+publish() {
+  local dest
+  dest=$(realpath -m "$PUBLISH")
+  rm -rf "$dest" && mkdir -p "$dest"
+  (cd "$EXP" && find budget goals probe benchmark runs \( -name feature-cache -o -name snapshots -o -name model \
+    -o -name labels -o -name tb \) -prune -o -type f \( -name '*.json' -o -name '*.jsonl' -o -name '*.md' \
+    -o -name '*.png' -o -name '*.yaml' -o -path 'budget/*' \) -print0 | xargs -0 cp --parents -t "$dest")
+  echo "published $(find "$dest" -type f | wc -l) files, $(du -sh "$dest" | cut -f1), to $PUBLISH"
+}
+
 stage 1 corpus corpus
 stage 2 pool pool
 stage 3 kmeans1 kmeans1
@@ -140,3 +153,4 @@ stage 6 hubert2 hubert2
 stage 7 probe probe
 stage 8 benchmark benchmark
 stage 9 goals goals
+stage 10 publish publish

@@ -58,7 +58,8 @@ def test_librispeech_recipe_every_stage_on_two_cpu_ranks(tmp_path):
            "EVAL_ARGS": "head.steps.asr=1 head.steps.pr=2 device=cpu"}
     out = _run("librispeech", env)
     names = ["prepare", "extract", "recon", "online", "kmeans1", "hubert1", "kmeans2", "hubert2", "evaluate"]
-    assert sorted(p.name for p in (exp / ".done").iterdir()) == [f"{i}-{n}" for i, n in enumerate(names, 1)]
+    assert sorted(p.name for p in (exp / ".done").iterdir(), key=lambda n: int(n.split("-")[0])) == [
+        f"{i}-{n}" for i, n in enumerate(names, 1)]
     assert "ks: no speech-commands corpus given; skipped" in out
     assert out.count("1 rank(s)") == 0 and out.count("2 rank(s) on cpu") == 4
 
@@ -86,7 +87,7 @@ def test_librispeech_recipe_every_stage_on_two_cpu_ranks(tmp_path):
 def test_synthetic_recipe_every_stage(tmp_path):
     exp = tmp_path / "exp"
     epochs = " ".join(f"head.max_epochs.{t}=1" for t in ("pr", "asr", "ks", "sid", "ic", "er", "asv"))
-    env = {"EXP": str(exp), "HOURS": "0.01", "WORKERS": "2", "PRESET": "tiny", "STEPS": "2", "PYTHON": sys.executable,
+    env = {"EXP": str(exp), "PUBLISH": str(tmp_path / "published"), "HOURS": "0.01", "WORKERS": "2", "PRESET": "tiny", "STEPS": "2", "PYTHON": sys.executable,
            "MASTER_PORT": "29614", "PRETRAIN_ARGS": "data.max_frames=400 data.crop_frames=100 device=cpu",
            "KMEANS_ARGS": "n_clusters=8", "BENCH_ARGS": f"{epochs} unit_quality.n_clusters=8 device=cpu"}
     _run("synthetic", env)
@@ -128,10 +129,10 @@ def test_default_codec_recipe_every_stage_at_tiny_size(tmp_path):
 def test_offline_proof_recipe_every_stage_at_tiny_size(tmp_path):
     """recipes/offline_proof.sh: pool, k-means, equal wall-clock budgets measured per model, five
     pre-trainings and HuBERT iteration 2 with snapshots, probe curves over every snapshot, and the
-    benchmark with head seeds; a rerun skips every stage."""
+    benchmark with head seeds, the goals, the published results; a rerun skips every stage."""
     exp = tmp_path / "exp"
     epochs = " ".join(f"head.max_epochs.{t}=1" for t in ("pr", "asr", "ks", "sid", "ic", "er", "asv"))
-    env = {"EXP": str(exp), "HOURS": "0.01", "EVAL": str(tmp_path / "eval"), "EVAL_HOURS": "0.03", "REAL": "0",
+    env = {"EXP": str(exp), "PUBLISH": str(tmp_path / "published"), "HOURS": "0.01", "EVAL": str(tmp_path / "eval"), "EVAL_HOURS": "0.03", "REAL": "0",
            "BUDGET_MIN": "0.02", "CAL_STEPS": "3", "SNAPSHOTS": "2", "ENCODER": "model.encoder.preset=tiny",
            "PRETRAIN_ARGS": "data.max_frames=400 data.crop_frames=100 device=cpu", "CLUSTERS1": "8", "CLUSTERS2": "8",
            "PROBE_ARGS": "head.max_epochs.pr=1 head.max_epochs.ks=1 device=cpu", "SEEDS": "2",
@@ -139,8 +140,9 @@ def test_offline_proof_recipe_every_stage_at_tiny_size(tmp_path):
     script = ["bash", "recipes/offline_proof.sh"]
     proc = subprocess.run(script, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=3000)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    names = ["corpus", "pool", "kmeans1", "budget", "pretrain", "hubert2", "probe", "benchmark", "goals"]
-    assert sorted(p.name for p in (exp / ".done").iterdir()) == [f"{i}-{n}" for i, n in enumerate(names, 1)]
+    names = ["corpus", "pool", "kmeans1", "budget", "pretrain", "hubert2", "probe", "benchmark", "goals", "publish"]
+    assert sorted(p.name for p in (exp / ".done").iterdir(), key=lambda n: int(n.split("-")[0])) == [
+        f"{i}-{n}" for i, n in enumerate(names, 1)]
     runs = ["recon", "online", "hubert1", "hubert2", "waveform-online", "logmel-online"]
     for run in runs:
         budget = int((exp / "budget" / ("hubert1" if run == "hubert2" else run)).read_text())
@@ -166,8 +168,14 @@ def test_offline_proof_recipe_every_stage_at_tiny_size(tmp_path):
     assert verdicts["inputs"] == "not measured"  # no IC among this run's tasks
     assert verdicts["probes"] in ("met", "missed")
     assert goals["best_unit_model"] in ("recon", "online", "hubert1", "hubert2")
+    published = tmp_path / "published"
+    for kept in ("goals/goals.md", "probe/probe_curve.png", "benchmark/report.md", "benchmark/recon/ks.json",
+                 "runs/recon/metrics.jsonl", "runs/kmeans2-layer/layer_pnmi.json", "budget/recon"):
+        assert (exp / kept).read_bytes() == (published / kept).read_bytes(), kept
+    assert not [p for p in published.rglob("*") if p.name in ("feature-cache", "snapshots", "model", "labels")
+                or p.suffix in (".pt", ".safetensors", ".bin")]
     again = subprocess.run(script, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0 and again.stdout.count("done earlier") == 9
+    assert again.returncode == 0 and again.stdout.count("done earlier") == 10
     # recipes/encoder_size.sh on this proof's pool: one budget per size, its final model probed
     sizes = {"EXP": str(tmp_path / "sizes"), "PROOF": str(exp), "SIZES": "1x64 2x128", "BUDGET_MIN": "0.02",
              "CAL_STEPS": "3", "PROBE_ARGS": "head.max_epochs.pr=1 device=cpu"}
