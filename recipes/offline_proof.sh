@@ -19,17 +19,19 @@
 #   6 hubert2    k-means ($CLUSTERS2) of iteration 1's layer $LAYER2 (default: the one whose k-means units carry the
 #                most phone information on $EVAL's dev split, recipes/tools/best_layer.py), then iteration 2 for its budget
 #   7 probe      every snapshot on $PROBE_TASKS (benchmarks/probe_curve.py): score vs audio seen
-#   8 benchmark  the final models, FBANK and the codec latent on every task, $SEEDS head seeds, one report;
+#   8 benchmark  the final models, FBANK and the codec latent on every task, $SEEDS head seeds ($ASR_SEEDS for
+#                ASR), one report;
 #                with REAL=1 also SID on real speakers (data/packaged-speech's sid subset), a report of its own
 #   9 goals      issue 17's goals checked against stages 7-8 (recipes/tools/proof_goals.py) -> $EXP/goals/goals.md
 #  10 publish    the results without features, weights or corpora (a few MB, for git) -> $PUBLISH
 # Knobs (environment): EXP, PUBLISH, HOURS, EVAL, EVAL_HOURS, REAL, BUDGET_MIN, CAL_STEPS, SNAPSHOTS, ENCODER (key=value
 # of model.encoder), PRETRAIN_ARGS, KMEANS_ARGS, CLUSTERS1, CLUSTERS2, LAYER2, PROBE_TASKS, PROBE_ARGS,
-# SEEDS, BENCH_ARGS. Six models at the default 35 minutes: 3.5 h of pre-training on 2 cores.
+# SEEDS, ASR_SEEDS, BENCH_ARGS. Six models at the default 35 minutes: 3.5 h of pre-training on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 EXP=${EXP:-exp/offline-proof}
+PROOF=$EXP  # the folder proof_benchmark reads its unit stores from
 PUBLISH=${PUBLISH:-benchmarks/results/offline_proof}
 HOURS=${HOURS:-8}
 EVAL=${EVAL:-data/synth-eval}
@@ -48,6 +50,7 @@ LAYER2=${LAYER2:-}                          # default: iteration 1's layer with 
 PROBE_TASKS=${PROBE_TASKS:-pr,ks}
 PROBE_ARGS=${PROBE_ARGS:-seed=1 head.max_epochs.pr=20}
 SEEDS=${SEEDS:-3}
+ASR_SEEDS=${ASR_SEEDS:-1}                   # ASR's BiLSTM costs 5.8 min a seed, the other six heads 0.7 together
 BENCH_ARGS=${BENCH_ARGS:-}
 NPROC=1
 source recipes/lib.sh
@@ -123,12 +126,7 @@ probe() {
 }
 
 benchmark() {
-  local real=data/real-en
-  if [ "$REAL" != 1 ]; then real=""; fi
-  $C2V benchmark --config configs/eval/offline.yaml --corpus "$EVAL" --units "$EXP/eval-units" --real "$real" --quiet \
-    --models fbank codec:default "$RUNS"/{recon,online,hubert1,hubert2,waveform-online,logmel-online} \
-    --out "$EXP/benchmark" real_units="$EXP/real-units" real_sid="${real:+data/packaged-speech}" \
-    real_sid_units="$EXP/real-sid-units" head.seeds="$SEEDS" $BENCH_ARGS
+  proof_benchmark "$EXP/benchmark" fbank codec:default "$RUNS"/{recon,online,hubert1,hubert2,waveform-online,logmel-online}
 }
 
 goals() { $PYTHON recipes/tools/proof_goals.py "$EXP"; }

@@ -212,9 +212,21 @@ def test_results_written_before_intervals_are_rerun(setup):
     assert json.loads((out / "ks.json").read_text())["test_interval"]
 
 
-def test_bad_seed_count_is_refused(setup):
-    with pytest.raises(ConfigError, match="head.seeds must be >= 1, got 0"):
-        evaluate(_config(setup, setup["root"] / "x", "fbank", "tasks=[ks]", "head.seeds=0"), progress=False)
+def test_task_seeds_override_the_seed_count_of_one_task(setup):
+    out = setup["root"] / "task-seeds"
+    evaluate(_config(setup, out, "fbank", "tasks=[ks,sid]", "head.seeds=2", "head.task_seeds.sid=1",
+                     "head.max_epochs.ks=2", "head.max_epochs.sid=2"), progress=False)
+    ks, sid = (json.loads((out / f"{t}.json").read_text()) for t in ("ks", "sid"))
+    assert ks["seeds"] == 2 and [s["seed"] for s in ks["folds"][0]["seeds"]] == [1, 2]
+    assert sid["seeds"] == 1 and len(sid["folds"][0]["seeds"]) == 1 and sid["test_seed_std"] == 0.0
+
+
+@pytest.mark.parametrize("setting, message", [("head.seeds=0", "head.seeds must be >= 1, got 0"),
+                                              ("head.task_seeds.asr=0", "head.task_seeds.asr must be >= 1, got 0"),
+                                              ("head.task_seeds.kws=2", "head.task_seeds.kws: no such task")])
+def test_bad_seed_count_is_refused(setup, setting, message):
+    with pytest.raises(ConfigError, match=message):
+        evaluate(_config(setup, setup["root"] / "x", "fbank", "tasks=[ks]", setting), progress=False)
 
 
 def test_cross_validation_folds(tmp_path):

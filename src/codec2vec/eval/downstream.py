@@ -22,7 +22,7 @@ from codec2vec.eval.intervals import correct_outcome, errors_outcome, metric_val
 from codec2vec.eval.metrics import ctc_greedy, edit_counts
 from codec2vec.eval.superb import (GRADIENT_CLIPPING, SUPERB, ProjectedCTCHead, ProjectedUtteranceHead,
                                    XVectorHead)
-from codec2vec.eval.tasks import ASR_VOCAB, PR_VOCAB, Task
+from codec2vec.eval.tasks import ASR_VOCAB, PR_VOCAB, TASKS, Task
 
 
 PROFILES = ("quick", "superb")
@@ -32,6 +32,7 @@ PROFILES = ("quick", "superb")
 class HeadConfig:
     profile: str = "quick"  # "quick": the light heads below, by epochs; "superb": s3prl's (codec2vec.eval.superb)
     seeds: int = 1  # heads trained per task and learning rate (seeds seed, seed+1, ...); results average them
+    task_seeds: dict[str, int] = field(default_factory=dict)  # per task, e.g. {asr: 1}; missing = seeds
     lr: dict[str, float] = field(default_factory=dict)  # per task, e.g. {asr: 0.003}; missing = the profile's
     batch_size: int = 0  # utterances per step; 0 = the profile's (quick: 16 frame tasks, 64 utterance tasks)
     steps: dict[str, int] = field(default_factory=dict)  # superb: optimizer updates per task; missing = s3prl's
@@ -45,6 +46,9 @@ class HeadConfig:
     asr_hidden: int = 1024  # BiLSTM units per direction (SUPERB: 1024)
     asr_layers: int = 2
     dropout: float = 0.2
+
+    def seeds_for(self, task: str) -> int:
+        return self.task_seeds.get(task, self.seeds)
 
 
 DEFAULT_LR = {"pr": 1e-2, "asr": 1e-3, "ks": 1e-3, "sid": 1e-3, "ic": 1e-3, "er": 1e-3, "asv": 1e-3}
@@ -90,6 +94,11 @@ def _batches(n: int, size: int, rng: np.random.Generator | None = None) -> list[
 def check_profile(cfg: HeadConfig) -> None:
     if cfg.seeds < 1:
         raise ConfigError(f"head.seeds must be >= 1, got {cfg.seeds}")
+    for task, seeds in cfg.task_seeds.items():
+        if task not in TASKS:
+            raise ConfigError(f"head.task_seeds.{task}: no such task (tasks: {', '.join(TASKS)})")
+        if seeds < 1:
+            raise ConfigError(f"head.task_seeds.{task} must be >= 1, got {seeds}")
     if cfg.profile not in PROFILES:
         raise ConfigError(f"head.profile '{cfg.profile}': choose from {', '.join(PROFILES)}")
 

@@ -165,6 +165,7 @@ class TaskRunner:
         feature_seconds = time.perf_counter() - started
         lrs = cfg.lr_sweep or [default_lr(task, cfg.head)]
         sign = 1.0 if task.higher_is_better else -1.0
+        n_seeds = cfg.head.seeds_for(task.name)
         per_fold = []
         for fold, data in setups:
             cache = data["train"].items[0][0]
@@ -173,7 +174,7 @@ class TaskRunner:
             sweep = []
             for lr in lrs:
                 runs = []
-                for seed in range(cfg.seed, cfg.seed + cfg.head.seeds):
+                for seed in range(cfg.seed, cfg.seed + n_seeds):
                     model, info = train_head(task, data, n_hidden, width, n_classes, cfg.head, lr, seed,
                                              _device(cfg.device))
                     runs.append((seed, info, model))
@@ -211,7 +212,7 @@ class TaskRunner:
         intervals = {m: bootstrap_interval([[s["test_outcomes"][m] for s in f["seeds"]] for f in per_fold],
                                            seed=cfg.seed) for m in metrics}
         # Spread over head seeds: the standard deviation of the (fold-averaged) test metric.
-        by_seed = [float(np.mean([f["seeds"][k]["test"][task.metric] for f in per_fold])) for k in range(cfg.head.seeds)]
+        by_seed = [float(np.mean([f["seeds"][k]["test"][task.metric] for f in per_fold])) for k in range(n_seeds)]
         header = self.manifest.header
         return {
             "codec2vec": RESULT_FORMAT, "version": RESULT_VERSION, "task": task.name, "description": task.description,
@@ -220,7 +221,7 @@ class TaskRunner:
             "dev": mean("dev", task.metric), "test": mean("test", task.metric),
             "test_interval": intervals[task.metric], "confidence": CONFIDENCE,
             "test_items": sum(size(f["seeds"][0]["test_outcomes"][task.metric]) for f in per_fold),
-            "seeds": cfg.head.seeds, "test_by_seed": by_seed, "test_seed_std": float(np.std(by_seed)),
+            "seeds": n_seeds, "test_by_seed": by_seed, "test_seed_std": float(np.std(by_seed)),
             "dev_metrics": {m: mean("dev", m) for m in metrics}, "test_metrics": {m: mean("test", m) for m in metrics},
             "test_intervals": intervals,
             "layer_weights": np.mean([f["layer_weights"] for f in per_fold], axis=0).tolist(),
