@@ -16,8 +16,9 @@
 #   4 budget     $CAL_STEPS steps of each model, timed; steps for $BUDGET_MIN minutes each -> $EXP/budget/
 #   5 pretrain   reconstruction, online, HuBERT iteration 1 (units); waveform and log-mel (online
 #                targets, as the unit model they compare with), each for its budget, $SNAPSHOTS snapshots
-#   6 hubert2    k-means ($CLUSTERS2) of iteration 1's layer $LAYER2 (default: the one whose k-means units carry the
-#                most phone information on $EVAL's dev split, recipes/tools/best_layer.py), then iteration 2 for its budget
+#   6 hubert2    k-means ($CLUSTERS2) of iteration 1's layer $LAYER2 (default: the Transformer layer whose k-means units
+#                carry the most phone information on $EVAL's dev split, recipes/tools/best_layer.py), then iteration 2
+#                for its budget
 #   7 probe      every snapshot on $PROBE_TASKS (benchmarks/probe_curve.py): score vs audio seen
 #   8 benchmark  the final models, FBANK and the codec latent on every task, $SEEDS head seeds ($ASR_SEEDS for
 #                ASR), one report;
@@ -112,7 +113,7 @@ hubert2() {
   if [ -z "$layer" ]; then
     layer=$($PYTHON recipes/tools/best_layer.py "$RUNS/hubert1/model" --corpus "$EVAL" --units "$EXP/eval-units" \
       --out "$RUNS/kmeans2-layer")
-    echo "iteration 1's layer with the best dev PNMI: $layer ($RUNS/kmeans2-layer/layer_pnmi.json)"
+    echo "iteration 1's Transformer layer with the best dev PNMI: $layer ($RUNS/kmeans2-layer/layer_pnmi.json)"
   fi
   $C2V kmeans --units "$UNITS/pool" --model "$RUNS/hubert1/model" --layer "$layer" --clusters "$CLUSTERS2" \
     --out "$RUNS/kmeans2" --quiet $KMEANS_ARGS

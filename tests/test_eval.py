@@ -4,6 +4,7 @@ benchmark and unit quality."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import subprocess
 import sys
@@ -582,7 +583,7 @@ def test_benchmark_leaves_out_real_speaker_sid_without_a_sid_subset(tmp_path):
     assert _real_sid_corpus(BenchmarkConfig(real_sid=""), said.append) == "" and len(said) == 2
 
 
-def test_best_layer_tool_picks_the_hidden_state_with_the_highest_dev_pnmi(setup, tmp_path):
+def test_best_layer_tool_picks_the_transformer_layer_with_the_highest_dev_pnmi(setup, tmp_path):
     """recipes/tools/best_layer.py (HuBERT's next-iteration layer): k-means of every hidden state,
     fitted on train, scored on the 4 dev utterances; stdout is the chosen layer alone."""
     from codec2vec.eval.benchmark import UnitQualityConfig, layer_pnmi
@@ -601,5 +602,12 @@ def test_best_layer_tool_picks_the_hidden_state_with_the_highest_dev_pnmi(setup,
     layers = saved["layers"]
     assert [e["layer"] for e in layers] == [0, 1, 2] and all(e["utterances"] == 4 for e in layers)
     assert all(0.0 <= e["pnmi"] <= 1.0 for e in layers)
-    best = max(layers, key=lambda e: e["pnmi"])["layer"]
+    best = max(layers[1:], key=lambda e: e["pnmi"])["layer"]  # the Transformer's layers only
     assert done.stdout == f"{best}\n" and saved["best_layer"] == best and saved["scored_on"] == "dev"
+
+    spec = importlib.util.spec_from_file_location("best_layer", tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    measured = [{"layer": 0, "pnmi": 0.34}, {"layer": 1, "pnmi": 0.32}, {"layer": 2, "pnmi": 0.27}]
+    assert module.choose_layer(measured)["layer"] == 1  # the input embedding is measured, never chosen
+    assert module.choose_layer(measured[:1])["layer"] == 0  # one hidden state: that one
