@@ -58,7 +58,7 @@ def test_librispeech_recipe_every_stage_on_two_cpu_ranks(tmp_path):
            "EVAL_ARGS": "head.steps.asr=1 head.steps.pr=2 device=cpu"}
     out = _run("librispeech", env)
     names = ["prepare", "extract", "recon", "online", "kmeans1", "hubert1", "kmeans2", "hubert2", "evaluate"]
-    assert sorted(p.name for p in (exp / ".done").iterdir(), key=lambda n: int(n.split("-")[0])) == [
+    assert sorted((p.name for p in (exp / ".done").iterdir()), key=lambda n: int(n.split("-")[0])) == [
         f"{i}-{n}" for i, n in enumerate(names, 1)]
     assert "ks: no speech-commands corpus given; skipped" in out
     assert out.count("1 rank(s)") == 0 and out.count("2 rank(s) on cpu") == 4
@@ -141,7 +141,7 @@ def test_offline_proof_recipe_every_stage_at_tiny_size(tmp_path):
     proc = subprocess.run(script, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=3000)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     names = ["corpus", "pool", "kmeans1", "budget", "pretrain", "hubert2", "probe", "benchmark", "goals", "publish"]
-    assert sorted(p.name for p in (exp / ".done").iterdir(), key=lambda n: int(n.split("-")[0])) == [
+    assert sorted((p.name for p in (exp / ".done").iterdir()), key=lambda n: int(n.split("-")[0])) == [
         f"{i}-{n}" for i, n in enumerate(names, 1)]
     runs = ["recon", "online", "hubert1", "hubert2", "waveform-online", "logmel-online"]
     for run in runs:
