@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "recipes" / "tools" / "budget_steps.py"
 
@@ -54,6 +56,7 @@ def test_sentences_kept_are_whole_common_word_sentences():
 
 
 def _proof_goals_tool():
+    sys.path.insert(0, str(ROOT / "recipes" / "tools"))  # as when run as a script: it imports budget_steps
     spec = importlib.util.spec_from_file_location("proof_goals", ROOT / "recipes" / "tools" / "proof_goals.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
@@ -100,9 +103,13 @@ def test_proof_goals_decide_each_goal_from_separated_intervals(tmp_path):
                                        {"step": 15, "event": "saved"},
                                        {"step": 20, "audio_s": 360.0, "audio_s_per_s": 60.0}]))
 
+    # its calibration: steps of 30 s (start-up, left out), 0.5, 0.6 and 0.4 s: the budget's 20 steps take 10 s
+    _metrics(tmp_path / "exp" / "calibrate" / "online", [30.0, 0.5, 0.6, 0.4])
+
     tool = _proof_goals_tool()
     result = tool.goals(tmp_path / "exp")
-    assert result["compute"] == [{"run": "online", "steps": 20, "audio_hours": 0.2, "train_minutes": 0.15}]
+    assert result["compute"] == [{"run": "online", "steps": 20, "audio_hours": 0.2, "train_minutes": 0.15,
+                                  "budget_minutes": pytest.approx(10 / 60)}]
     verdicts = {g["goal"]: g["verdict"] for g in result["goals"]}
     assert result["best_unit_model"] == "online"  # first on every task among recon, online, hubert1, hubert2
     # online beats the latent and FBANK on PR, KS, IC; hubert2 does not (its KS 0.62 [0.57, 0.67] overlaps
@@ -119,7 +126,7 @@ def test_proof_goals_decide_each_goal_from_separated_intervals(tmp_path):
     assert probes["online"][2] == "70.0 → 60.0 → 55.0" and probes["online"][5:] == ["beats", "beats"]
     assert probes["recon"][5:] == ["overlaps", "overlaps"]
     text = tool.markdown(result)
-    assert "| online | 20 | 0.2 | 0.1 |" in text  # 0.15 min, one decimal
+    assert "| online | 20 | 0.2 | 0.2 | 0.1 |" in text  # budget 0.17 min, logged 0.15, one decimal
     assert "## inputs: met" in text and "| PR | 50.0 [48.0, 52.0] | 62.0 [60.0, 64.0] | beats |" in text
 
     # without IC results and without real SID, those goals are not measured, not missed

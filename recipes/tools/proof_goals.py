@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
+
+from budget_steps import step_seconds  # recipes/tools/ (the script's folder) is on the path
 
 from codec2vec.atomic import atomic_write_text
 from codec2vec.demo import read_metrics
@@ -154,15 +157,21 @@ def goal_probes(points: list[dict]) -> dict:
 
 def compute(exp: Path) -> list[dict]:
     """Each pre-training run's steps, audio seen and minutes spent in training steps (from its logged
-    windows; time lost to a stop and resume is not in them): the equal-compute budget as it ran."""
+    windows; time lost to a stop and resume is not in them): the equal-compute budget as it ran. With
+    the timed calibration run of stage 4 (hubert2's is hubert1's), also the budget's minutes: the steps
+    at the calibrated median step, which the other jobs on the machine do not change."""
     rows = []
     for name in UNIT_MODELS + EQUAL_COMPUTE[1:]:
         if not (exp / "runs" / name / "metrics.jsonl").is_file():
             continue
         windows = [r for r in read_metrics(exp / "runs" / name) if "audio_s_per_s" in r]
-        rows.append({"run": name, "steps": max((r["step"] for r in windows), default=0),
-                     "audio_hours": sum(r["audio_s"] for r in windows) / 3600,
-                     "train_minutes": sum(r["audio_s"] / r["audio_s_per_s"] for r in windows) / 60})
+        row = {"run": name, "steps": max((r["step"] for r in windows), default=0),
+               "audio_hours": sum(r["audio_s"] for r in windows) / 3600,
+               "train_minutes": sum(r["audio_s"] / r["audio_s_per_s"] for r in windows) / 60}
+        calibration = exp / "calibrate" / ("hubert1" if name == "hubert2" else name)
+        if (calibration / "metrics.jsonl").is_file():
+            row["budget_minutes"] = row["steps"] * statistics.median(step_seconds(calibration)) / 60
+        rows.append(row)
     return rows
 
 
@@ -196,11 +205,13 @@ def markdown(result: dict) -> str:
              f"Best unit model (best mean rank among {', '.join(UNIT_MODELS)} over the benchmark's tasks): "
              f"**{result['best_unit_model']}**. 'beats': better, with 95 % intervals that do not overlap; "
              "'overlaps': no separated difference; 'loses': the other is better, separated.", "",
-             "Pre-training as it ran (minutes: the logged training steps; contention on the machine slows "
-             "them without changing the steps):", "",
-             "| run | steps | audio seen (h) | minutes |", "|---|---:|---:|---:|"]
-    lines += [f"| {r['run']} | {r['steps']} | {r['audio_hours']:.1f} | {r['train_minutes']:.1f} |"
-              for r in result["compute"]]
+             "Pre-training as it ran. Budget minutes: the steps at the median step time of stage 4's timed "
+             "calibration on a quiet machine (the equal compute); logged minutes: the training steps as they "
+             "ran (other jobs on the machine slow them without changing the steps):", "",
+             "| run | steps | audio seen (h) | budget minutes | logged minutes |", "|---|---:|---:|---:|---:|"]
+    for r in result["compute"]:
+        budget = f"{r['budget_minutes']:.1f}" if "budget_minutes" in r else "-"
+        lines.append(f"| {r['run']} | {r['steps']} | {r['audio_hours']:.1f} | {budget} | {r['train_minutes']:.1f} |")
     lines.append("")
     for goal in result["goals"]:
         lines += [f"## {goal['goal']}: {goal['verdict']}", "", f"Rule: {goal['rule']}.", "",
