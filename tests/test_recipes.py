@@ -58,8 +58,7 @@ def test_librispeech_recipe_every_stage_on_two_cpu_ranks(tmp_path):
            "EVAL_ARGS": "head.steps.asr=1 head.steps.pr=2 device=cpu"}
     out = _run("librispeech", env)
     names = ["prepare", "extract", "recon", "online", "kmeans1", "hubert1", "kmeans2", "hubert2", "evaluate"]
-    assert sorted((p.name for p in (exp / ".done").iterdir()), key=lambda n: int(n.split("-")[0])) == [
-        f"{i}-{n}" for i, n in enumerate(names, 1)]
+    assert sorted(p.name for p in (exp / ".done").iterdir()) == [f"{i}-{n}" for i, n in enumerate(names, 1)]
     assert "ks: no speech-commands corpus given; skipped" in out
     assert out.count("1 rank(s)") == 0 and out.count("2 rank(s) on cpu") == 4
 
@@ -87,7 +86,7 @@ def test_librispeech_recipe_every_stage_on_two_cpu_ranks(tmp_path):
 def test_synthetic_recipe_every_stage(tmp_path):
     exp = tmp_path / "exp"
     epochs = " ".join(f"head.max_epochs.{t}=1" for t in ("pr", "asr", "ks", "sid", "ic", "er", "asv"))
-    env = {"EXP": str(exp), "PUBLISH": str(tmp_path / "published"), "HOURS": "0.01", "WORKERS": "2", "PRESET": "tiny", "STEPS": "2", "PYTHON": sys.executable,
+    env = {"EXP": str(exp), "HOURS": "0.01", "WORKERS": "2", "PRESET": "tiny", "STEPS": "2", "PYTHON": sys.executable,
            "MASTER_PORT": "29614", "PRETRAIN_ARGS": "data.max_frames=400 data.crop_frames=100 device=cpu",
            "KMEANS_ARGS": "n_clusters=8", "BENCH_ARGS": f"{epochs} unit_quality.n_clusters=8 device=cpu"}
     _run("synthetic", env)
