@@ -24,14 +24,19 @@ def step_seconds(run: Path) -> list[float]:
     return [r["audio_s"] / r["audio_s_per_s"] for r in windows[1:]]
 
 
+def median_step(run: Path) -> float:
+    """The seconds of a typical step of the timed run: the budget's unit."""
+    seconds = step_seconds(run)
+    if len(seconds) < 2:
+        raise SystemExit(f"{run}: too few timed steps ({len(seconds)}); time at least 3")
+    return statistics.median(seconds)
+
+
 def main() -> None:
     if len(sys.argv) != 3:
         raise SystemExit("usage: budget_steps.py RUN MINUTES")
     run, minutes = Path(sys.argv[1]), float(sys.argv[2])
-    seconds = step_seconds(run)
-    if len(seconds) < 2:
-        raise SystemExit(f"{run}: too few timed steps ({len(seconds)}); time at least 3")
-    print(max(1, int(minutes * 60 / statistics.median(seconds))))
+    print(max(1, int(minutes * 60 / median_step(run))))
 
 
 if __name__ == "__main__":

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 
-from budget_steps import step_seconds  # recipes/tools/ (the script's folder) is on the path
+from budget_steps import median_step  # recipes/tools/ (the script's folder) is on the path
 
 from codec2vec.atomic import atomic_write_text
 from codec2vec.demo import read_metrics
@@ -170,7 +169,7 @@ def compute(exp: Path) -> list[dict]:
                "train_minutes": sum(r["audio_s"] / r["audio_s_per_s"] for r in windows) / 60}
         calibration = exp / "calibrate" / ("hubert1" if name == "hubert2" else name)
         if (calibration / "metrics.jsonl").is_file():
-            row["budget_minutes"] = row["steps"] * statistics.median(step_seconds(calibration)) / 60
+            row["budget_minutes"] = row["steps"] * median_step(calibration) / 60
         rows.append(row)
     return rows
 
