@@ -7,6 +7,8 @@
 #   bash benchmarks/gpu_suite.sh [--out DIR]        # on the GPU machine (no registry): installs .whl/, runs every step;
 #                                                   #   writes DIR/gpu_suite.json and .log (DIR: benchmarks/results/gpu)
 #   bash benchmarks/gpu_suite.sh --smoke [--out DIR]  # the same steps on CPU at tiny size (tests/test_gpu_suite.py)
+#   SUITE_ONLY="corpus real_steps real_steps_pad64" REAL_STEPS=60 bash benchmarks/gpu_suite.sh --out DIR
+#                                                   # only the named steps (a short rerun of what a budget cut off)
 #
 # Steps, most important first; each has a time limit and is skipped when the budget
 # (SUITE_BUDGET seconds, default 570) would be overrun, so a run always ends with its JSON:
@@ -70,13 +72,13 @@ export PYTHONPATH="$PWD/src:${PYTHONPATH:-}"
 C2V="$PY -m codec2vec.cli"
 
 if [ "$MODE" = smoke ]; then
-  DEVICE=cpu PRESET=tiny HOURS=0.03 WORKERS=1 REAL_STEPS=10
+  DEVICE=cpu PRESET=tiny HOURS=0.03 WORKERS=1 REAL_STEPS=${REAL_STEPS:-10}
   THROUGHPUT_ARGS="--preset tiny --kinds units waveform --batch 2 --compile both --steps 2 --warmup 1"
   PIPELINE_ARGS="--preset tiny --steps 10 --log-every 5 --workers 1"
   EXTRACT_ARGS="--seconds 2 --batch 1 --pipeline-hours 0.02"
   DIAGNOSIS_ARGS="--preset tiny --kinds units --batch 2 --steps 2 --warmup 1"
 else
-  DEVICE=cuda PRESET=base HOURS=0.3 WORKERS=8 REAL_STEPS=200
+  DEVICE=cuda PRESET=base HOURS=0.3 WORKERS=8 REAL_STEPS=${REAL_STEPS:-200}
   THROUGHPUT_ARGS="--preset base --batch 16 64 --compile both --compile-batch 64 --steps 10 --warmup 3"
   PIPELINE_ARGS="--preset base --steps 40 --log-every 10 --workers 8 --max-frames 4400 --crop-frames 500"
   EXTRACT_ARGS="--seconds 10 --batch 32 --pipeline-hours 0.1"
@@ -86,6 +88,10 @@ fi
 # run NAME LIMIT COMMAND...: the step's output goes to the log; its status and time to the JSON folder.
 run() {
   local name=$1 limit=$2; shift 2
+  if [ -n "${SUITE_ONLY:-}" ] && [[ " $SUITE_ONLY " != *" $name "* ]]; then
+    echo "{\"step\": \"$name\", \"status\": \"skipped: not in SUITE_ONLY\"}" > "$WORK/json/step-$name.json"
+    echo "== $name: skipped (not in SUITE_ONLY)" | tee -a "$LOG"; return 1
+  fi
   local left=$((BUDGET - (SECONDS - START)))
   [ "$left" -lt "$limit" ] && limit=$left
   if [ "$limit" -lt 20 ]; then
