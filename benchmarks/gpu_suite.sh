@@ -7,7 +7,7 @@
 #   bash benchmarks/gpu_suite.sh [--out DIR]        # on the GPU machine (no registry): installs .whl/, runs every step;
 #                                                   #   writes DIR/gpu_suite.json and .log (DIR: benchmarks/results/gpu)
 #   bash benchmarks/gpu_suite.sh --smoke [--out DIR]  # the same steps on CPU at tiny size (tests/test_gpu_suite.py)
-#   SUITE_ONLY="corpus real_steps real_steps_efficient" REAL_STEPS=60 bash benchmarks/gpu_suite.sh --out DIR
+#   SUITE_ONLY="corpus real_steps real_steps_cudnn" REAL_STEPS=60 bash benchmarks/gpu_suite.sh --out DIR
 #                                                   # only the named steps (a short rerun of what a budget cut off)
 #
 # Steps, most important first; each has a time limit and is skipped when the budget
@@ -18,7 +18,7 @@
 #      then the units step with online targets, and with padded batches (what the whole loop adds)
 #   2. a small synthetic corpus regenerated from its seed, encoded with the default codec on the GPU
 #   3. 200 real pre-training steps (Base, online targets) through torchrun on 1 GPU (NCCL + DDP): loss must fall;
-#      then again with model.encoder.attention=efficient
+#      then again with model.encoder.attention=efficient, and with cudnn_benchmark=true data.pad_multiple=64
 #   4. the whole training loop end to end from disk, units vs waveform vs log-mel (pipeline_throughput.py)
 #   5. extraction throughput: the DAC 16 kHz architecture, the default codec, the extract pipeline
 #   6. the peer anchors: gpu_limit.py (matmul peak, plain encoder) and gpu_anchor.py (torchaudio HuBERT-Base)
@@ -136,8 +136,11 @@ run corpus 90 bash -c "$C2V corpus synth --out $WORK/corpus --hours $HOURS --see
   && $C2V extract --codec default --corpus $WORK/corpus/pretrain.jsonl --out $WORK/units --device $DEVICE" \
   && real_run real_steps 120
 # The same real run with SDPA's memory-efficient kernel instead of cuDNN's (cuDNN's host time per
-# call in the profile of c1bf3bb). data.pad_multiple=64 was measured here too (H100, 2026-11-26): no gain.
+# call in the profile of c1bf3bb); then with cuDNN's algorithm search on 8 batch shapes (its heuristic
+# ran the positional convolution one group at a time, half the step). data.pad_multiple=64 alone
+# was measured here too (H100, 2026-11-26): no gain.
 [ -d "$WORK/units" ] && real_run real_steps_efficient 150 model.encoder.attention=efficient
+[ -d "$WORK/units" ] && real_run real_steps_cudnn 150 data.pad_multiple=64 cudnn_benchmark=true
 
 [ -d "$WORK/corpus" ] && run pipeline 150 $PY benchmarks/pipeline_throughput.py --device $DEVICE $PIPELINE_ARGS \
   --corpus "$WORK/corpus" --work "$WORK/pipeline" --out "$WORK/json/pipeline_throughput.json"
@@ -153,5 +156,5 @@ fi
 $PY benchmarks/gpu_suite_report.py "$WORK/json" --logs "$WORK/logs" --log "$LOG" --mode "$MODE" --seconds $((SECONDS - START)) \
   --out "$OUT_DIR/gpu_suite.json"
 rc=$?
-rm -rf "$WORK/corpus" "$WORK/units" "$WORK/real_steps" "$WORK/real_steps_efficient" "$WORK/pipeline" "$WORK/site"
+rm -rf "$WORK/corpus" "$WORK/units" "$WORK/real_steps" "$WORK/real_steps_efficient" "$WORK/real_steps_cudnn" "$WORK/pipeline" "$WORK/site"
 exit $rc

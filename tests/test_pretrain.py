@@ -542,6 +542,16 @@ def test_compiled_training_equals_eager(setup, tmp_path):
         assert runs[True] == pytest.approx(runs[False], rel=1e-4, abs=1e-5), kind
 
 
+def test_cudnn_benchmark_is_set_for_the_run_and_may_change_on_resume(setup, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)  # restored after the test
+    out = tmp_path / "run"
+    pretrain(tiny_config(setup, out, "optim.steps=2", "stop_after=1", "cudnn_benchmark=true"), progress=False)
+    assert torch.backends.cudnn.benchmark is True
+    pretrain(tiny_config(setup, out, "optim.steps=2", "cudnn_benchmark=false"), progress=False)
+    assert torch.backends.cudnn.benchmark is False
+    assert [r["step"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())] == [1, 2]
+
+
 def test_metrics_report_data_wait_and_padding(setup, tmp_path):
     cfg = tiny_config(setup, tmp_path / "run", "optim.steps=3")
     pretrain(cfg, progress=False)

@@ -37,7 +37,7 @@ CHECKPOINT_FORMAT = "codec2vec-pretrain-checkpoint"
 # Settings that may change when a run is resumed: they do not change what is computed (accumulate
 # is checked as ranks x accumulate, which fixes the batches).
 RESUMABLE_KEYS = ("log_every", "save_every", "keep_every", "stop_after", "threads", "device", "data.workers",
-                  "compile", "data.codec", "optim.accumulate")
+                  "compile", "cudnn_benchmark", "data.codec", "optim.accumulate")
 
 
 @dataclass
@@ -71,6 +71,10 @@ class PretrainConfig:
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16
     threads: int = 0  # torch CPU threads; 0 = torch's default
     compile: bool = False  # torch.compile the Transformer blocks and the waveform CNN (compile_regions)
+    # cuDNN times its algorithms per input shape and keeps the fastest (else its heuristic picks, which
+    # chose slow per-group kernels for the positional convolution on an H200); pays with few batch
+    # shapes (data.pad_multiple), costs a search for each new one
+    cudnn_benchmark: bool = False
     log_every: int = 10
     save_every: int = 250
     # also keep the model at step 0 and every keep_every steps as OUT/snapshots/step-NNNNNN (0: never):
@@ -241,6 +245,7 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, progress: b
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = rank_device(cfg.device)
+    torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
     data = PretrainData(cfg.data, cfg.model.input.kind, cfg.objective.name, cfg.objective.labels)
     store = data.units if data.units is not None else data.labels
     n_codebooks = data.units.info.n_codebooks if data.units is not None else 0
