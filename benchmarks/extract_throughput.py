@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/extract_throughput.py [--device cuda] [--seconds 120]
 
 Measures, side by side in one run: the encoder of the paper's DAC 16 kHz architecture (descript/dac_16khz
-config, random weights: same compute as the real ones), the shipped default codec eager and compiled
+config, random weights: same compute as the real ones), the same under bf16 autocast (with the share of its codes equal to
+fp32's), the shipped default codec eager and compiled
 (`Codec.compile`, the same codes), and the full `codec2vec extract` pipeline (audio decoding, resampling,
 batching, packing, writing) with the default codec on a synthetic corpus's utterances of about 4 s:
 compiled, once with the allocator's large-block mapping during extraction (the default,
@@ -37,23 +38,34 @@ DAC_16KHZ = dict(encoder_hidden_size=64, decoder_hidden_size=1536, hidden_size=1
                  sampling_rate=16000)
 
 
-def encode_rate(codec, device: str, seconds: float, batch: int, utterance_seconds: float) -> dict:
+def encode_rate(codec, device: str, seconds: float, batch: int, utterance_seconds: float,
+                precision: str = "fp32") -> dict:
+    """precision bf16: under bf16 autocast, with the share of codes equal to fp32's on the same batch
+    (quantization is a nearest-codeword choice: rounding can flip it)."""
     codec.to(device)
     n = int(utterance_seconds * codec.sample_rate)
     audio = torch.randn(batch, n) * 0.1
     lengths = [n] * batch
-    codec.encode(audio, lengths)  # warm-up (kernels, allocator)
+    autocast = torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=precision == "bf16")
+    with autocast:
+        codes, _ = codec.encode(audio, lengths)  # warm-up (kernels, allocator)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     done, started = 0.0, time.perf_counter()
     while time.perf_counter() - started < seconds:
-        codec.encode(audio, lengths)
+        with autocast:
+            codec.encode(audio, lengths)
         done += batch * utterance_seconds
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     wall = time.perf_counter() - started
-    return {"audio_seconds": done, "wall_seconds": round(wall, 2), "audio_seconds_per_second": round(done / wall, 1),
-            "batch": batch, "utterance_seconds": utterance_seconds}
+    result = {"audio_seconds": done, "wall_seconds": round(wall, 2), "audio_seconds_per_second": round(done / wall, 1),
+              "batch": batch, "utterance_seconds": utterance_seconds, "precision": precision}
+    if precision == "bf16":
+        exact, _ = codec.encode(audio, lengths)
+        result["codes_equal_to_fp32"] = round((codes == exact).float().mean().item(), 4)
+        result["first_codebook_equal_to_fp32"] = round((codes[:, 0] == exact[:, 0]).float().mean().item(), 4)
+    return result
 
 
 def pipeline_rate(corpus: Path, codec: str, device: str, workers: int, map_large_blocks: bool,
@@ -104,6 +116,7 @@ def main() -> None:
     paper = wrap_model(DacModel(DacConfig(**DAC_16KHZ)).eval(), "dac-16khz-architecture")
     results = {
         "dac_16khz_architecture": encode_rate(paper, args.device, args.seconds, batch, 10.0),
+        "dac_16khz_architecture_bf16": encode_rate(paper, args.device, args.seconds, batch, 10.0, "bf16"),
         "default_codec": encode_rate(load_codec(args.codec), args.device, args.seconds, batch, 10.0),
         "default_codec_compiled": encode_rate(load_codec(args.codec).compile(), args.device, args.seconds, batch, 10.0),
     }

@@ -149,7 +149,8 @@ def main() -> None:
     if suite["extract_throughput"]:
         print("\nextraction:")
         for name, r in suite["extract_throughput"]["results"].items():
-            print(f"  {name:<32} {r['audio_seconds_per_second']:>9} audio-s/s")
+            print(f"  {name:<32} {r['audio_seconds_per_second']:>9} audio-s/s"
+                  + (f"  codes equal to fp32: {r['codes_equal_to_fp32']:.1%}" if "codes_equal_to_fp32" in r else ""))
     for name, figures in suite["anchors"].items():
         if figures:
             print(f"\nanchor {name}:")

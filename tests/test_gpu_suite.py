@@ -63,7 +63,8 @@ def test_smoke_suite_runs_every_step_on_cpu(tmp_path):
     assert {r["kind"] for r in suite["pipeline_throughput"]["results"] if "error" not in r} == \
         {"units", "waveform", "logmel"}
     assert set(suite["extract_throughput"]["results"]) == {
-        "dac_16khz_architecture", "default_codec", "default_codec_compiled", "default_codec_extract_pipeline",
+        "dac_16khz_architecture", "dac_16khz_architecture_bf16", "default_codec", "default_codec_compiled",
+        "default_codec_extract_pipeline",
         "default_codec_extract_pipeline_unmapped", "default_codec_extract_pipeline_eager"}
     assert suite["git_revision"] and "goals" in suite
     assert "GPU suite on CPU (smoke run)" in done.stdout
