@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/extract_throughput.py [--device cuda] [--seconds 120]
 
 Measures, side by side in one run: the encoder of the paper's DAC 16 kHz architecture (descript/dac_16khz
-config, random weights: same compute as the real ones), the same under bf16 autocast (with the share of its codes equal to
-fp32's), the shipped default codec eager and compiled
-(`Codec.compile`, the same codes), and the full `codec2vec extract` pipeline (audio decoding, resampling,
+config, random weights: same compute as the real ones), in fp32 and under bf16 autocast (with the share of
+its codes equal to fp32's), the shipped default codec eager and compiled (`Codec.compile`, the same codes),
+and the full `codec2vec extract` pipeline (audio decoding, resampling,
 batching, packing, writing) with the default codec on a synthetic corpus's utterances of about 4 s:
 compiled, once with the allocator's large-block mapping during extraction (the default,
 codec2vec.memory) and once without; and eager with the mapping (what `compile=auto` does below
