@@ -1,31 +1,51 @@
 #!/usr/bin/env bash
-# Rebuild the shipped pre-trained model src/codec2vec/pretrained/synth-recon-4x256 and its results.
-#   bash recipes/shipped_model.sh --stage 1 --stop-stage 4
-# About 15 minutes on a 2-core CPU. Stages skip themselves when done (recipes/lib.sh).
-#   1 corpus     the 2 h synthetic corpus (configs/corpus/synth-small.yaml) and its unit stores
-#   2 pretrain   reconstruction targets, 4 x 256 Transformer, 1000 steps (configs/pretrain/shipped.yaml)
-#   3 ship       export in float16 into the package, with its model card
-#   4 evaluate   the offline suite of the shipped weights (benchmarks/results/shipped_model/)
+# Ship the offline proof's best unit model inside the package (issue 17: the shipped model and the
+# demo follow the proof's winner), with its model card and its offline-suite scores.
+#
+#   bash recipes/shipped_model.sh                    # after recipes/offline_proof.sh (stage 9 names the winner)
+#   PRETRAINED=online bash recipes/shipped_model.sh  # another of the proof's unit models
+#
+# Stages (finished ones are skipped on a rerun; see recipes/lib.sh):
+#   1 ship      export $PROOF/runs/$PRETRAINED/model in float16 into $PACKAGE/synth-<run>-<L>x<W>
+#               with recipes/shipped_model.md as its card; the package ships one model, so any other is removed
+#   2 evaluate  the shipped weights on the proof's benchmark (every task, $SEEDS head seeds; REAL=1: real
+#               speakers too) -> $RESULTS
+# Knobs (environment): PROOF (the offline proof's folder), PRETRAINED (one of its runs; default: the
+# best_unit_model of $PROOF/goals/goals.json), PACKAGE, RESULTS, and the proof's EVAL, REAL, SEEDS, ASR_SEEDS,
+# BENCH_ARGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXP=${EXP:-exp/shipped-model}
-NAME=synth-recon-4x256
+
+PROOF=${PROOF:-exp/offline-proof}
+RESULTS=${RESULTS:-benchmarks/results/shipped_model}
+EVAL=${EVAL:-data/synth-eval}
+REAL=${REAL:-1}
+SEEDS=${SEEDS:-3}
+ASR_SEEDS=${ASR_SEEDS:-1}
+BENCH_ARGS=${BENCH_ARGS:-}
+PACKAGE=${PACKAGE:-src/codec2vec/pretrained}  # the package's folder of shipped models
 source recipes/lib.sh
+source recipes/proof_common.sh
 
-corpus() {
-  $C2V corpus synth --config configs/corpus/synth-small.yaml --quiet
-  for manifest in data/synth-small/*.jsonl; do
-    $C2V extract --corpus "$manifest" --out "data/synth-small-units/$(basename "$manifest" .jsonl)" --quiet
+SHIP=$($PYTHON recipes/tools/proof_goals.py "$PROOF" --ship "${PRETRAINED:-}")  # "RUN NAME", or it says why not
+PRETRAINED=${SHIP% *}
+NAME=${SHIP#* }
+MODEL=$PROOF/runs/$PRETRAINED/model
+EXP=$PROOF/shipped/$NAME  # this recipe's done-markers: one set per shipped model
+
+ship() {
+  local old
+  for old in "$PACKAGE"/*/; do
+    if [ -f "$old/config.json" ] && [ "$(basename "$old")" != "$NAME" ]; then
+      echo "removing the model shipped before, $old"
+      rm -rf "$old"
+    fi
   done
+  rm -rf "$RESULTS"  # the scores of the model shipped before
+  $C2V export "$MODEL" --out "$PACKAGE/$NAME" --dtype float16 --no-code --card recipes/shipped_model.md
+  echo "shipped $MODEL as $NAME ($PACKAGE/$NAME)"
 }
-pretrain() { $C2V pretrain --config configs/pretrain/shipped.yaml --out "runs/$NAME" --quiet; }
-ship() { $C2V export "runs/$NAME" --out "src/codec2vec/pretrained/$NAME" --dtype float16 --no-code \
-  --card recipes/shipped_model.md; }
-evaluate() {
-  $C2V benchmark --config configs/eval/offline.yaml --models "$NAME" --out benchmarks/results/shipped_model --quiet
-}
+evaluate() { proof_benchmark "$RESULTS" "$PACKAGE/$NAME"; }
 
-stage 1 corpus corpus
-stage 2 pretrain pretrain
-stage 3 ship ship
-stage 4 evaluate evaluate
+stage 1 ship ship
+stage 2 evaluate evaluate

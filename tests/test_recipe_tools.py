@@ -142,3 +142,32 @@ def test_proof_goals_refuses_an_experiment_without_a_benchmark(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "recipes" / "tools" / "proof_goals.py"), str(tmp_path)],
                           capture_output=True, text=True)
     assert done.returncode != 0 and "no benchmark results (stage 8" in done.stderr
+
+
+def test_proof_goals_names_the_model_to_ship(tmp_path):
+    """recipes/shipped_model.sh ships the run stage 9 names best (or PRETRAINED) as synth-<run>-<L>x<W>."""
+    exp = tmp_path / "exp"
+    tool = _proof_goals_tool()
+    with pytest.raises(SystemExit, match=r"goals\.json: no goals yet \(stage 9"):
+        tool.shipped(exp)
+    (exp / "goals").mkdir(parents=True)
+    (exp / "goals" / "goals.json").write_text(json.dumps({"best_unit_model": "hubert2"}))
+    with pytest.raises(SystemExit, match=r"no model 'hubert2' in the proof \(its models: none yet\)"):
+        tool.shipped(exp)
+    model = exp / "runs" / "hubert2" / "model"
+    model.mkdir(parents=True)
+    encoder = {"preset": "tiny", "layers": 2, "width": 128, "heads": 2, "ffn": 512}
+    (model / "config.json").write_text(json.dumps({"model": {"encoder": encoder}}))
+    assert tool.shipped(exp) == ("hubert2", "synth-hubert2-2x128")
+    with pytest.raises(SystemExit, match=r"no model 'online' in the proof \(its models: \['hubert2'\]\)"):
+        tool.shipped(exp, "online")
+    (model.parent.parent / "online" / "model").mkdir(parents=True)
+    (model.parent.parent / "online" / "model" / "config.json").write_text(
+        json.dumps({"model": {"encoder": {"preset": "small"}}}))  # the preset's own size: 6 x 384
+    assert tool.shipped(exp, "online") == ("online", "synth-online-6x384")
+    done = subprocess.run([sys.executable, str(ROOT / "recipes" / "tools" / "proof_goals.py"), str(exp), "--ship"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == "hubert2 synth-hubert2-2x128\n"
+    (exp / "goals" / "goals.json").write_text(json.dumps({"best_unit_model": None}))
+    with pytest.raises(SystemExit, match="no unit model in the proof's benchmark, nothing to ship"):
+        tool.shipped(exp)

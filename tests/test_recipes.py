@@ -128,7 +128,8 @@ def test_default_codec_recipe_every_stage_at_tiny_size(tmp_path):
 def test_offline_proof_recipe_every_stage_at_tiny_size(tmp_path):
     """recipes/offline_proof.sh: pool, k-means, equal wall-clock budgets measured per model, five
     pre-trainings and HuBERT iteration 2 with snapshots, probe curves over every snapshot, and the
-    benchmark with head seeds, the goals, the published results; a rerun skips every stage."""
+    benchmark with head seeds, the goals, the published results; a rerun skips every stage. Then
+    recipes/encoder_size.sh and recipes/shipped_model.sh on the proof."""
     exp = tmp_path / "exp"
     epochs = " ".join(f"head.max_epochs.{t}=1" for t in ("pr", "asr", "ks", "sid", "ic", "er", "asv"))
     env = {"EXP": str(exp), "PUBLISH": str(tmp_path / "published"), "HOURS": "0.01", "EVAL": str(tmp_path / "eval"), "EVAL_HOURS": "0.03", "REAL": "0",
@@ -188,3 +189,21 @@ def test_offline_proof_recipe_every_stage_at_tiny_size(tmp_path):
         assert config["step"] == max(10, int((tmp_path / "sizes" / "budget" / size).read_text()) // 10 * 10)
     points = json.loads((tmp_path / "sizes" / "probe" / "probe_curve.json").read_text())["points"]
     assert sorted({p["run"] for p in points}) == ["1x64", "2x128"] and {p["task"] for p in points} == {"pr"}
+    # recipes/shipped_model.sh: the goals' best unit model replaces the shipped model, then its benchmark
+    package = tmp_path / "package"
+    (package / "older-model").mkdir(parents=True)
+    (package / "older-model" / "config.json").write_text("{}")
+    ship = {"PROOF": str(exp), "PACKAGE": str(package), "RESULTS": str(tmp_path / "shipped-results")}
+    proc = subprocess.run(["bash", "recipes/shipped_model.sh"], cwd=ROOT, env={**os.environ, **env, **ship},
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    name = f"synth-{goals['best_unit_model']}-2x64"  # the tiny preset's 2 layers x 64
+    assert sorted(p.name for p in package.iterdir()) == [name]
+    shipped = json.loads((package / name / "config.json").read_text())
+    assert shipped["torch_dtype"] == "float16" and shipped["step"] == json.loads(
+        (exp / "runs" / goals["best_unit_model"] / "model" / "config.json").read_text())["step"]
+    assert "offline proof" in (package / name / "README.md").read_text()
+    assert f"| {name} |" in (tmp_path / "shipped-results" / "report.md").read_text()
+    again = subprocess.run(["bash", "recipes/shipped_model.sh"], cwd=ROOT, env={**os.environ, **env, **ship},
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("done earlier") == 2

@@ -1,7 +1,8 @@
 """The offline proof's goals (issue 17), each checked against the proof's own results and written
 down with the numbers that decide it: met, missed or not measured.
 
-    python recipes/tools/proof_goals.py EXP        # reads EXP/benchmark and EXP/probe; writes EXP/goals/
+    python recipes/tools/proof_goals.py EXP          # reads EXP/benchmark and EXP/probe; writes EXP/goals/
+    python recipes/tools/proof_goals.py EXP --ship   # prints the run to ship and its package name
 
 A model "beats" another on a task when its test value is better and the two 95 % intervals do not
 overlap (the benchmark report's ‡). The best Codec2Vec model, the one the demo and the shipped model
@@ -29,6 +30,7 @@ from codec2vec.eval.harness import format_test
 from codec2vec.eval.intervals import separated
 from codec2vec.eval.report import load_run
 from codec2vec.eval.tasks import TASKS
+from codec2vec.models.encoder import EncoderConfig
 from codec2vec.provenance import provenance
 
 UNIT_MODELS = ("recon", "online", "hubert1", "hubert2")
@@ -222,10 +224,34 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def shipped(exp: Path, run: str = "") -> tuple[str, str]:
+    """The proof's run to ship (`run`, or the best unit model its goals name) and its name in the
+    package: synth-<run>-<layers>x<width> (recipes/shipped_model.sh)."""
+    if not run:
+        path = exp / "goals" / "goals.json"
+        if not path.is_file():
+            raise SystemExit(f"{path}: no goals yet (stage 9 of recipes/offline_proof.sh names the best model)")
+        run = json.loads(path.read_text(encoding="utf-8"))["best_unit_model"]
+        if run is None:
+            raise SystemExit(f"{path}: no unit model in the proof's benchmark, nothing to ship")
+    config = exp / "runs" / run / "model" / "config.json"
+    if not config.is_file():
+        known = sorted(p.parent.parent.name for p in (exp / "runs").glob("*/model/config.json"))
+        raise SystemExit(f"{config}: no model '{run}' in the proof (its models: {known or 'none yet'})")
+    layers, width, _, _ = EncoderConfig(**json.loads(config.read_text(encoding="utf-8"))["model"]["encoder"]).resolved()
+    return run, f"synth-{run}-{layers}x{width}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("exp", type=Path, help="the proof's folder (recipes/offline_proof.sh's EXP)")
+    parser.add_argument("--ship", nargs="?", const="", metavar="RUN",
+                        help="print the run to ship (RUN, default the best unit model of EXP/goals/goals.json) "
+                             "and its package name, then exit")
     args = parser.parse_args()
+    if args.ship is not None:
+        print(*shipped(args.exp, args.ship))
+        return
     result = goals(args.exp)
     out = args.exp / "goals"
     out.mkdir(parents=True, exist_ok=True)
