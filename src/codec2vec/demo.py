@@ -35,7 +35,9 @@ STATE_FILE = "demo.json"
 
 
 def _demo_encoder() -> EncoderConfig:
-    return EncoderConfig(preset="tiny", layers=4, width=256, heads=4, ffn=1024)
+    # the offline proof's size: of the sizes timed on 2 cores, the one that learned most in 10 minutes
+    # (docs/offline-proof.md, recipes/encoder_size.sh); 4 x 256 did not learn in that time
+    return EncoderConfig(preset="tiny", layers=2, width=128, heads=2, ffn=512)
 
 
 def _demo_head() -> HeadConfig:
@@ -220,7 +222,8 @@ def _pretrain(cfg: DemoConfig, paths: DemoPaths, objective: str, kind: str, prog
     pc.model.input.kind = kind
     pc.model.encoder = EncoderConfig(**config_to_dict(cfg.encoder))
     pc.objective.name = objective
-    pc.objective.top_k = max(1, cfg.encoder.resolved()[0] - 1)
+    # online targets from the top two thirds of the layers, rounded up: DinoSR's 8 of 12, the proof's 2 of 2
+    pc.objective.top_k = -(-2 * cfg.encoder.resolved()[0] // 3)
     pc.objective.ema_anneal_steps = cfg.steps
     if objective == "kmeans":
         pc.objective.labels = str(paths.kmeans / "labels" / "pretrain")
