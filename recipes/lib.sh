@@ -32,27 +32,29 @@ c2v_ranks() {
 }
 
 # stage NUMBER NAME FUNCTION [all-nodes]: run FUNCTION if NUMBER is in range and not done yet.
+# Its locals carry a prefix: bash's locals are visible to the functions it calls, and a stage's own
+# loop variable (`for name in ...`) would otherwise overwrite them.
 stage() {
-  local number=$1 name=$2 fn=$3 where=${4:-node0}
-  local marker="$EXP/.done/$number-$name"
-  if [ "$number" -lt "$STAGE" ] || [ "$number" -gt "$STOP_STAGE" ]; then
+  local _stage_number=$1 _stage_fn=$3 _stage_where=${4:-node0}
+  local _stage="stage $1 ($2)" _stage_marker="$EXP/.done/$1-$2"
+  if [ "$_stage_number" -lt "$STAGE" ] || [ "$_stage_number" -gt "$STOP_STAGE" ]; then
     return 0
   fi
-  if [ -f "$marker" ]; then
-    echo "=== stage $number ($name): done earlier ($marker); skipped"
+  if [ -f "$_stage_marker" ]; then
+    echo "=== $_stage: done earlier ($_stage_marker); skipped"
     return 0
   fi
-  if [ "$where" = node0 ] && [ "$NODE_RANK" != 0 ]; then
-    echo "=== stage $number ($name): runs on node 0; waiting for $marker"
-    while [ ! -f "$marker" ]; do sleep 30; done
+  if [ "$_stage_where" = node0 ] && [ "$NODE_RANK" != 0 ]; then
+    echo "=== $_stage: runs on node 0; waiting for $_stage_marker"
+    while [ ! -f "$_stage_marker" ]; do sleep 30; done
     return 0
   fi
-  echo "=== stage $number ($name): started $(date -u +%FT%TZ)"
-  local t0=$SECONDS
-  "$fn"
+  echo "=== $_stage: started $(date -u +%FT%TZ)"
+  local _stage_t0=$SECONDS
+  "$_stage_fn"
   if [ "$NODE_RANK" = 0 ]; then
     mkdir -p "$EXP/.done"
-    echo "finished $(date -u +%FT%TZ) after $((SECONDS - t0)) s" > "$marker"
+    echo "finished $(date -u +%FT%TZ) after $((SECONDS - _stage_t0)) s" > "$_stage_marker"
   fi
-  echo "=== stage $number ($name): done in $((SECONDS - t0)) s"
+  echo "=== $_stage: done in $((SECONDS - _stage_t0)) s"
 }

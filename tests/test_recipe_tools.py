@@ -171,3 +171,25 @@ def test_proof_goals_names_the_model_to_ship(tmp_path):
     (exp / "goals" / "goals.json").write_text(json.dumps({"best_unit_model": None}))
     with pytest.raises(SystemExit, match="no unit model in the proof's benchmark, nothing to ship"):
         tool.shipped(exp)
+
+
+def test_recipe_stages_keep_their_names_whatever_a_stage_assigns(tmp_path):
+    """recipes/lib.sh: a stage function's own variables (a loop over `name`, as the offline proof's
+    budget stage has) do not change the stage's messages or done-markers; a rerun skips it."""
+    recipe = tmp_path / "recipe.sh"
+    recipe.write_text(f"""set -euo pipefail
+EXP={tmp_path / "exp"}
+cd {ROOT}
+source recipes/lib.sh
+loop() {{ for name in first second; do number=7; fn=x; echo "model $name"; done; }}
+stage 1 loop loop
+stage 2 again loop
+""")
+    first = subprocess.run(["bash", str(recipe)], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    lines = [line for line in first.stdout.splitlines() if line.startswith("===")]
+    assert [line.split(":")[0] for line in lines] == ["=== stage 1 (loop)"] * 2 + ["=== stage 2 (again)"] * 2
+    assert sorted(p.name for p in (tmp_path / "exp" / ".done").iterdir()) == ["1-loop", "2-again"]
+    rerun = subprocess.run(["bash", str(recipe), "--stage", "2"], capture_output=True, text=True)
+    assert rerun.returncode == 0 and rerun.stdout.strip() == (
+        f"=== stage 2 (again): done earlier ({tmp_path / 'exp' / '.done' / '2-again'}); skipped")
