@@ -485,15 +485,19 @@ def test_shipped_model_loads_in_two_lines_and_exports():
     from codec2vec.models.export import pretrained_models
 
     shipped = pretrained_models()
-    assert "synth-recon-4x256" in shipped
-    upstream = codec2vec.load("synth-recon-4x256")
+    assert len(shipped) == 1  # recipes/shipped_model.sh replaces the model shipped before
+    (name, folder), = shipped.items()
+    config = json.loads((folder / "config.json").read_text())
+    layers, width = config["num_hidden_layers"], config["hidden_size"]
+    assert name.startswith("synth-") and name.endswith(f"-{layers}x{width}")
+    upstream = codec2vec.load(name)
     t = np.arange(16000) / 16000
     hidden, frames = upstream.embed((0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
-    assert len(hidden) == 5 and hidden[-1].shape == (1, 50, 256) and frames.tolist() == [50]
+    assert len(hidden) == layers + 1 and hidden[-1].shape == (1, 50, width) and frames.tolist() == [50]
     assert all(torch.isfinite(h).all() for h in hidden)
-    config = json.loads((shipped["synth-recon-4x256"] / "config.json").read_text())
     assert config["codec"]["codec_id"] == "default" and config["codec_folder"] is None
-    assert "synthetic" in (shipped["synth-recon-4x256"] / "README.md").read_text().lower()
+    assert config["torch_dtype"] == "float16"
+    assert "synthetic" in (folder / "README.md").read_text().lower()
 
 
 def test_evaluate_killed_at_random_points_resumes_to_the_same_results(setup, tmp_path):
