@@ -20,7 +20,6 @@ cd "$(dirname "$0")/.."
 
 EXP=${EXP:-exp/encoder-size}
 PROOF=${PROOF:-exp/offline-proof}
-EVAL=${EVAL:-data/synth-eval}
 SIZES=${SIZES:-"2x128 4x256 6x384"}
 OBJECTIVE=${OBJECTIVE:-online}
 BUDGET_MIN=${BUDGET_MIN:-10}

@@ -35,9 +35,7 @@ EXP=${EXP:-exp/offline-proof}
 PROOF=$EXP  # the folder proof_benchmark reads its unit stores from
 PUBLISH=${PUBLISH:-benchmarks/results/offline_proof}
 HOURS=${HOURS:-8}
-EVAL=${EVAL:-data/synth-eval}
 EVAL_HOURS=${EVAL_HOURS:-}                  # when stage 1 makes $EVAL: its hours (default the config's 5.5)
-REAL=${REAL:-1}
 BUDGET_MIN=${BUDGET_MIN:-35}
 CAL_STEPS=${CAL_STEPS:-30}
 SNAPSHOTS=${SNAPSHOTS:-5}
@@ -50,9 +48,6 @@ CLUSTERS2=${CLUSTERS2:-500}
 LAYER2=${LAYER2:-}                          # default: iteration 1's layer with the best dev PNMI (best_layer.py)
 PROBE_TASKS=${PROBE_TASKS:-pr,ks}
 PROBE_ARGS=${PROBE_ARGS:-seed=1 head.max_epochs.pr=20}
-SEEDS=${SEEDS:-3}
-ASR_SEEDS=${ASR_SEEDS:-1}                   # ASR's BiLSTM costs 5.8 min a seed, the other six heads 0.7 together
-BENCH_ARGS=${BENCH_ARGS:-}
 NPROC=1
 source recipes/lib.sh
 source recipes/proof_common.sh

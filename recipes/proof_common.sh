@@ -1,6 +1,13 @@
 # Shared by the recipes built on the offline proof (sourced, after lib.sh): one pre-training run on the
 # proof's pool, and the proof's benchmark, with the proof's settings.
 
+# The proof's evaluation settings; a recipe or the environment may set them first.
+EVAL=${EVAL:-data/synth-eval}
+REAL=${REAL:-1}
+SEEDS=${SEEDS:-3}
+ASR_SEEDS=${ASR_SEEDS:-1}  # ASR's BiLSTM costs 5.8 min a seed, the other six heads 0.7 together
+BENCH_ARGS=${BENCH_ARGS:-}
+
 # Needs UNITS, POOL, ENCODER and PRETRAIN_ARGS set by the recipe.
 pretrain() {  # pretrain OUT STEPS "OPTIONS" [key=value ...]: the caller's key=value settings come last
   local out=$1 steps=$2 options=$3; shift 3
@@ -11,7 +18,6 @@ pretrain() {  # pretrain OUT STEPS "OPTIONS" [key=value ...]: the caller's key=v
 
 # Every task on $EVAL with $SEEDS head seeds ($ASR_SEEDS for ASR), and with REAL=1 PNMI on real English and
 # SID on real speakers (data/packaged-speech's sid subset), unit stores kept in the proof's folder $PROOF.
-# Needs EVAL, REAL, SEEDS, ASR_SEEDS, BENCH_ARGS.
 proof_benchmark() {  # proof_benchmark OUT MODEL...
   local out=$1 real=data/real-en
   shift

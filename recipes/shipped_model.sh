@@ -18,11 +18,6 @@ cd "$(dirname "$0")/.."
 
 PROOF=${PROOF:-exp/offline-proof}
 RESULTS=${RESULTS:-benchmarks/results/shipped_model}
-EVAL=${EVAL:-data/synth-eval}
-REAL=${REAL:-1}
-SEEDS=${SEEDS:-3}
-ASR_SEEDS=${ASR_SEEDS:-1}
-BENCH_ARGS=${BENCH_ARGS:-}
 PACKAGE=${PACKAGE:-src/codec2vec/pretrained}  # the package's folder of shipped models
 source recipes/lib.sh
 source recipes/proof_common.sh
