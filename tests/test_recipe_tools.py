@@ -161,9 +161,9 @@ def test_proof_goals_names_the_model_to_ship(tmp_path):
     assert tool.shipped(exp) == ("hubert2", "synth-hubert2-2x128")
     with pytest.raises(SystemExit, match=r"no model 'online' in the proof \(its models: \['hubert2'\]\)"):
         tool.shipped(exp, "online")
-    (model.parent.parent / "online" / "model").mkdir(parents=True)
-    (model.parent.parent / "online" / "model" / "config.json").write_text(
-        json.dumps({"model": {"encoder": {"preset": "small"}}}))  # the preset's own size: 6 x 384
+    online = exp / "runs" / "online" / "model"
+    online.mkdir(parents=True)
+    (online / "config.json").write_text(json.dumps({"model": {"encoder": {"preset": "small"}}}))  # 6 x 384
     assert tool.shipped(exp, "online") == ("online", "synth-online-6x384")
     done = subprocess.run([sys.executable, str(ROOT / "recipes" / "tools" / "proof_goals.py"), str(exp), "--ship"],
                           capture_output=True, text=True)
