@@ -29,7 +29,7 @@ demo: install
 	$(BIN)/codec2vec demo --out $(DEMO_OUT)
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
