@@ -1,6 +1,7 @@
 import hashlib
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -130,8 +131,13 @@ def test_same_seed_is_byte_identical_whatever_the_workers(corpus, tmp_path):
 
 
 @pytest.mark.skipif(not shutil.which("festival"), reason="Debian package festival not installed")
-def test_festival_corpus_is_byte_identical_whatever_the_workers(tmp_path):
-    """festival runs as one long-lived process per worker: nothing of one utterance may leak into the next."""
+def test_festival_corpus_is_byte_identical_whatever_the_workers(tmp_path, monkeypatch):
+    """festival runs as one long-lived process per worker: nothing of one utterance may leak into the next,
+    and no temporary file outlives its worker (pool workers end without atexit handlers)."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # spawned workers
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # this process and forked workers
     runs = {}
     for workers in (1, 2):
         out = tmp_path / f"w{workers}"
@@ -141,6 +147,7 @@ def test_festival_corpus_is_byte_identical_whatever_the_workers(tmp_path):
     assert runs[1] == runs[2]
     header = read_corpus_header(tmp_path / "w1")
     assert "festival" in header["engines_used"]
+    assert [p.name for p in scratch.iterdir() if not p.name.startswith("pymp-")] == []  # pymp-: multiprocessing's own
 
 
 def test_other_seed_differs(tmp_path):

@@ -37,7 +37,6 @@ class _Session:
 
     def __init__(self, command: tuple[str, ...] = _COMMAND) -> None:
         self.pid = os.getpid()
-        self.folder = tempfile.mkdtemp(prefix="codec2vec-festival-")
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1,
         )
@@ -79,7 +78,6 @@ class _Session:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 _sessions: dict[int, _Session] = {}
@@ -114,22 +112,21 @@ def synthesize(voice_name: str, text: str, rate: float, pitch: float, pitch_rang
     as for flite. It is deterministic, so the seed is not needed."""
     if voice_name not in _PERSONS:
         raise Codec2VecError(f"unknown festival voice '{voice_name}'; known: {sorted(_PERSONS)}")
-    session = _session()
-    wav, segs = (os.path.join(session.folder, name) for name in ("out.wav", "out.segs"))
-    for path in (wav, segs):
-        if os.path.exists(path):
-            os.remove(path)
-    session.run(
-        f"(voice_{voice_name})\n(Parameter.set 'Duration_Stretch {1.0 / rate:.4f})\n"
-        f"(set! utt (utt.synth (Utterance Text {_scheme_string(text)})))\n"
-        f'(utt.save.wave utt "{wav}" \'riff)\n(utt.save.segs utt "{segs}")',
-        f"speaking {text!r} with voice {voice_name}",
-    )
-    if not (os.path.exists(wav) and os.path.exists(segs)):
-        raise Codec2VecError(f"festival wrote no audio for voice {voice_name} text {text!r}")
-    audio, sample_rate = sf.read(wav, dtype="float32")
-    with open(segs, encoding="utf-8") as f:
-        lines = f.read().split("#", 1)[-1].split("\n")  # after the header: "END_TIME 100 PHONE" lines
+    # A folder per utterance, removed here: pool workers end without running atexit handlers, so a
+    # folder per session outlived every worker (one per corpus task).
+    with tempfile.TemporaryDirectory(prefix="codec2vec-festival-") as folder:
+        wav, segs = (os.path.join(folder, name) for name in ("out.wav", "out.segs"))
+        _session().run(
+            f"(voice_{voice_name})\n(Parameter.set 'Duration_Stretch {1.0 / rate:.4f})\n"
+            f"(set! utt (utt.synth (Utterance Text {_scheme_string(text)})))\n"
+            f'(utt.save.wave utt "{wav}" \'riff)\n(utt.save.segs utt "{segs}")',
+            f"speaking {text!r} with voice {voice_name}",
+        )
+        if not (os.path.exists(wav) and os.path.exists(segs)):
+            raise Codec2VecError(f"festival wrote no audio for voice {voice_name} text {text!r}")
+        audio, sample_rate = sf.read(wav, dtype="float32")
+        with open(segs, encoding="utf-8") as f:
+            lines = f.read().split("#", 1)[-1].split("\n")  # after the header: "END_TIME 100 PHONE" lines
     triples = (line.split() for line in lines if line.strip())
     ends = [(festvox_to_arpabet(phone), float(end)) for end, _, phone in triples]
     return Speech(audio, sample_rate, segments_from_ends(ends, len(audio) / sample_rate))
