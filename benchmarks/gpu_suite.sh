@@ -7,7 +7,7 @@
 #   bash benchmarks/gpu_suite.sh [--out DIR]        # on the GPU machine (no registry): installs .whl/, runs every step;
 #                                                   #   writes DIR/gpu_suite.json and .log (DIR: benchmarks/results/gpu)
 #   bash benchmarks/gpu_suite.sh --smoke [--out DIR]  # the same steps on CPU at tiny size (tests/test_gpu_suite.py)
-#   SUITE_ONLY="corpus real_steps real_steps_cudnn" REAL_STEPS=60 bash benchmarks/gpu_suite.sh --out DIR
+#   SUITE_ONLY="corpus real_steps real_steps_fft" REAL_STEPS=60 bash benchmarks/gpu_suite.sh --out DIR
 #                                                   # only the named steps (a short rerun of what a budget cut off)
 #
 # Steps, most important first; each has a time limit and is skipped when the budget
@@ -18,7 +18,8 @@
 #      then the units step with online targets, and with padded batches (what the whole loop adds)
 #   2. a small synthetic corpus regenerated from its seed, encoded with the default codec on the GPU
 #   3. 200 real pre-training steps (Base, online targets) through torchrun on 1 GPU (NCCL + DDP): loss must fall;
-#      then again with model.encoder.attention=efficient, and with cudnn_benchmark=true data.pad_multiple=64
+#      then again with model.encoder.pos_conv=fft, with model.encoder.attention=efficient, and with
+#      cudnn_benchmark=true data.pad_multiple=64
 #   4. the whole training loop end to end from disk, units vs waveform vs log-mel (pipeline_throughput.py)
 #   5. extraction throughput: the DAC 16 kHz architecture, the default codec, the extract pipeline
 #   6. the peer anchors: gpu_limit.py (matmul peak, plain encoder) and gpu_anchor.py (torchaudio HuBERT-Base)
@@ -135,6 +136,9 @@ real_run() {
 run corpus 90 bash -c "$C2V corpus synth --out $WORK/corpus --hours $HOURS --seed 1 --workers $WORKERS --engines espeak --quiet \
   && $C2V extract --codec default --corpus $WORK/corpus/pretrain.jsonl --out $WORK/units --device $DEVICE" \
   && real_run real_steps 120
+# The positional convolution through FFTs, all 16 groups in one batched matmul (the profile of c1bf3bb:
+# cuDNN ran them one group at a time on real batches, half the step).
+[ -d "$WORK/units" ] && real_run real_steps_fft 150 model.encoder.pos_conv=fft
 # The same real run with SDPA's memory-efficient kernel instead of cuDNN's (cuDNN's host time per
 # call in the profile of c1bf3bb); then with cuDNN's algorithm search on 8 batch shapes (its heuristic
 # ran the positional convolution one group at a time, half the step). data.pad_multiple=64 alone
@@ -156,5 +160,6 @@ fi
 $PY benchmarks/gpu_suite_report.py "$WORK/json" --logs "$WORK/logs" --log "$LOG" --mode "$MODE" --seconds $((SECONDS - START)) \
   --out "$OUT_DIR/gpu_suite.json"
 rc=$?
-rm -rf "$WORK/corpus" "$WORK/units" "$WORK/real_steps" "$WORK/real_steps_efficient" "$WORK/real_steps_cudnn" "$WORK/pipeline" "$WORK/site"
+rm -rf "$WORK/corpus" "$WORK/units" "$WORK/real_steps" "$WORK/real_steps_efficient" "$WORK/real_steps_cudnn" "$WORK/real_steps_fft" \
+  "$WORK/pipeline" "$WORK/site"
 exit $rc

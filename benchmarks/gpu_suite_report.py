@@ -49,6 +49,12 @@ def anchor_lines(log: Path) -> dict:
     return found
 
 
+# gpu_suite.sh's real pre-training runs (its real_run calls) and the settings each adds
+REAL_RUNS = {"real_steps": "eager", "real_steps_fft": "eager, model.encoder.pos_conv=fft",
+             "real_steps_efficient": "eager, model.encoder.attention=efficient",
+             "real_steps_cudnn": "eager, cudnn_benchmark=true data.pad_multiple=64"}
+
+
 def real_steps(metrics: Path) -> dict | None:
     if not metrics.is_file():
         return None
@@ -102,7 +108,7 @@ def main() -> None:
     for name in ("pretrain_throughput", "pretrain_throughput_online", "pretrain_throughput_ragged",
                  "pipeline_throughput", "extract_throughput"):
         suite[name] = read_json(args.folder / f"{name}.json")
-    for name in ("real_steps", "real_steps_efficient", "real_steps_cudnn"):
+    for name in REAL_RUNS:
         suite[name] = real_steps(args.folder / f"{name}_metrics.jsonl")
     suite["anchors"] = {name: read_json(args.folder / f"{name}.json") or anchor_lines(args.logs / f"{log}.log")
                         for name, log in (("gpu_limit", "anchor_limit"), ("gpu_anchor", "anchor_hubert"))}
@@ -133,8 +139,7 @@ def main() -> None:
         for r in (suite[name] or {}).get("results", []):
             print(f"  units     B={r['batch']:<3} {label}: " + (f"failed: {r['error'][:70]}" if "error" in r else
                   f"{r['audio_seconds_per_second']:.0f} audio-s/s"))
-    for name, label in (("real_steps", "eager"), ("real_steps_efficient", "eager, model.encoder.attention=efficient"),
-                        ("real_steps_cudnn", "eager, cudnn_benchmark=true data.pad_multiple=64")):
+    for name, label in REAL_RUNS.items():
         if suite[name]:
             r = suite[name]
             print(f"\nreal pre-training (torchrun, 1 rank, {label}): {r['steps']} steps, loss "

@@ -52,14 +52,14 @@ def test_smoke_suite_runs_every_step_on_cpu(tmp_path):
     suite = json.loads((tmp_path / "gpu_suite.json").read_text())
     assert {s["step"]: s["status"] for s in suite["steps"]} == {
         name: "ok" for name in ("throughput", "step_online", "step_ragged", "corpus", "real_steps", "pipeline",
-                                "real_steps_efficient", "real_steps_cudnn", "extract")}
+                                "real_steps_efficient", "real_steps_cudnn", "real_steps_fft", "extract")}
     runs = {(r["kind"], r["compiled"]) for r in suite["pretrain_throughput"]["results"] if "error" not in r}
     assert runs == {("units", False), ("waveform", False), ("units", True), ("waveform", True)}
     online, ragged = suite["pretrain_throughput_online"]["results"], suite["pretrain_throughput_ragged"]["results"]
     assert online[0]["objective"] == "online" and ragged[0]["ragged"]
     assert "error" not in online[0] and "error" not in ragged[0]
     assert suite["real_steps"]["steps"] == 10 and suite["real_steps_efficient"]["steps"] == 10
-    assert suite["real_steps_cudnn"]["steps"] == 10
+    assert suite["real_steps_cudnn"]["steps"] == suite["real_steps_fft"]["steps"] == 10
     assert {r["kind"] for r in suite["pipeline_throughput"]["results"] if "error" not in r} == \
         {"units", "waveform", "logmel"}
     assert set(suite["extract_throughput"]["results"]) == {

@@ -242,6 +242,42 @@ def test_attention_backend_choice_is_validated_and_only_binds_on_cuda():
         Encoder(EncoderConfig(preset="tiny", attention="flashy"))
 
 
+@pytest.mark.parametrize("kernel,groups,frames", [(128, 16, 50), (16, 4, 37), (15, 4, 8), (3, 1, 200)])
+def test_fft_position_convolution_equals_the_direct_one(kernel, groups, frames):
+    """Same weights, same outputs and gradients: kernels even and odd, sequences shorter and longer
+    than the kernel, one group and several."""
+    from codec2vec.models.encoder import PositionalConv, fft_size
+
+    torch.manual_seed(0)
+    direct = PositionalConv(64, kernel, groups)
+    fft = PositionalConv(64, kernel, groups, fft=True)
+    fft.load_state_dict(direct.state_dict())
+    x = torch.randn(3, frames, 64, dtype=torch.float64, requires_grad=True)
+    direct.double(), fft.double()
+    y_direct, y_fft = direct(x), fft(x)
+    assert y_direct.shape == y_fft.shape == (3, frames, 64)
+    torch.testing.assert_close(y_fft, y_direct.float(), atol=1e-5, rtol=1e-5)  # the FFT path runs in float32
+    grads = [torch.autograd.grad((y * torch.linspace(-1, 1, frames)[:, None]).sum(), [x, *m.parameters()])
+             for y, m in ((y_direct, direct), (y_fft, fft))]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b.double(), a, atol=1e-4, rtol=1e-4)
+    assert [fft_size(n) for n in (1, 7, 11, 177, 1024, 1025)] == [1, 8, 12, 180, 1024, 1080]
+
+
+def test_encoder_position_convolution_choice():
+    from codec2vec.models.encoder import Encoder, EncoderConfig
+
+    x, padding = torch.randn(2, 30, 64), torch.arange(30)[None] >= torch.tensor([[30], [21]])
+    torch.manual_seed(0)
+    direct = Encoder(EncoderConfig(preset="tiny")).eval()
+    fft = Encoder(EncoderConfig(preset="tiny", pos_conv="fft")).eval()
+    fft.load_state_dict(direct.state_dict())  # the choice is not part of the weights
+    for a, b in zip(direct(x, padding), fft(x, padding)):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="encoder.pos_conv must be direct or fft, got 'fast'"):
+        Encoder(EncoderConfig(preset="tiny", pos_conv="fast"))
+
+
 def test_fairseq_initialisation_of_the_encoder():
     from codec2vec.models import EncoderConfig
     from codec2vec.models.encoder import Encoder

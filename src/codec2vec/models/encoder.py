@@ -40,6 +40,9 @@ class EncoderConfig:
     layerdrop: float = 0.0  # probability of skipping a whole layer in training (HuBERT Base: 0.05)
     pos_conv_kernel: int = 128  # HuBERT: 128 frames
     pos_conv_groups: int = 16
+    # how the position convolution is computed (same weights, same function to float rounding): direct
+    # (the library's grouped convolution) | fft (products of spectra, all groups in one batched matmul)
+    pos_conv: str = "direct"
     # scaled_dot_product_attention's kernel on CUDA: auto (PyTorch's choice: cuDNN's on recent GPUs with
     # a padding mask), efficient (the memory-efficient kernel), cudnn, math; ignored on CPU
     attention: str = "auto"
@@ -70,23 +73,53 @@ class EncoderConfig:
         return norm_first, ffn_dropout
 
 
-class PositionalConv(nn.Module):
-    """Convolutional relative position embedding (HuBERT): grouped conv over time, weight-normed."""
+def fft_size(n: int) -> int:
+    """The smallest length >= n with no prime factor above 5: fast in every FFT library."""
+    while True:
+        rest = n
+        for p in (2, 3, 5):
+            while rest % p == 0:
+                rest //= p
+        if rest == 1:
+            return n
+        n += 1
 
-    def __init__(self, width: int, kernel: int, groups: int):
+
+class PositionalConv(nn.Module):
+    """Convolutional relative position embedding (HuBERT): grouped conv over time, weight-normed.
+
+    fft=True computes the same convolution from the spectra of the input and the kernel. On an H200
+    cuDNN ran HuBERT's 16 groups one at a time, half of a Base pre-training step on real batches
+    (docs/performance.md); here every group is one slice of a single batched matmul."""
+
+    def __init__(self, width: int, kernel: int, groups: int, fft: bool = False):
         super().__init__()
         groups = groups if width % groups == 0 else 1
         conv = nn.Conv1d(width, width, kernel, padding=kernel // 2, groups=groups)
         nn.init.normal_(conv.weight, mean=0.0, std=(4.0 / (kernel * width)) ** 0.5)
         nn.init.zeros_(conv.bias)
         self.conv = nn.utils.parametrizations.weight_norm(conv, name="weight", dim=2)
-        self.trim = 1 if kernel % 2 == 0 else 0  # an even kernel yields one extra frame
+        self.fft = fft
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x.transpose(1, 2))
-        if self.trim:
-            y = y[..., :-self.trim]
+        frames = x.shape[1]
+        y = self._fft_conv(x) if self.fft else self.conv(x.transpose(1, 2))[..., :frames]  # an even kernel adds one
         return F.gelu(y).transpose(1, 2)
+
+    def _fft_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, C] -> [B, C, T], in float32 (FFTs of bf16 are not supported on every length)."""
+        with torch.autocast(x.device.type, enabled=False):
+            weight, bias = self.conv.weight.float(), self.conv.bias.float()  # [C, C / groups, K]
+            channels, per_group, kernel = weight.shape
+            groups, (batch, frames, _) = channels // per_group, x.shape
+            n = fft_size(frames + kernel - 1)  # no wrap-around: a linear convolution
+            # spectra as [groups, frequencies, rows, columns]; the kernel flipped, as a conv layer correlates
+            xf = torch.fft.rfft(x.float().transpose(1, 2).reshape(batch, groups, per_group, frames), n=n)
+            wf = torch.fft.rfft(weight.flip(-1).reshape(groups, per_group, per_group, kernel), n=n)
+            yf = torch.matmul(xf.permute(1, 3, 0, 2), wf.permute(0, 3, 2, 1)).permute(2, 0, 3, 1)
+            start = kernel - 1 - kernel // 2  # the direct layer pads kernel // 2 frames on either side
+            y = torch.fft.irfft(yf, n=n)[..., start:start + frames]
+            return y.reshape(batch, channels, frames) + bias[:, None]
 
 
 class Block(nn.Module):
@@ -144,7 +177,9 @@ class Encoder(nn.Module):
         norm_first, ffn_dropout = cfg.resolved_norm()
         self.layerdrop = cfg.layerdrop
         self.attention_backends = cfg.attention_backends()
-        self.pos_conv = PositionalConv(self.width, cfg.pos_conv_kernel, cfg.pos_conv_groups)
+        if cfg.pos_conv not in ("direct", "fft"):
+            raise ValueError(f"encoder.pos_conv must be direct or fft, got '{cfg.pos_conv}'")
+        self.pos_conv = PositionalConv(self.width, cfg.pos_conv_kernel, cfg.pos_conv_groups, fft=cfg.pos_conv == "fft")
         self.input_norm = nn.LayerNorm(self.width)
         self.dropout = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(Block(self.width, heads, ffn, cfg.dropout, norm_first, ffn_dropout)
