@@ -160,6 +160,5 @@ fi
 $PY benchmarks/gpu_suite_report.py "$WORK/json" --logs "$WORK/logs" --log "$LOG" --mode "$MODE" --seconds $((SECONDS - START)) \
   --out "$OUT_DIR/gpu_suite.json"
 rc=$?
-rm -rf "$WORK/corpus" "$WORK/units" "$WORK/real_steps" "$WORK/real_steps_efficient" "$WORK/real_steps_cudnn" "$WORK/real_steps_fft" \
-  "$WORK/pipeline" "$WORK/site"
+rm -rf "$WORK/corpus" "$WORK/units" "$WORK"/real_steps* "$WORK/pipeline" "$WORK/site"  # every real_run's folder
 exit $rc
