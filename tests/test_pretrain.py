@@ -588,6 +588,20 @@ def test_cudnn_benchmark_is_set_for_the_run_and_may_change_on_resume(setup, tmp_
     assert [r["step"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())] == [1, 2]
 
 
+def test_encoder_kernels_may_change_on_resume_and_train_the_same(setup, tmp_path):
+    """A run started with the direct positional convolution resumes with the FFT one (and another
+    attention setting): the same weights, so the same losses as the uninterrupted direct run."""
+    settings = ("objective.name=online", "optim.steps=4")
+    pretrain(tiny_config(setup, tmp_path / "direct", *settings), progress=False)
+    out = tmp_path / "switched"
+    pretrain(tiny_config(setup, out, *settings, "stop_after=2"), progress=False)
+    pretrain(tiny_config(setup, out, *settings, "model.encoder.pos_conv=fft", "model.encoder.attention=math"),
+             progress=False)
+    assert len(_losses(out)) == 4
+    assert _losses(out) == pytest.approx(_losses(tmp_path / "direct"), rel=1e-4, abs=1e-5)
+    assert load_pretrained(out / "model")[1]["model"]["encoder"]["pos_conv"] == "fft"
+
+
 def test_metrics_report_data_wait_and_padding(setup, tmp_path):
     cfg = tiny_config(setup, tmp_path / "run", "optim.steps=3")
     pretrain(cfg, progress=False)

@@ -35,9 +35,11 @@ from codec2vec.train.data import BatchPlan, BatchReader, DataConfig, PretrainDat
 
 CHECKPOINT_FORMAT = "codec2vec-pretrain-checkpoint"
 # Settings that may change when a run is resumed: they do not change what is computed (accumulate
-# is checked as ranks x accumulate, which fixes the batches).
+# is checked as ranks x accumulate, which fixes the batches; the encoder's attention kernel and
+# positional convolution compute the same function of the same weights).
 RESUMABLE_KEYS = ("log_every", "save_every", "keep_every", "stop_after", "threads", "device", "data.workers",
-                  "compile", "cudnn_benchmark", "data.codec", "optim.accumulate")
+                  "compile", "cudnn_benchmark", "data.codec", "optim.accumulate", "model.encoder.attention",
+                  "model.encoder.pos_conv")
 
 
 @dataclass
