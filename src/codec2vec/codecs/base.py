@@ -127,13 +127,16 @@ class Codec(abc.ABC):
         return self
 
     def compile(self) -> "Codec":
-        """Encode through torch.compile (dynamic shapes, so every utterance length reuses one graph).
+        """Encode through torch.compile with dynamic shapes.
 
+        A graph serves a range of lengths, not one: torch specialises a batch of one apart from larger
+        batches and splits lengths into a few ranges (docs/codecs.md measures the default codec's).
+        Past torch's recompile limit (8 graphs) further shapes run eagerly: slower, same codes.
         The codes are the same as eager encoding's (tests/test_codecs.py checks the default codec on
         real speech); the default codec encodes several times faster on a CPU, where most of its time
-        is the elementwise Snake activations that the compiler fuses (docs/codecs.md). The first call
-        compiles (seconds to a minute); where that fails (no C++ compiler, an unsupported device) the
-        codec says so once and stays eager."""
+        is the elementwise Snake activations that the compiler fuses (docs/codecs.md). Each graph
+        compiles once (seconds to a minute); where compiling fails (no C++ compiler, an unsupported
+        device) the codec says so once and stays eager."""
         self._compiled_encode = torch.compile(self._encode_padded, dynamic=True)
         self._compiled_tried = False
         return self
