@@ -47,7 +47,7 @@ CLUSTERS1=${CLUSTERS1:-100}
 CLUSTERS2=${CLUSTERS2:-500}
 LAYER2=${LAYER2:-}                          # default: iteration 1's layer with the best dev PNMI (best_layer.py)
 PROBE_TASKS=${PROBE_TASKS:-pr,ks}
-# KS with three head seeds: one seed's KS point moves by up to 5 points with the seed (the 2026-11-27 run);
+# KS with three head seeds: the three seeds' KS points lay up to 6.9 points apart (the 2026-11-27 run);
 # PR keeps one (its intervals are narrow, and its head costs 36 s a snapshot against KS's 1 s)
 PROBE_ARGS=${PROBE_ARGS:-seed=1 head.max_epochs.pr=20 head.seeds=3 head.task_seeds.pr=1}
 NPROC=1
