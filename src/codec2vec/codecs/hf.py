@@ -103,7 +103,11 @@ ADAPTERS: dict[str, type[Codec]] = {"dac": DacCodec, "encodec": EncodecCodec, "m
 
 def wrap_model(model: nn.Module, codec_id: str, **options) -> Codec:
     """Wrap a loaded `transformers` codec model in the adapter for its architecture."""
+    from codec2vec.codecs.spectral import MODEL_TYPE, SpectralCodec  # it builds on DacCodec, defined here
+
     model_type = model.config.model_type
+    if model_type == MODEL_TYPE:
+        return SpectralCodec(model, codec_id, **options)
     if model_type not in ADAPTERS:
         raise ValueError(f"{codec_id}: no adapter for model type '{model_type}' (known: {', '.join(ADAPTERS)})")
     return ADAPTERS[model_type](model, codec_id, **options)

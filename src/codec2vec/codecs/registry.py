@@ -9,6 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from codec2vec.codecs.base import Codec
+from codec2vec.codecs.spectral import SpectralCodecModel, is_spectral_folder
 from codec2vec.errors import Codec2VecError, DependencyError
 from codec2vec.hub import is_hub_id, split_revision
 
@@ -78,10 +79,15 @@ def _load_model(source: str):
     except ImportError as e:
         raise DependencyError(f"loading codecs needs the 'transformers' package ({e})") from None
     folder = Path(source)
+    if folder.is_dir() and is_spectral_folder(folder):
+        try:
+            return SpectralCodecModel.from_pretrained(folder)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise CodecError(f"{folder}: cannot load the spectral codec ({str(e).splitlines()[0]})") from None
     if folder.is_dir():
         if not (folder / "config.json").is_file():
             raise CodecError(f"{folder}: not a codec folder (no config.json); expected a transformers "
-                             "DAC, EnCodec or Mimi folder as saved by save_pretrained")
+                             "DAC, EnCodec or Mimi folder as saved by save_pretrained, or a codec2vec spectral codec")
         try:
             with _quiet_loading():
                 return AutoModel.from_pretrained(folder)

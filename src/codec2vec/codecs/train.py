@@ -1,12 +1,14 @@
-"""`codec2vec codec train`: train a DAC-architecture codec (how the shipped default codec was made).
+"""`codec2vec codec train`: train a codec of DAC's architecture (how the shipped default codec was
+made) or the spectral one (codecs/spectral.py), chosen by `model.kind`.
 
-One plain loop, DAC's recipe: random segments -> DacModel (encoder, residual VQ with quantizer
-dropout, decoder); a discriminator step (DAC's multi-period + multi-band STFT discriminators,
-least-squares GAN), then a generator step on 15 x multi-scale mel + 1 x adversarial + 2 x feature
-matching + 0.25 x commitment. Codebooks follow moving averages (CodebookEMA, docs/codecs.md).
+One plain loop, DAC's recipe: random segments -> encoder, residual VQ with quantizer dropout,
+decoder; a discriminator step (DAC's multi-period + multi-band STFT discriminators, least-squares
+GAN), then a generator step on 15 x multi-scale mel + 1 x adversarial + 2 x feature matching +
+0.25 x commitment. Codebooks follow moving averages (CodebookEMA, docs/codecs.md).
 Batches are a pure function of (seed, step), so a resumed run continues exactly where it stopped.
 Every `checkpoint_every` steps, held-out clips are resynthesised and their STOI logged (the curve).
-The result is a `transformers` DAC folder (config.json + model.safetensors) plus training.json.
+The result is a codec folder (config.json + model.safetensors: a `transformers` DAC folder for
+`kind: dac`) plus training.json.
 """
 
 from __future__ import annotations
@@ -35,12 +37,17 @@ from codec2vec.provenance import provenance
 
 
 @dataclass
-class DacArchitecture:
-    """DAC hyper-parameters. The defaults are the shipped codec's: DAC 16 kHz's layout (hop 320,
-    50 frames/s, 12 x 1024 codebooks of dimension 8), with narrower convolutions to train on a CPU,
-    and an encoder that downsamples in three stages (8 x 5 x 8) instead of four (2 x 4 x 5 x 8): its
-    full-rate block is the costly one, and this made extraction 2.2x faster (docs/codecs.md)."""
+class CodecArchitecture:
+    """The codec's hyper-parameters. `kind: dac` (the default): DAC 16 kHz's layout (hop 320, 50
+    frames/s, 12 x 1024 codebooks of dimension 8) with narrower convolutions to train on a CPU, and an
+    encoder that downsamples in three stages (8 x 5 x 8) instead of four (2 x 4 x 5 x 8): its full-rate
+    block is the costly one, and this made extraction 2.2x faster (docs/codecs.md). `kind: spectral`
+    (codecs/spectral.py): a log-mel front-end and ConvNeXt encoder of `encoder_layers` blocks of width
+    `encoder_hidden_size`, the same quantizer, and a Vocos decoder (`decoder_layers` blocks of width
+    `decoder_hidden_size`, inverse STFT of `n_fft`); its hop is the product of `downsampling_ratios`,
+    and `upsampling_ratios` are DAC's alone."""
 
+    kind: str = "dac"  # dac | spectral
     sample_rate: int = 16000
     encoder_hidden_size: int = 16
     decoder_hidden_size: int = 256
@@ -51,13 +58,17 @@ class DacArchitecture:
     codebook_size: int = 1024
     codebook_dim: int = 8
     quantizer_dropout: float = 0.5
+    encoder_layers: int = 4  # spectral only
+    decoder_layers: int = 8  # spectral only
+    n_mels: int = 80  # spectral only
+    n_fft: int = 1280  # spectral only
 
 
 @dataclass
 class CodecTrainConfig:
     manifests: List[str] = field(default_factory=list)  # train-split rows of each are used
     out: str = "codec-run"
-    model: DacArchitecture = field(default_factory=DacArchitecture)
+    model: CodecArchitecture = field(default_factory=CodecArchitecture)
     seed: int = 1
     steps: int = 4000
     batch_size: int = 8
@@ -84,10 +95,26 @@ class CodecTrainConfig:
     device: str = "auto"
 
 
-def build_dac(arch: DacArchitecture):
+def build_codec_model(arch: CodecArchitecture):
+    """A freshly initialised model of `arch.kind` (a transformers DacModel or a SpectralCodecModel)."""
+    hop = math.prod(arch.downsampling_ratios)
+    if arch.kind == "spectral":
+        from codec2vec.codecs.spectral import SpectralCodecConfig, SpectralCodecModel
+
+        try:
+            config = SpectralCodecConfig(
+                sampling_rate=arch.sample_rate, hop_length=hop, n_mels=arch.n_mels,
+                encoder_hidden_size=arch.encoder_hidden_size, encoder_layers=arch.encoder_layers,
+                hidden_size=arch.hidden_size, n_codebooks=arch.n_codebooks, codebook_size=arch.codebook_size,
+                codebook_dim=arch.codebook_dim, quantizer_dropout=arch.quantizer_dropout,
+                decoder_hidden_size=arch.decoder_hidden_size, decoder_layers=arch.decoder_layers, n_fft=arch.n_fft)
+        except ValueError as e:
+            raise ConfigError(f"codec model: {e}") from None
+        return SpectralCodecModel(config)
+    if arch.kind != "dac":
+        raise ConfigError(f"codec model: kind must be 'dac' or 'spectral', got {arch.kind!r}")
     from transformers import DacConfig, DacModel
 
-    hop = math.prod(arch.downsampling_ratios)
     if math.prod(arch.upsampling_ratios) != hop:
         raise ConfigError(f"codec model: upsampling_ratios {arch.upsampling_ratios} must multiply to the hop "
                           f"of downsampling_ratios {arch.downsampling_ratios} ({hop})")
@@ -99,7 +126,13 @@ def build_dac(arch: DacArchitecture):
         quantizer_dropout=arch.quantizer_dropout, sampling_rate=arch.sample_rate,
         commitment_loss_weight=1.0, codebook_loss_weight=1.0,
     )
-    return DacModel(config)
+    model = DacModel(config)
+    for module in model.modules():
+        # transformers initialises convolutions with N(0, 0.02), under which signals vanish through the
+        # deep encoder and training stalled here; PyTorch's default (fan-in scaled) init trains.
+        if isinstance(module, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)):
+            module.reset_parameters()
+    return model
 
 
 class SegmentSampler:
@@ -265,12 +298,7 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True, export_now: bool =
     device = _device(cfg.device)
 
     torch.manual_seed(cfg.seed)
-    model = build_dac(cfg.model)
-    for module in model.modules():
-        # transformers initialises convolutions with N(0, 0.02), under which signals vanish through the
-        # deep encoder and training stalled here; PyTorch's default (fan-in scaled) init trains.
-        if isinstance(module, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)):
-            module.reset_parameters()
+    model = build_codec_model(cfg.model)
     model.apply_weight_norm()  # as DAC trains; folded back into plain weights on export
     model = model.to(device).train()
     codebooks = CodebookEMA(model, cfg.ema_decay, cfg.dead_code_threshold)

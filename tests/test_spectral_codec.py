@@ -1,0 +1,143 @@
+"""The spectral codec (codecs/spectral.py): rates, exact codes, DAC's quantizer semantics, training."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from codec2vec.cli import main
+from codec2vec.codecs import load_codec
+from codec2vec.codecs.base import weights_hash
+from codec2vec.codecs.spectral import SpectralCodec, SpectralCodecConfig, SpectralCodecModel
+from codec2vec.data.manifest import ManifestHeader, Utterance, write_manifest
+from killing import cli, kill_at_random_point
+
+TINY = dict(encoder_hidden_size=8, encoder_layers=1, hidden_size=16, n_codebooks=3, codebook_size=32,
+            decoder_hidden_size=16, decoder_layers=1, n_mels=16, n_fft=640)
+
+
+@pytest.fixture(scope="module")
+def codec():
+    torch.manual_seed(0)
+    model = SpectralCodecModel(SpectralCodecConfig(**TINY))
+    with torch.no_grad():  # spread the codebooks out, so that codes differ between frames
+        for q in model.quantizer.quantizers:
+            q.codebook.weight.normal_()
+    return SpectralCodec(model, "tiny-spectral")
+
+
+def _speechlike(n: int, seed: int) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / 16000
+    return torch.from_numpy((0.3 * np.sin(2 * np.pi * 180 * t * (1 + t)) + 0.05 * rng.standard_normal(n))
+                            .astype(np.float32))
+
+
+def test_rates_and_shapes(codec):
+    assert codec.architecture == "spectral" and codec.frame_rate == 50 and codec.hop_length == 320
+    assert codec.info.bitrate == 50 * 3 * 5
+    codes, frames = codec.encode(_speechlike(13000, 0)[None], [13000])
+    assert codes.shape == (1, 3, 41) and frames.tolist() == [41]  # a partial frame counts
+    assert codes.min() >= 0 and codes.max() < 32 and len(codes[0, 0].unique()) > 1
+    audio = codec.decode(codes)
+    assert audio.shape == (1, 41 * 320) and torch.isfinite(audio).all()
+
+
+def test_batch_equals_single_on_odd_lengths(codec):
+    lengths = [13000, 6401, 6399, 320, 17]
+    batch = torch.zeros(len(lengths), max(lengths))
+    for i, n in enumerate(lengths):
+        batch[i, :n] = _speechlike(n, i)
+    codes, frames = codec.encode(batch, lengths)
+    for i, n in enumerate(lengths):
+        alone, _ = codec.encode(_speechlike(n, i)[None], [n])
+        assert torch.equal(codes[i, :, : frames[i]], alone[0])
+
+
+def test_codebook_vectors_sum_to_the_quantized_latent(codec):
+    model = codec.model
+    audio = _speechlike(6400, 3)[None, None]
+    out = model.encode(audio)
+    vectors = codec.codebook_vectors()
+    assert vectors.shape == (3, 32, 16)
+    summed = sum(vectors[i][out.audio_codes[0, i]] for i in range(3)).T
+    assert torch.allclose(summed, out.quantized_representation[0], atol=1e-5)
+    assert torch.allclose(model.quantizer.from_codes(out.audio_codes)[0], out.quantized_representation, atol=1e-5)
+
+
+def test_inference_lookup_gives_the_quantizers_own_codes(codec):
+    latent = codec.model.encoder(_speechlike(32000, 4)[None, None])
+    _, reference, _, _, _ = codec.model.quantizer(latent)  # DAC's lookup (eval mode: all codebooks)
+    fast = codec.model._quantize_for_inference(latent, rows=7)  # blocks that do not divide the frames
+    assert torch.equal(fast.audio_codes, reference)
+
+
+def test_bad_config_is_named():
+    with pytest.raises(ValueError, match="n_fft 100 must be even and at least hop_length 320"):
+        SpectralCodecConfig(n_fft=100)
+    with pytest.raises(ValueError, match="codebook_size 1000 must be a power of 2"):
+        SpectralCodecConfig(codebook_size=1000)
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory):
+    root = tmp_path_factory.mktemp("spectral-train")
+    rows = []
+    for i in range(3):
+        sf.write(str(root / f"u{i}.wav"), _speechlike(16000, i).numpy(), 16000)
+        rows.append(Utterance(f"u{i}", f"u{i}.wav", 1.0, 16000, "s", "train"))
+    manifest = write_manifest(root / "train.jsonl", ManifestHeader("tiny", "train"), rows)
+    config = {"manifests": [str(manifest)], "model": {"kind": "spectral", **TINY}, "steps": 6, "batch_size": 2,
+              "segment_seconds": 0.4, "checkpoint_every": 3, "log_every": 1, "threads": 1,
+              "quantizer_warmup_steps": 2, "adversarial": False, "validation_manifest": str(manifest),
+              "validation_clips": 2}
+    path = root / "codec.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(config_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "run"
+    assert main(["codec", "train", "--config", str(config_file), "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_trained_spectral_codec_round_trips_with_its_hash(trained):
+    codec = load_codec(str(trained / "codec"))
+    assert isinstance(codec, SpectralCodec) and codec.n_codebooks == 3 and codec.codebook_size == 32
+    saved = load_file(str(trained / "codec" / "model.safetensors"))
+    assert not any("parametrizations" in name for name in saved)  # weight norm folded on export
+    reloaded = SpectralCodecModel.from_pretrained(trained / "codec")
+    assert codec.info.weights_hash == weights_hash(reloaded) and codec.info.architecture == "spectral"
+    audio = _speechlike(8000, 5)[None]
+    assert torch.equal(codec.encode(audio, [8000])[0], SpectralCodec(reloaded, "again").encode(audio, [8000])[0])
+    log = [json.loads(line) for line in (trained / "train_log.jsonl").read_text().splitlines()]
+    losses = [r for r in log if "loss" in r]
+    assert [r["step"] for r in losses] == list(range(1, 7)) and all(np.isfinite(r["loss"]) for r in losses)
+    assert losses[1]["codebook_usage"] is None and 0 < losses[2]["codebook_usage"] <= 1
+    assert [r["step"] for r in log if "val_stoi" in r] == [3, 6]
+
+
+def test_spectral_training_resumes_exactly(config_file, trained, tmp_path):
+    out = tmp_path / "killed"
+    cmd = cli("codec", "train", "--config", str(config_file), "--out", str(out), "--quiet")
+    assert kill_at_random_point(cmd, lambda: (out / "checkpoint.pt").exists(), seed=2, max_delay=0.2), \
+        "training finished before it could be killed"
+    assert main(["codec", "train", "--config", str(config_file), "--out", str(out), "--quiet"]) == 0
+    a = load_file(str(trained / "codec" / "model.safetensors"))
+    b = load_file(str(out / "codec" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.kind=wavelet", "kind must be 'dac' or 'spectral', got 'wavelet'"),
+    ("model.n_fft=100", "n_fft 100 must be even and at least hop_length 320"),
+])
+def test_bad_training_config_is_named(config_file, tmp_path, capsys, override, message):
+    code = main(["codec", "train", "--config", str(config_file), "--out", str(tmp_path / "bad"), override])
+    assert code == 2 and message in capsys.readouterr().err
