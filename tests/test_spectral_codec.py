@@ -58,6 +58,26 @@ def test_batch_equals_single_on_odd_lengths(codec):
         assert torch.equal(codes[i, :, : frames[i]], alone[0])
 
 
+def test_codes_are_those_of_the_audio_followed_by_silence(codec):
+    # The receptive field is exact: R frames of silence give what 3 R frames give, and a long
+    # utterance's codes do not move when a short one shares its forward pass (one pass for all).
+    r = codec.context_frames
+    assert r == 1 + 3 * (1 + TINY["encoder_layers"])
+    audio = _speechlike(20 * 320 + 7, 6)
+    padded = [torch.nn.functional.pad(audio, (0, (21 + k) * 320 - audio.numel()))[None, None] for k in (r, 3 * r)]
+    near, far = (codec.model.encode(x).audio_codes[0, :, :21] for x in padded)
+    assert torch.equal(near, far)
+    assert torch.equal(codec.encode(audio[None], [audio.numel()])[0][0], near)
+    calls = []
+    codec._run_encoder = lambda batch: calls.append(batch.shape) or type(codec)._run_encoder(codec, batch)
+    try:
+        codes, _ = codec.encode(torch.stack([audio, torch.nn.functional.pad(audio[:900], (0, audio.numel() - 900))]),
+                                [audio.numel(), 900])
+    finally:
+        del codec._run_encoder
+    assert calls == [(2, (21 + r) * 320)] and torch.equal(codes[0], near)
+
+
 def test_codebook_vectors_sum_to_the_quantized_latent(codec):
     model = codec.model
     audio = _speechlike(6400, 3)[None, None]

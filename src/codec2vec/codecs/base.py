@@ -94,6 +94,11 @@ class Codec(abc.ABC):
     """
 
     architecture: str = ""
+    #: None: an utterance's codes are those of its audio zero-padded to whole frames, so only items
+    #: of the same frame count can share a forward pass. A number R: its codes are those of its audio
+    #: followed by silence, and code frame t depends on frames t - R .. t + R only (a convolutional
+    #: encoder), so any items can share a pass, each padded by at least R frames of zeros.
+    context_frames: int | None = None
 
     def __init__(self, model: nn.Module, codec_id: str, sample_rate: int, frame_rate: Fraction,
                  n_codebooks: int, codebook_size: int):
@@ -165,25 +170,27 @@ class Codec(abc.ABC):
 
         Returns codes [B, n_codebooks, T] (int64, frames past an item's length are 0) and the frame
         count of each item. Each item's codes equal those of encoding it alone: items are zero-padded
-        to whole frames and only items with the same frame count share a forward pass.
+        to whole frames and only items with the same frame count share a forward pass, or, for a
+        codec with `context_frames`, all items share one, each followed by that much silence at least.
         """
         if audio.dim() != 2:
             raise ValueError(f"encode expects audio of shape [batch, samples], got {tuple(audio.shape)}")
         lengths = [int(n) for n in lengths]
         frames = [self.num_frames(n) for n in lengths]
         codes = torch.zeros(len(lengths), self.n_codebooks, max(frames), dtype=torch.long)
-        groups: dict[int, list[int]] = defaultdict(list)
+        groups: dict[int, list[int]] = defaultdict(list)  # padded frame count -> items
         for i, t in enumerate(frames):
-            groups[t].append(i)
-        for t, items in groups.items():
-            batch = torch.zeros(len(items), t * self.hop_length, dtype=torch.float32)
+            groups[t if self.context_frames is None else max(frames) + self.context_frames].append(i)
+        for padded, items in groups.items():
+            batch = torch.zeros(len(items), padded * self.hop_length, dtype=torch.float32)
             for row, i in enumerate(items):
                 batch[row, : lengths[i]] = audio[i, : lengths[i]]
             out = self._run_encoder(batch.to(self.device))
-            if out.shape[1:] != (self.n_codebooks, t):
+            if out.shape[1:] != (self.n_codebooks, padded):
                 raise RuntimeError(f"{self.info.codec_id}: expected codes of shape "
-                                   f"[*, {self.n_codebooks}, {t}], the model gave {tuple(out.shape)}")
-            codes[items, :, :t] = out.cpu()
+                                   f"[*, {self.n_codebooks}, {padded}], the model gave {tuple(out.shape)}")
+            for row, i in enumerate(items):
+                codes[i, :, : frames[i]] = out[row, :, : frames[i]].cpu()
         return codes, torch.tensor(frames)
 
     def encode_long(self, chunks: Iterable[np.ndarray | torch.Tensor], window_samples: int,

@@ -196,6 +196,12 @@ class SpectralCodecModel(nn.Module):
             nn.init.trunc_normal_(module.weight, std=0.02)
             nn.init.zeros_(module.bias)
 
+    @property
+    def receptive_frames(self) -> int:
+        """How many code frames either side a code depends on: the mel windows reach one frame into
+        the next, the embedding convolution and each block's depthwise one three frames each way."""
+        return 1 + 3 * (1 + self.config.encoder_layers)
+
     def apply_weight_norm(self) -> None:
         """As DAC trains its quantizer's projections (the convolutions here carry LayerNorms instead)."""
         for q in self.quantizer.quantizers:
@@ -268,6 +274,12 @@ def is_spectral_folder(folder: Path) -> bool:
 
 class SpectralCodec(DacCodec):
     """The pipeline's view of a SpectralCodecModel: its interface, quantizer and config fields are
-    DAC's, so DAC's adapter serves it unchanged; only the architecture recorded with codes differs."""
+    DAC's, so DAC's adapter serves it; what differs is the architecture recorded with codes and that
+    utterances of any lengths share a forward pass (`Codec.context_frames`)."""
 
     architecture = "spectral"
+
+    def __init__(self, model: SpectralCodecModel, codec_id: str):
+        super().__init__(model, codec_id)
+        # An utterance's codes are those of its audio followed by silence: any lengths share a pass.
+        self.context_frames = model.receptive_frames
