@@ -72,3 +72,47 @@ def test_codec_eval_writes_table_and_json(speech_manifest, tmp_path, capsys):
     assert random_codec["bitrate"] == 6000
     assert len(result["per_utterance"]["Opus 6 kbit/s"]) == 2
     assert "| Opus 6 kbit/s |" in table and (out / "results.md").read_text().strip() == table.strip()
+    # Every measure carries its 95 % interval, the originals' WER too (kept per utterance).
+    originals = result["original_per_utterance"]
+    assert [r["id"] for r in originals] == ["s0", "s1"] and all(r["words"] > 0 for r in originals)
+    assert result["intervals"]["original audio"]["wer"]["value"] == pytest.approx(result["reference_wer_percent"], abs=0.01)
+    stoi_interval = result["intervals"]["Opus 6 kbit/s"]["stoi"]["interval"]
+    assert stoi_interval[0] <= opus["stoi"] <= stoi_interval[1]
+    assert f"{opus['stoi']:.3f} [{stoi_interval[0]:.3f}, {stoi_interval[1]:.3f}]" in table
+    low, high = result["intervals"]["original audio"]["wer"]["interval"]
+    assert f"WER of the original audio: {result['reference_wer_percent']:.1f} [{low:.1f}, {high:.1f}] %" in table
+
+
+def test_system_intervals_are_paired_bootstraps_of_each_measure():
+    from codec2vec.codecs.evaluate import system_intervals
+
+    rows = lambda stois, edits: [{"id": f"u{i}", "stoi": s, "word_edits": e, "words": 10}  # noqa: E731
+                                 for i, (s, e) in enumerate(zip(stois, edits))]
+    systems = {"a": rows([0.9, 0.8, 0.7, 0.6], [0, 1, 2, 3]), "b": rows([0.8, 0.7, 0.6, 0.5], [1, 2, 3, 4])}
+    report = system_intervals(systems, reference="b")
+    assert report["a"]["stoi"]["value"] == pytest.approx(0.75) and report["a"]["wer"]["value"] == pytest.approx(15.0)
+    # Paired: a is better than b by exactly 0.1 STOI and 10 WER points on every utterance.
+    assert report["a"]["stoi"]["difference"]["interval"] == pytest.approx([0.1, 0.1])
+    assert report["a"]["wer"]["difference"]["interval"] == pytest.approx([-10.0, -10.0])
+    assert report["a"]["stoi"]["difference"]["separated"] and "difference" not in report["b"]["stoi"]
+    low, high = report["b"]["stoi"]["interval"]
+    assert 0.5 <= low < 0.65 < high <= 0.8
+    with pytest.raises(ValueError, match="not scored on the same utterances"):
+        system_intervals({"a": systems["a"], "c": systems["b"][:3]})
+
+
+def test_whisper_judge_decodes_greedily(monkeypatch):
+    # Temperature fallback samples (unseeded) on hard audio: a WER must be a function of the audio.
+    from codec2vec.codecs.quality import WhisperJudge
+
+    calls = []
+
+    class Model:
+        def transcribe(self, audio, **options):
+            calls.append(options)
+            return [], None
+
+    judge = WhisperJudge.__new__(WhisperJudge)
+    judge.model = Model()
+    assert judge.transcribe(np.zeros(1600, dtype=np.float32)) == ""
+    assert calls[0]["temperature"] == 0.0 and calls[0]["beam_size"] == 1

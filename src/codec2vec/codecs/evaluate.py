@@ -3,7 +3,12 @@
 Every system encodes and decodes the same utterances; each decoded signal is judged against the
 original at 16 kHz: STOI, wideband PESQ, multi-scale mel distance, Whisper word error rate of the
 resynthesis (and of the original, the judge's own floor) and speaker similarity. Results go to
-results.json (per utterance and averaged) and results.md (one table).
+results.json (per utterance, averaged, and 95 % intervals) and results.md (one table).
+
+Intervals are percentile bootstraps over utterances (2,000 resamples, seed 0), paired: every system
+is scored on the same resampled utterances, so `system_intervals` also gives a difference from a
+reference system its interval. STOI, PESQ-WB, mel distance and speaker similarity are means over
+utterances (PESQ over those it scored); WER is pooled (word edits / reference words).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +95,58 @@ def _mean(values: list[float]) -> float | None:
     return round(float(np.mean(finite)), 4) if finite else None
 
 
+MEANS = ("stoi", "pesq_wb", "mel_distance", "speaker_similarity")
+RESAMPLES = 2000
+ORIGINAL = "original audio"  # the judge's floor: the originals' own WER, scored like a system
+
+
+def resampled_measure(rows: list[dict], draws: np.ndarray, name: str) -> np.ndarray:
+    """The measure on each resample (rows of `draws`), and on all rows as the last element."""
+    every = np.vstack([draws, np.arange(len(rows))[None]])
+    if name == "wer":
+        edits = np.array([r["word_edits"] for r in rows], dtype=float)
+        words = np.array([r["words"] for r in rows], dtype=float)
+        return 100 * edits[every].sum(1) / np.maximum(1, words[every].sum(1))
+    values = np.array([r[name] if r.get(name) is not None else np.nan for r in rows], dtype=float)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample of utterances PESQ could not score
+        return np.nanmean(values[every], axis=1)
+
+
+def system_intervals(per_utterance: dict[str, list[dict]], reference: str | None = None,
+                     resamples: int = RESAMPLES) -> dict:
+    """{system: {measure: {value, interval[, difference]}}}; a difference (system - reference) with its
+    interval and whether it excludes 0 when `reference` names one of the systems."""
+    ids = [r["id"] for r in next(iter(per_utterance.values()))]
+    if any([r["id"] for r in rows] != ids for rows in per_utterance.values()):
+        raise ValueError("the systems were not scored on the same utterances")
+    if reference is not None and reference not in per_utterance:
+        raise ValueError(f"reference '{reference}' is not one of {list(per_utterance)}")
+    draws = np.random.default_rng(0).integers(0, len(ids), size=(resamples, len(ids)))
+    values = {}
+    for system, rows in per_utterance.items():
+        measures = [m for m in MEANS if m in rows[0]] + (["wer"] if "word_edits" in rows[0] else [])
+        values[system] = {m: resampled_measure(rows, draws, m) for m in measures}
+    report = {}
+    for system, measures in values.items():
+        report[system] = {}
+        for name, v in measures.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no utterance scored
+                entry = {"value": _rounded(v[-1]), "interval": [_rounded(x) for x in np.nanpercentile(v[:-1], [2.5, 97.5])]}
+                if reference is not None and system != reference and name in values[reference]:
+                    diff = v - values[reference][name]
+                    low, high = np.nanpercentile(diff[:-1], [2.5, 97.5])
+                    entry["difference"] = {"value": _rounded(diff[-1]), "interval": [_rounded(low), _rounded(high)],
+                                           "separated": bool(low > 0 or high < 0)}
+            report[system][name] = entry
+    return report
+
+
+def _rounded(x: float) -> float | None:
+    return round(float(x), 4) if math.isfinite(x) else None
+
+
 def evaluate_codecs(cfg: CodecEvalConfig, progress: bool = True) -> str:
     """Run the evaluation; writes results.json and results.md in cfg.out and returns the table."""
     if not cfg.corpus:
@@ -107,14 +165,13 @@ def evaluate_codecs(cfg: CodecEvalConfig, progress: bool = True) -> str:
     save_config(cfg, out / "config.yaml")
 
     per_utterance: dict[str, list[dict]] = {name: [] for name, _ in systems}
-    reference_errors = [0, 0]
+    originals: list[dict] = []
     started = time.monotonic()
     for row in tqdm(rows, desc="codec eval", unit="utt", file=sys.stderr, disable=not progress):
         audio = manifest.load_audio(row, SAMPLE_RATE)
         if whisper:
             edits, words = word_errors(row.text, whisper.transcribe(audio))
-            reference_errors[0] += edits
-            reference_errors[1] += words
+            originals.append({"id": row.id, "word_edits": edits, "words": words})
         for name, system in systems:
             decoded, bitrate = system(audio)
             result = {"id": row.id, "bitrate": round(bitrate, 1), "stoi": stoi(audio, decoded),
@@ -139,11 +196,14 @@ def evaluate_codecs(cfg: CodecEvalConfig, progress: bool = True) -> str:
         if speaker:
             s["speaker_similarity"] = _mean([r["speaker_similarity"] for r in results])
         summary[name] = s
-    reference_wer = round(100 * reference_errors[0] / max(1, reference_errors[1]), 2) if whisper else None
+    reference_wer = (round(100 * sum(r["word_edits"] for r in originals) / max(1, sum(r["words"] for r in originals)), 2)
+                     if whisper else None)
+    intervals = system_intervals({**per_utterance, **({ORIGINAL: originals} if whisper else {})})
     result = {
         "benchmark": "codec_eval", "corpus": str(cfg.corpus), "utterances": len(rows),
         "audio_seconds": round(sum(r.duration for r in rows), 2), "judge": whisper.name if whisper else None,
-        "reference_wer_percent": reference_wer, "summary": summary, "per_utterance": per_utterance,
+        "reference_wer_percent": reference_wer, "summary": summary, "intervals": intervals,
+        "resamples": RESAMPLES, "per_utterance": per_utterance, "original_per_utterance": originals,
         "seconds": round(time.monotonic() - started, 1), "config": config_to_dict(cfg), **provenance(),
     }
     atomic_write_text(out / "results.json", json.dumps(result, indent=2) + "\n")
@@ -153,18 +213,30 @@ def evaluate_codecs(cfg: CodecEvalConfig, progress: bool = True) -> str:
 
 
 def markdown_table(result: dict) -> str:
+    """Each system's measures with their 95 % intervals, and the originals' WER with its own."""
     columns = [("bitrate", "bit/s (file)", "{:.0f}"), ("stoi", "STOI", "{:.3f}"), ("pesq_wb", "PESQ-WB", "{:.2f}"),
                ("mel_distance", "mel dist.", "{:.2f}"), ("wer_percent", "WER %", "{:.1f}"),
                ("speaker_similarity", "spk. sim.", "{:.3f}")]
+    interval_of = {"wer_percent": "wer"}
     first = next(iter(result["summary"].values()))
     columns = [c for c in columns if c[0] in first]
+    intervals = result.get("intervals", {})
+
+    def cell(system: str, value, key: str, fmt: str) -> str:
+        if value is None:
+            return "n/a"
+        low, high = intervals.get(system, {}).get(interval_of.get(key, key), {}).get("interval", [None, None])
+        bounds = f" [{fmt.format(low)}, {fmt.format(high)}]" if low is not None and high is not None else ""
+        return fmt.format(value) + bounds
+
     lines = [f"Codec round trip on {result['corpus']}: {result['utterances']} utterances, "
-             f"{result['audio_seconds']} s of audio."]
+             f"{result['audio_seconds']} s of audio; 95 % bootstrap intervals over utterances."]
     if result.get("reference_wer_percent") is not None:
-        lines.append(f"Judge: {result['judge']}; WER of the original audio: {result['reference_wer_percent']:.1f} %.")
+        lines.append(f"Judge: {result['judge']}; WER of the original audio: "
+                     f"{cell(ORIGINAL, result['reference_wer_percent'], 'wer_percent', '{:.1f}')} %.")
     lines += ["", "| system | " + " | ".join(c[1] for c in columns) + " |",
               "|---|" + "---:|" * len(columns)]
     for name, s in result["summary"].items():
-        cells = [fmt.format(s[key]) if s.get(key) is not None else "n/a" for key, _, fmt in columns]
+        cells = [cell(name, s.get(key), key, fmt) for key, _, fmt in columns]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
