@@ -175,6 +175,47 @@ def test_a_segment_row_reads_its_part_of_the_file(tmp_path):
     assert np.array_equal(m.load_audio(m.rows[1], 16000), audio)
 
 
+def test_a_byte_order_mark_is_accepted(tmp_path, wav_factory):
+    wav_factory("a/u0.wav")
+    write_manifest(tmp_path / "m.jsonl", HEADER, [_row(0)])
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "m.jsonl").read_bytes())
+    assert read_manifest(tmp_path / "bom.jsonl").rows == [_row(0)]
+
+
+def test_a_null_field_is_called_null_not_missing(tmp_path, wav_factory):
+    wav_factory("a/u0.wav")
+    row = json.loads(_row(0).to_json())
+    row["speaker"] = None
+    _write_raw(tmp_path / "m.jsonl", [row])
+    with pytest.raises(ManifestError, match=r"line 2 \(id 'u0'\): field 'speaker' is null; it must be str$"):
+        read_manifest(tmp_path / "m.jsonl")
+
+
+def test_a_declared_rate_that_is_not_the_files_is_named(tmp_path, wav_factory):
+    from codec2vec.errors import AudioError
+
+    wav_factory("a/u0.wav", rate=8000)
+    m = read_manifest(write_manifest(tmp_path / "m.jsonl", HEADER, [_row(0)]))
+    with pytest.raises(AudioError, match=r"u0.wav: the manifest declares sample_rate 16000 Hz for 'u0', "
+                                         r"the file is 8000 Hz; correct the row"):
+        m.load_audio(m.rows[0])
+
+
+def test_a_segment_past_the_files_end_is_refused(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from codec2vec.errors import AudioError
+
+    sf.write(str(tmp_path / "long.wav"), np.zeros(16000 * 6 + 4800, np.float32), 16000)  # 6.3 s
+    rows = [Utterance("past", "long.wav", 4.0, 16000, "s", "t", start=5.0, end=9.0),
+            Utterance("rounded", "long.wav", 0.31, 16000, "s", "t", start=6.0, end=6.31)]
+    m = read_manifest(write_manifest(tmp_path / "m.jsonl", HEADER, rows))
+    with pytest.raises(AudioError, match=r"segment \[5.0, 9.0\) s runs past the file's end \(6.300 s\)"):
+        m.load_audio(m.rows[0])
+    assert m.load_audio(m.rows[1]).size == 4800  # an end within 20 ms of the file's is rounding
+
+
 def test_merge_makes_one_pool_with_absolute_paths(tmp_path, wav_factory, monkeypatch, capsys):
     from codec2vec.cli import main
     from codec2vec.data.manifest import merge_manifests

@@ -402,6 +402,17 @@ def test_folder_of_audio_files(tmp_path, wav_factory):
         prepare_corpus("folder", tmp_path / "src", tmp_path / "out3", lexicon="x.txt")
 
 
+def test_a_folder_of_mixed_rates_without_phones_is_described_as_such(tmp_path, wav_factory):
+    from codec2vec.describe import describe
+
+    wav_factory("src/a/1.wav", 0.5, rate=8000)
+    wav_factory("src/b/2.wav", 0.5, rate=16000)
+    out = prepare_corpus("folder", tmp_path / "src", tmp_path / "out")
+    text = describe(out)
+    assert "sample rate: mixed (8000, 16000 Hz)   phone set: none (no phone labels)" in text
+    assert "None" not in text.splitlines()[1]
+
+
 def test_kaldi_data_directory_with_segments(tmp_path, wav_factory):
     rec = wav_factory("audio/rec1.wav", 2.0)
     data = tmp_path / "data" / "dev"

@@ -238,19 +238,24 @@ def test_mismatches_are_refused(setup, store, tmp_path):
 def test_bad_audio_is_named_or_skipped(setup, tmp_path):
     _, codec_dir, manifest = setup
     folder = tmp_path / "bad"
-    rows = [Utterance("good", str(Path(manifest).parent / "audio" / "a.wav"), 0.51, 16000, "s", "train"),
-            Utterance("broken", "broken.wav", 1.0, 16000, "s", "train")]
+    good = str(Path(manifest).parent / "audio" / "a.wav")  # 0.51 s
+    rows = [Utterance("good", good, 0.51, 16000, "s", "train"),
+            Utterance("broken", "broken.wav", 1.0, 16000, "s", "train"),
+            Utterance("overrun", good, 0.5, 16000, "s", "train", start=0.3, end=0.8),
+            Utterance("wrong-rate", good, 0.51, 8000, "s", "train")]
     folder.mkdir()
     (folder / "broken.wav").write_bytes(b"RIFF not really a wav file")
     bad_manifest = write_manifest(folder / "bad.jsonl", ManifestHeader("tiny", "bad"), rows)
     cfg = ExtractConfig(corpus=str(bad_manifest), out=str(tmp_path / "s1"), codec=codec_dir)
-    with pytest.raises(AudioError, match="utterance 'broken'.*--skip-bad"):
+    with pytest.raises(AudioError, match="utterance '(broken|overrun|wrong-rate)'.*--skip-bad"):
         extract(cfg, progress=False)
     cfg = ExtractConfig(corpus=str(bad_manifest), out=str(tmp_path / "s2"), codec=codec_dir, skip_bad=True)
     units = UnitStore(extract(cfg, progress=False))
     assert units.ids == ["good"]
     skipped = json.loads((tmp_path / "s2" / "skipped.json").read_text())
-    assert [s["id"] for s in skipped] == ["broken"] and "broken.wav" in skipped[0]["error"]
+    assert [s["id"] for s in skipped] == ["broken", "overrun", "wrong-rate"] and "broken.wav" in skipped[0]["error"]
+    assert "segment [0.3, 0.8) s runs past the file's end (0.510 s)" in skipped[1]["error"]
+    assert "declares sample_rate 8000 Hz for 'wrong-rate', the file is 16000 Hz" in skipped[2]["error"]
 
 
 def test_splits_select_rows_with_the_same_codes(setup, store, tmp_path):

@@ -371,7 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     extract_cmd.add_argument("--workers", type=int, help="local processes (default 1; use torchrun for GPUs)")
     extract_cmd.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
     extract_cmd.add_argument("--packing", choices=["uint16", "bitpack"])
-    extract_cmd.add_argument("--skip-bad", action="store_true", help="skip unreadable audio, listing it in skipped.json")
+    extract_cmd.add_argument("--skip-bad", action="store_true",
+                             help="skip unreadable or mismatched audio (a segment past its file's end, a declared "
+                                  "sample rate that is not the file's), listing it in skipped.json")
     extract_cmd.add_argument("--splits", help="comma-separated splits to encode (default: all), "
                              "e.g. train-clean-100,train-clean-360,train-other-500")
     extract_cmd.add_argument("--quiet", action="store_true", help="no progress bar")

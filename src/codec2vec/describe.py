@@ -12,8 +12,11 @@ from codec2vec.errors import Codec2VecError
 
 def _describe_corpus(folder: Path) -> str:
     h = read_corpus_header(folder)
+    rate = h.get("sample_rate")
+    rates = ", ".join(map(str, h.get("sample_rates") or [])) or "each row gives its own"
     lines = [f"codec2vec corpus '{h['name']}' at {folder}",
-             f"  sample rate: {h.get('sample_rate')} Hz   phone set: {h.get('phone_set')}"]
+             f"  sample rate: {f'{rate} Hz' if rate else f'mixed ({rates} Hz)'}   "
+             f"phone set: {h.get('phone_set') or 'none (no phone labels)'}"]
     if "engines_used" in h:
         lines.append(f"  voices: {len(h.get('voices', []))} from engines {h['engines_used']}"
                      + (f" (requested but not installed: {h['engines_missing']})" if h.get("engines_missing") else ""))

@@ -56,6 +56,7 @@ def resample(audio: np.ndarray, from_rate: int | float, to_rate: int) -> np.ndar
 
 
 BLOCK_SECONDS = 10.0  # decoded per step by stream_audio
+SEGMENT_OVERRUN = 0.02  # seconds a segment's end may pass the file's (times rounded to 10 ms frames)
 
 
 def stream_audio(
@@ -76,9 +77,12 @@ def stream_audio(
     path = Path(path)
     info = audio_info(path)
     first = 0 if start is None else int(round(start * info.sample_rate))
-    last = info.frames if end is None else min(info.frames, int(round(end * info.sample_rate)))
-    if first < 0 or first >= last:
+    last = info.frames if end is None else int(round(end * info.sample_rate))
+    if first < 0 or first >= min(last, info.frames):
         raise AudioError(f"{path}: segment [{start}, {end}) s is empty or outside the file ({info.duration:.3f} s)")
+    if last > info.frames + SEGMENT_OVERRUN * info.sample_rate:
+        raise AudioError(f"{path}: segment [{start}, {end}) s runs past the file's end ({info.duration:.3f} s)")
+    last = min(last, info.frames)  # an end rounded past the last sample
     target = info.sample_rate if sample_rate is None else sample_rate
     resampler = None if target == info.sample_rate else \
         soxr.ResampleStream(info.sample_rate, target, 1, dtype="float32", quality="HQ")

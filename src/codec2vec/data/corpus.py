@@ -30,13 +30,16 @@ def subset_summary(manifest: Manifest) -> dict:
 
 def write_corpus_header(folder: str | Path, name: str, manifests: list[Manifest], sample_rate: int | None,
                         config: dict, **extra) -> Path:
-    """Write corpus.json summarising `manifests` (which must live in `folder`)."""
+    """Write corpus.json summarising `manifests` (which must live in `folder`). `sample_rate` is None
+    for a corpus of mixed rates, which `sample_rates` lists; `phone_set` is None without phone labels."""
+    rows = [r for m in manifests for r in m.rows]
     header = {
         "codec2vec": "corpus",
         "version": CORPUS_VERSION,
         "name": name,
         "sample_rate": sample_rate,
-        "phone_set": "arpabet39+sil",
+        "sample_rates": sorted({r.sample_rate for r in rows}),
+        "phone_set": "arpabet39+sil" if any(r.phonemes or r.phones for r in rows) else None,
         "subsets": {m.header.subset: subset_summary(m) for m in manifests},
         **extra,
         "config": config,

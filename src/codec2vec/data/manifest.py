@@ -25,9 +25,9 @@ from typing import Iterable
 import numpy as np
 
 from codec2vec.atomic import atomic_open
-from codec2vec.data.audio import load_audio
+from codec2vec.data.audio import AudioInfo, audio_info, load_audio
 from codec2vec.data.phones import PHONE_SET
-from codec2vec.errors import ManifestError
+from codec2vec.errors import AudioError, ManifestError
 
 MANIFEST_VERSION = 1
 _TIME_TOLERANCE = 0.02  # seconds: phone times may overrun the duration by rounding
@@ -82,8 +82,19 @@ class Manifest:
         p = Path(row.audio)
         return p if p.is_absolute() else self.path.parent / p
 
+    def audio_info(self, row: Utterance) -> AudioInfo:
+        """The row's file header, checked against the row: AudioError names both when the declared
+        sample rate is not the file's (the audio would be read at the file's rate, silently)."""
+        path = self.audio_path(row)
+        info = audio_info(path)
+        if info.sample_rate != row.sample_rate:
+            raise AudioError(f"{path}: the manifest declares sample_rate {row.sample_rate} Hz for '{row.id}', "
+                             f"the file is {info.sample_rate} Hz; correct the row")
+        return info
+
     def load_audio(self, row: Utterance, sample_rate: int | None = 16000) -> np.ndarray:
         """The row's samples (its segment of the file when it has start/end), mono, at `sample_rate`."""
+        self.audio_info(row)
         return load_audio(self.audio_path(row), sample_rate, row.start, row.end)
 
     def split(self, name: str) -> list[Utterance]:
@@ -110,8 +121,10 @@ def _row_problems(row: dict) -> list[str]:
         problems.append(f"unknown field(s) {unknown}")
     for name, kind in _REQUIRED.items():
         value = row.get(name)
-        if value is None:
+        if name not in row:
             problems.append(f"missing required field '{name}'")
+        elif value is None:
+            problems.append(f"field '{name}' is null; it must be {getattr(kind, '__name__', 'a number')}")
         elif not isinstance(value, kind) or isinstance(value, bool):
             problems.append(f"field '{name}' must be {getattr(kind, '__name__', 'a number')}, got {value!r}")
         elif isinstance(value, str) and not value.strip():
@@ -202,7 +215,7 @@ def read_manifest(path: str | Path, check_files: bool = True) -> Manifest:
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"manifest not found: {path}")
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # a byte-order mark (Windows editors write one) is no content
         lines = f.read().splitlines()
     if not lines:
         raise ManifestError(f"{path}: empty file, expected a manifest header on line 1")

@@ -24,7 +24,7 @@ import torch
 from codec2vec.atomic import atomic_write_text, remove_stale_temporaries
 from codec2vec.codecs.base import Codec
 from codec2vec.config import config_to_dict, save_config
-from codec2vec.data.audio import audio_info, load_audio, stream_audio
+from codec2vec.data.audio import load_audio, stream_audio
 from codec2vec.data.manifest import Manifest, Utterance, read_manifest
 from codec2vec.errors import AudioError, Codec2VecError, ConfigError
 from codec2vec.memory import large_blocks_mapped, release_free_memory
@@ -169,7 +169,7 @@ def encode_shard(codec: Codec, manifest: Manifest, rows: list[Utterance], cfg: E
             row = rows[i]
             path = manifest.audio_path(row)
             try:
-                info = audio_info(path)
+                info = manifest.audio_info(row)
                 segment = row.start is not None
                 seconds = row.duration if segment else info.duration
                 counter = _ByteCounter()
@@ -190,7 +190,7 @@ def encode_shard(codec: Codec, manifest: Manifest, rows: list[Utterance], cfg: E
                             counter.size if flac is not None else path.stat().st_size)
             except AudioError as e:
                 if not cfg.skip_bad:
-                    raise AudioError(f"utterance '{row.id}': {e} (use --skip-bad to skip unreadable files)") \
+                    raise AudioError(f"utterance '{row.id}': {e} (use --skip-bad to skip such items and list them in skipped.json)") \
                         from None
                 skipped[i] = {"id": row.id, "audio": str(path), "error": str(e)}
         codes.update(_encode_batch(codec, audios))
