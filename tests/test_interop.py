@@ -227,32 +227,38 @@ def _hub_cache_repo(cache: Path, repo_id: str, folder: Path, revision: str) -> P
 REMOTE_CODE_SCRIPT = """
 import sys, torch
 sys.modules["codec2vec"] = None  # as where codec2vec is not installed: importing it fails
-from transformers import AutoModel
-export, kind, inputs, out = sys.argv[1:]
-model = AutoModel.from_pretrained(export, trust_remote_code=True)
+audio = torch.load(sys.argv[1])
+exec(sys.argv[2])  # the model card's last snippet, as a user would paste it
 assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
-clip = torch.load(inputs)
-if kind == "units":
-    codec = AutoModel.from_pretrained(export, subfolder="codec")
-    with torch.no_grad():
-        codes = codec.encode(clip[:, None]).audio_codes
-    batch = {"units": codes, "frames": torch.tensor([codes.shape[-1]])}
-else:
-    batch = {"audio": clip, "frames": torch.tensor([-(-clip.shape[-1] // 320)])}
-with torch.no_grad():
-    torch.save(list(model(**batch).hidden_states), out)
+torch.save(list(hidden_states), sys.argv[3])
 """
 
 
-@pytest.mark.parametrize("kind", ["units", "logmel"])
-def test_an_export_loads_with_transformers_alone(tmp_path, kind):
-    """auto_map + the model code the export carries: AutoModel with trust_remote_code=True, in a
-    process that cannot import codec2vec, gives codec2vec's own hidden states; a unit model's codes
-    come from the export's codec/ folder as the model card says."""
+def _card_snippet(export: Path) -> str:
+    """The last python block of the export's model card: the transformers-alone one."""
+    card = (export / "README.md").read_text()
+    return card.split("```python\n")[-1].split("```")[0]
+
+
+def _run_card_snippet(export: Path, clip: torch.Tensor, tmp_path: Path) -> list[torch.Tensor]:
     import os
     import subprocess
     import sys
 
+    torch.save(clip, tmp_path / "clip.pt")
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", REMOTE_CODE_SCRIPT, str(tmp_path / "clip.pt"), _card_snippet(export),
+                           str(tmp_path / "hidden.pt")], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return torch.load(tmp_path / "hidden.pt")
+
+
+@pytest.mark.parametrize("kind", ["units", "logmel"])
+def test_an_export_loads_with_transformers_alone(tmp_path, kind):
+    """auto_map + the model code the export carries: the model card's own snippet, in a process that
+    cannot import codec2vec, gives codec2vec's hidden states for audio that is not a whole number of
+    frames (13,000 samples: 41 frames, the last one partial); a unit model's codes come from the
+    export's codec/ folder."""
     from codec2vec.models.export import export_model
     from codec_fixtures import save_tiny_dac
     from eval_fixtures import save_tiny_model
@@ -263,20 +269,53 @@ def test_an_export_loads_with_transformers_alone(tmp_path, kind):
     assert config["auto_map"]["AutoModel"] == "modeling_codec2vec.Codec2VecModel"
     card = (export / "README.md").read_text()
     assert "trust_remote_code=True" in card and ("subfolder=\"codec\"" in card) == (kind == "units")
-    clip = 0.1 * torch.randn(1, 16000, generator=torch.Generator().manual_seed(0))
-    torch.save(clip, tmp_path / "clip.pt")
-    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", REMOTE_CODE_SCRIPT, str(export), kind, str(tmp_path / "clip.pt"),
-                           str(tmp_path / "hidden.pt")], capture_output=True, text=True, env=env, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    theirs = torch.load(tmp_path / "hidden.pt")
+    assert "PATH" not in card and f'codec2vec.load("{export}")' in card
+    clip = 0.1 * torch.randn(1, 13000, generator=torch.Generator().manual_seed(0))
+    theirs = _run_card_snippet(export, clip, tmp_path)
     ours, frames = load_upstream(str(export)).embed(clip[0].numpy())
-    assert frames.tolist() == [50] and len(theirs) == len(ours) == 3
-    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(theirs, ours))
+    assert frames.tolist() == [41] and len(theirs) == len(ours) == 3
+    assert all(a.shape == b.shape and torch.allclose(a, b, atol=1e-5) for a, b in zip(theirs, ours))
     # --no-code (the models shipped inside codec2vec): no code, no auto_map, even over an earlier export
     export_model(str(tmp_path / "model"), export, remote_code=False)
     assert not list(export.glob("*.py")) and "auto_map" not in json.loads((export / "config.json").read_text())
-    assert "trust_remote_code" not in (export / "README.md").read_text()
+    card = (export / "README.md").read_text()
+    assert "trust_remote_code" not in card and 'codec2vec.load("export")' in card
+
+
+def test_an_export_on_the_default_codec_carries_it(tmp_path):
+    # The default codec ships with codec2vec, not with transformers: the export copies it into codec/,
+    # so the card's snippet works where codec2vec is not installed.
+    from codec2vec.models.export import export_model
+    from eval_fixtures import save_tiny_model
+
+    export = export_model(str(save_tiny_model(tmp_path / "model", "default")), tmp_path / "export")
+    assert json.loads((export / "config.json").read_text())["codec_folder"] == "codec"
+    clip = 0.1 * torch.randn(1, 9000, generator=torch.Generator().manual_seed(1))
+    theirs = _run_card_snippet(export, clip, tmp_path)
+    ours, _ = load_upstream(str(export)).embed(clip[0].numpy())
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(theirs, ours))
+
+
+def test_automodel_loads_float16_exports_in_float32_and_refuses_damaged_ones(tmp_path):
+    import codec2vec.models.hf  # noqa: F401 (registers the auto classes)
+    from transformers import AutoModel
+
+    from codec2vec.models.export import export_model
+    from codec_fixtures import save_tiny_dac
+    from eval_fixtures import save_tiny_model
+
+    model = save_tiny_model(tmp_path / "model", save_tiny_dac(tmp_path / "codec"))
+    export = export_model(str(model), tmp_path / "export", dtype="float16")
+    config = json.loads((export / "config.json").read_text())
+    assert config["torch_dtype"] == "float32" and config["weights_dtype"] == "float16"
+    loaded = AutoModel.from_pretrained(str(export))
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}
+    weights = export / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-2] ^= 0xFF  # a flipped byte in the last tensor: the file still parses
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="model.safetensors: damaged or replaced"):
+        AutoModel.from_pretrained(str(export))
 
 
 def test_an_export_names_a_hub_codec_by_commit_instead_of_copying_it(tmp_path, monkeypatch):

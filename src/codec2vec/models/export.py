@@ -6,7 +6,8 @@ a README.md model card, and the model's code (hf.py as modeling_codec2vec.py, wi
 encoder.py and inputs.py) so that transformers loads it with `trust_remote_code=True` where codec2vec
 is not installed. The codec of a unit model is named, not copied, when it is on the Hugging Face Hub
 (`codec_hub`: 'owner/name@commit', checked against the weights hash the model was trained with);
-otherwise its transformers folder is copied into `codec/`. Codecs that ship with codec2vec need neither.
+otherwise its folder is copied into `codec/`, the codecs that ship with codec2vec too (only the
+models shipped inside codec2vec itself, exported without code, leave their codec out).
 `codec2vec.load(FOLDER)` loads an export; units are then made with that codec (weights hash-checked).
 """
 
@@ -100,7 +101,9 @@ def export_model(spec: str, out: str | Path, dtype: str = "float32", card: str =
     if (out / CODEC_FOLDER).exists():  # from an earlier export into the same folder
         shutil.rmtree(out / CODEC_FOLDER)
     pinned = None
-    if codec and codec["codec_id"] not in BUILT_IN_CODECS:
+    # A codec that ships with codec2vec is copied too, unless the export ships inside codec2vec itself:
+    # transformers alone cannot find it otherwise (the card's `subfolder="codec"`).
+    if codec and (remote_code or codec["codec_id"] not in BUILT_IN_CODECS):
         hub = codec_hub or _hub_source(codec["codec_id"])
         if hub:
             pinned = _pin_codec(codec, hub)
@@ -109,10 +112,12 @@ def export_model(spec: str, out: str | Path, dtype: str = "float32", card: str =
     keys = transformers_keys(config)
     if not remote_code:
         del keys["auto_map"]
-    exported = {**config, **keys, "torch_dtype": dtype,
+    # torch_dtype stays float32: the dtype the model loads in (transformers reads it); weights_dtype
+    # is how the file stores them.
+    exported = {**config, **keys, "weights_dtype": dtype,
                 "weights_sha256": file_sha256(out / "model.safetensors"), "codec_hub": pinned,
                 "codec_folder": CODEC_FOLDER if (out / CODEC_FOLDER / "config.json").is_file() else None}
-    atomic_write_text(out / "README.md", model_card(exported, card))
+    atomic_write_text(out / "README.md", model_card(exported, card, out.name if not remote_code else str(out)))
     atomic_write_text(out / "config.json", json.dumps(exported, indent=2) + "\n")  # last: marks it complete
     return out
 
@@ -151,7 +156,9 @@ def _check_codec(loaded, codec: dict, where: str) -> None:
                           f"(weights hash {loaded.info.weights_hash[:12]} vs {codec['weights_hash'][:12]})")
 
 
-def model_card(config: dict, card: str) -> str:
+def model_card(config: dict, card: str, where: str) -> str:
+    """The export's README.md; `where`: the name or path its load lines use (a shipped model's name,
+    or the folder as exported: the Hub id it is uploaded to works the same)."""
     step, objective = config.get("step"), config.get("objective")
     codec = (config.get("codec") or {}) if config["input_kind"] == "units" else {}
     run = config.get("pretrain_config", {})
@@ -160,39 +167,44 @@ def model_card(config: dict, card: str) -> str:
              "tags: [speech, self-supervised-learning, audio, codec2vec]", "---", "",
              f"# codec2vec model ({config['input_kind']} input, {objective} targets)\n",
              f"- Transformer: {config['num_hidden_layers']} layers, width {config['hidden_size']}, "
-             f"{config['num_attention_heads']} heads, FFN {config['intermediate_size']}; weights {config['torch_dtype']}",
+             f"{config['num_attention_heads']} heads, FFN {config['intermediate_size']}; weights stored in "
+             f"{config['weights_dtype']}, loaded in float32",
              f"- Pre-trained for {step} steps with `codec2vec pretrain` ({objective} targets)"]
     if codec:
-        where = (f"on the Hub as `{config['codec_hub']}`" if config.get("codec_hub") else
-                 "in `codec/`" if config.get("codec_folder") else "it ships with codec2vec")
+        kept = (f"on the Hub as `{config['codec_hub']}`" if config.get("codec_hub") else
+                "in `codec/`" if config.get("codec_folder") else "it ships with codec2vec")
         lines.append(f"- Input: units of codec '{codec['codec_id']}' ({codec['n_codebooks']} codebooks x "
                      f"{codec['codebook_size']} at {codec['frame_rate']} frames/s), weights sha256 "
-                     f"{codec['weights_hash'][:16]}...; {where}")
+                     f"{codec['weights_hash'][:16]}...; {kept}")
     if run.get("data"):
         lines.append(f"- Training data: `{run['data'].get('units') or run['data'].get('audio')}`")
     lines += ["", card.strip(), "", "Load it:", "", "```python", "import codec2vec",
-              "upstream = codec2vec.load(\"PATH_NAME_OR_HUB_ID\")", "hidden, frames = upstream.embed(audio_16khz)  "
+              f"upstream = codec2vec.load(\"{where}\")", "hidden, frames = upstream.embed(audio_16khz)  "
               "# list of [batch, frames, width], one per layer", "```", "",
               "or with transformers (units from the codec above, or 16 kHz audio for the baselines):", "",
               "```python", "import codec2vec.models.hf  # registers AutoModel's codec2vec class",
-              "from transformers import AutoModel", "model = AutoModel.from_pretrained(\"PATH_OR_HUB_ID\")",
+              "from transformers import AutoModel", f"model = AutoModel.from_pretrained(\"{where}\")",
               "hidden_states = model(units=codes, frames=frames).hidden_states", "```", ""]
     if "auto_map" not in config:
         return "\n".join(lines)
     lines += ["Without codec2vec installed, transformers runs the model code this folder carries:", "",
-              "```python", "from transformers import AutoModel",
-              "model = AutoModel.from_pretrained(\"PATH_OR_HUB_ID\", trust_remote_code=True)"]
+              "```python", "import torch", "from transformers import AutoModel",
+              f"model = AutoModel.from_pretrained(\"{where}\", trust_remote_code=True)"]
     if config.get("codec_hub") or config.get("codec_folder"):
-        repo, revision = split_revision(config["codec_hub"]) if config.get("codec_hub") else ("PATH_OR_HUB_ID", None)
+        repo, revision = split_revision(config["codec_hub"]) if config.get("codec_hub") else (where, None)
         source = f"\"{repo}\", revision=\"{revision}\"" if revision else f"\"{repo}\", subfolder=\"codec\""
+        rate = Fraction(codec["frame_rate"])
+        hop = codec["sample_rate"] * rate.denominator // rate.numerator
         lines += [f"codec = AutoModel.from_pretrained({source})",
-                  f"# audio: one clip [1, samples] at {codec['sample_rate']} Hz, zero-padded to whole frames "
-                  f"({codec['sample_rate'] * Fraction(codec['frame_rate']).denominator // Fraction(codec['frame_rate']).numerator} samples)",
-                  "codes = codec.encode(audio[:, None]).audio_codes",
+                  f"# audio: [1, samples] at {codec['sample_rate']} Hz; as codec2vec does, zero-pad it to whole "
+                  f"frames of {hop} samples (a partial frame counts)",
+                  f"audio = torch.nn.functional.pad(audio, (0, -audio.shape[-1] % {hop}))",
+                  "with torch.no_grad():", "    codes = codec.encode(audio[:, None]).audio_codes",
                   "frames = torch.tensor([codes.shape[-1]])"]
-    elif codec:
-        lines.append("# codes: units of codec2vec's own default codec (codec2vec/codecs/default in its package)")
-    lines += ["hidden_states = model(units=codes, frames=frames).hidden_states" if codec else
-              "hidden_states = model(audio=audio, frames=frames).hidden_states  # frames: ceil(samples / 320)",
+    else:
+        lines.append("frames = torch.tensor([-(-audio.shape[-1] // 320)])  # audio: [1, samples] at 16 kHz")
+    lines += ["with torch.no_grad():",
+              "    hidden_states = model(units=codes, frames=frames).hidden_states" if codec else
+              "    hidden_states = model(audio=audio, frames=frames).hidden_states",
               "```", ""]
     return "\n".join(lines)

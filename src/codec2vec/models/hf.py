@@ -14,6 +14,8 @@ baselines, and `frames` [B], and returns every hidden state (input projection an
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput
@@ -44,6 +46,27 @@ class Codec2VecModel(PreTrainedModel):
         self.codec2vec = Codec2Vec(ModelConfig.from_dict(config.model), config.n_codebooks,
                                    config.codebook_size)
         self.post_init()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' loading, then the check codec2vec makes: model.safetensors must be the file the
+        export recorded (config.json's weights_sha256), or the weights are damaged or replaced."""
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        expected = getattr(model.config, "weights_sha256", None)
+        if expected:
+            from transformers.utils import cached_file
+
+            options = {k: kwargs[k] for k in ("subfolder", "revision", "cache_dir", "local_files_only", "token")
+                       if k in kwargs}
+            path = cached_file(pretrained_model_name_or_path, "model.safetensors", **options)
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            if digest.hexdigest() != expected:
+                raise ValueError(f"{path}: damaged or replaced (its sha256 differs from config.json's "
+                                 "weights_sha256); download or export the model again")
+        return model
 
     def _init_weights(self, module: torch.nn.Module) -> None:
         # Only the non-persistent buffers need values: every parameter comes from the checkpoint.
