@@ -52,7 +52,19 @@ def test_bad_checkpoints_are_named(tmp_path, capsys):
     for name, message in (("junk.pth", "not a readable weights-only PyTorch checkpoint"),
                           ("other.pth", "not an original DAC checkpoint"), ("absent.pth", "no such checkpoint file")):
         assert main(["codec", "import-dac", str(tmp_path / name), "--out", str(tmp_path / "out")]) != 0
-        assert f"{tmp_path / name}: {message}" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"{tmp_path / name}: {message}" in err and "weights_only=False" not in err
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "weights.pth").write_bytes(b"x")
+    assert main(["codec", "import-dac", str(tmp_path / "run"), "--out", str(tmp_path / "out")]) != 0
+    assert f"{tmp_path / 'run'}: a directory, not a checkpoint file; give the file itself (weights.pth is here)" \
+        in capsys.readouterr().err
+
+    from fractions import Fraction
+
+    torch.save({"state_dict": Fraction(1, 2)}, tmp_path / "code.pth")  # a global a weights-only load refuses
+    assert main(["codec", "import-dac", str(tmp_path / "code.pth"), "--out", str(tmp_path / "out")]) != 0
+    assert "holds Python objects other than tensors" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

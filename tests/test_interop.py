@@ -74,8 +74,19 @@ def test_hf_upstream_errors_name_the_problem(hf_models, tmp_path):
     with pytest.raises(ConfigError, match="frame stride is 160 samples.*only 320-sample-stride"):
         load_upstream(f"hf:{tmp_path / 'stride160'}")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ConfigError, match="hf:.*empty: cannot load it"):
+    with pytest.raises(ConfigError, match="hf:.*empty: no config.json in .*: not a model folder saved by save_pretrained"):
         load_upstream(f"hf:{tmp_path / 'empty'}")
+    folder = tmp_path / "no-weights"
+    HubertConfig(**SMALL).save_pretrained(folder)
+    with pytest.raises(ConfigError, match="has a config.json but no weights \\(model.safetensors or pytorch_model.bin\\)"):
+        load_upstream(f"hf:{folder}")
+    folder = tmp_path / "corrupt"
+    HubertModel(HubertConfig(**SMALL)).save_pretrained(folder)
+    (folder / "model.safetensors").write_bytes(b"\x00" * 100)
+    with pytest.raises(ConfigError, match="corrupt: cannot load .*corrupt/model.safetensors \\(.*\\); the file is damaged"):
+        load_upstream(f"hf:{folder}")
+    with pytest.raises(ConfigError, match="hf:.*missing/model: no such folder here, and not a hub id"):
+        load_upstream(f"hf:{tmp_path / 'missing' / 'model'}")
 
 
 def test_kaldi_fbank_upstream_is_s3prls_fbank_on_the_shared_grid():
@@ -128,6 +139,22 @@ def test_s3prl_expert_follows_the_upstream_interface(tiny_model):
     expert.train()  # s3prl fine-tunes upstreams with gradients
     sum(h.sum() for h in expert(wavs)["hidden_states"]).backward()
     assert all(p.grad is not None for p in expert.model.encoder.layers[0].parameters())
+
+
+def test_s3prl_register_says_what_is_missing(monkeypatch):
+    import sys
+
+    import codec2vec.s3prl
+
+    for name in [m for m in sys.modules if m == "s3prl" or m.startswith("s3prl.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "torchaudio", None)  # installed s3prl, torchaudio that will not load
+    with pytest.raises(ConfigError, match="s3prl is installed, but its hub does not import: torchaudio is missing"
+                                          ".*UpstreamExpert\\(SPEC\\) still gives"):
+        codec2vec.s3prl.register()
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
+    with pytest.raises(ConfigError, match="needs s3prl: pip install s3prl$"):
+        codec2vec.s3prl.register()
 
 
 def test_s3prl_expert_refuses_what_s3prl_cannot_use(monkeypatch):

@@ -69,10 +69,18 @@ class UpstreamExpert(nn.Module):
 
 def register() -> None:
     """Add `codec2vec` to s3prl.hub: S3PRLUpstream("codec2vec", path_or_url=SPEC) then works."""
+    import importlib.util
+
+    if importlib.util.find_spec("s3prl") is None:
+        raise ConfigError("codec2vec.s3prl.register() needs s3prl: pip install s3prl")
     try:
         from s3prl import hub
     except ImportError as e:
-        raise ConfigError(f"codec2vec.s3prl.register() needs s3prl ({e}); pip install s3prl") from None
+        missing = getattr(e, "name", None) or str(e)
+        raise ConfigError(f"s3prl is installed, but its hub does not import: {missing} is missing or broken ({e}); "
+                          f"s3prl needs torchaudio, which has no build for every torch (this is {torch.__version__}). "
+                          "Without it, codec2vec.s3prl.UpstreamExpert(SPEC) still gives s3prl's upstream interface, "
+                          "and `codec2vec export MODEL --out DIR --s3prl` still writes a Hub expert") from None
 
     def codec2vec(ckpt: str, *args, **kwargs) -> UpstreamExpert:
         return UpstreamExpert(ckpt)

@@ -107,12 +107,20 @@ def import_dac(checkpoint: str | Path, out: str | Path) -> Path:
     from transformers import DacModel
 
     checkpoint, out = Path(checkpoint), Path(out)
+    if checkpoint.is_dir():
+        inside = sorted(p.name for p in checkpoint.glob("*.pth"))
+        raise CodecError(f"{checkpoint}: a directory, not a checkpoint file; give the file itself"
+                         + (f" ({', '.join(inside)} is here)" if inside else " (Descript's is named weights.pth)"))
     if not checkpoint.is_file():
         raise CodecError(f"{checkpoint}: no such checkpoint file")
     try:
         saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle and zip errors vary; a weights-only load refuses code objects too
-        raise CodecError(f"{checkpoint}: not a readable weights-only PyTorch checkpoint ({type(e).__name__}: {e})") from None
+        # torch's own text advises weights_only=False, which codec2vec never does (it runs the file's code)
+        cause = ("it holds Python objects other than tensors, which codec2vec does not load (no code from a "
+                 "checkpoint runs here)" if "Unsupported global" in str(e) else
+                 f"its bytes are neither a PyTorch zip archive nor a pickle of tensors ({type(e).__name__})")
+        raise CodecError(f"{checkpoint}: not a readable weights-only PyTorch checkpoint: {cause}") from None
     if not isinstance(saved, dict) or "state_dict" not in saved or "kwargs" not in (saved.get("metadata") or {}):
         raise CodecError(f"{checkpoint}: not an original DAC checkpoint (expected 'state_dict' and "
                          "'metadata' -> 'kwargs', as Descript's DAC.save writes)")

@@ -25,6 +25,7 @@ import torch
 
 from codec2vec.codecs.base import CodecInfo
 from codec2vec.errors import ConfigError, DependencyError
+from codec2vec.hub import is_hub_id
 from codec2vec.models.inputs import (AUDIO_HOP, AUDIO_RATE, InputConfig, LogMelInput, UnitInput, batch_frames,
                                      frames_for_samples)
 from codec2vec.units.store import file_sha256
@@ -320,31 +321,52 @@ def _fill_grid(frames: torch.Tensor, t: int) -> torch.Tensor:
     return torch.cat([frames, frames[-1:].expand(t - frames.shape[0], -1)])
 
 
-def _from_pretrained(cls, source: str):
-    """A folder, or a hub id: from the local cache first, then the network."""
-    if Path(source).expanduser().is_dir():
-        return cls.from_pretrained(source)
-    try:
-        return cls.from_pretrained(source, local_files_only=True)
-    except OSError:
-        return cls.from_pretrained(source)
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 def _load_hf(source: str):
-    """AutoModel and (when it has one) AutoFeatureExtractor of a folder or a hub id."""
+    """AutoModel and (when it has one) AutoFeatureExtractor of a folder, or of a hub id (from the
+    local cache first, then the network). Every failure names the folder or file and the cause."""
     from transformers import AutoFeatureExtractor, AutoModel
 
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ConfigError(f"hf:{source}: no config.json in {folder}: not a model folder saved by save_pretrained")
+        if not any((folder / name).is_file() for name in WEIGHT_FILES):
+            raise ConfigError(f"hf:{source}: {folder} has a config.json but no weights ({' or '.join(WEIGHT_FILES[::2])})")
+        try:
+            model = AutoModel.from_pretrained(folder)
+        except Exception as e:  # safetensors, torch and transformers each raise their own kinds for a bad file
+            weights = next(folder / name for name in WEIGHT_FILES if (folder / name).is_file())
+            raise ConfigError(f"hf:{source}: cannot load {weights} ({type(e).__name__}: "
+                              f"{(str(e).splitlines() or [''])[0][:200]}); the file is damaged or incomplete, or "
+                              "not a checkpoint of this config: save or download it again") from None
+        preprocessor = _optional(AutoFeatureExtractor.from_pretrained, folder)
+        return model, preprocessor
+    if not is_hub_id(source):
+        raise ConfigError(f"hf:{source}: no such folder here, and not a hub id (owner/name)")
     try:
-        model = _from_pretrained(AutoModel, source)
+        try:
+            model = AutoModel.from_pretrained(source, local_files_only=True)
+        except OSError:
+            model = AutoModel.from_pretrained(source)
     except (OSError, ValueError) as e:
         raise ConfigError(f"hf:{source}: cannot load it ({str(e).splitlines()[0]}); give a folder saved by "
                           "save_pretrained, or a hub id (without network: one already in the local Hugging Face "
                           f"cache, e.g. from `huggingface-cli download {source}` elsewhere)") from None
-    try:
-        preprocessor = _from_pretrained(AutoFeatureExtractor, source)
-    except (OSError, ValueError):
-        preprocessor = None  # no preprocessor_config.json: raw waveform, as the model's config implies
+    preprocessor = (_optional(AutoFeatureExtractor.from_pretrained, source, local_files_only=True)
+                    or _optional(AutoFeatureExtractor.from_pretrained, source))
     return model, preprocessor
+
+
+def _optional(load, *args, **kwargs):
+    """A preprocessor, or None where there is none (no preprocessor_config.json: raw waveform, as the
+    model's config implies)."""
+    try:
+        return load(*args, **kwargs)
+    except (OSError, ValueError):
+        return None
 
 
 def upstream_name(spec: str) -> str:
@@ -370,7 +392,6 @@ def load_upstream(spec: str, device: str | torch.device = "cpu") -> Upstream:
         return HfUpstream(spec.removeprefix("hf:"), device)
     if spec.startswith("codec:"):
         return CodecLatentUpstream(spec.removeprefix("codec:") or "default", device)
-    from codec2vec.hub import is_hub_id
     from codec2vec.models.export import pretrained_models
 
     if not Path(spec).exists() and spec not in pretrained_models() and not is_hub_id(spec):
