@@ -48,8 +48,9 @@ def probe(runs: list[Path], cfg: EvalConfig, out: Path) -> list[dict]:
             if step not in seen:
                 raise SystemExit(f"{run}: no metrics record at step {step}; use keep_every as a multiple of log_every")
             folder = out / run.name / snapshot.name
-            evaluate(load_config(EvalConfig, values={**config_to_dict(cfg), "model": str(snapshot),
-                                                     "out": str(folder)}), progress=False)
+            evaluate(load_config(EvalConfig, values={**config_to_dict(cfg), "model": str(snapshot), "out": str(folder),
+                                                     "cache": cfg.cache or str(folder / "feature-cache")}),
+                     progress=False)
             if not cfg.cache:  # the snapshot's own features (~0.3 GB at 2 x 128 on synth-eval), never read again
                 shutil.rmtree(folder / "feature-cache", ignore_errors=True)
             for task_file in sorted(folder.glob("*.json")):

@@ -28,6 +28,14 @@ def write_wav(path: Path, seconds: float = 0.5, rate: int = 16000, **kw) -> Path
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _feature_cache_in_a_temporary_folder(tmp_path_factory):
+    """`evaluate` caches features under $CODEC2VEC_CACHE by default: the tests' own, not the user's."""
+    import os
+
+    os.environ["CODEC2VEC_CACHE"] = str(tmp_path_factory.mktemp("codec2vec-cache"))
+
+
 @pytest.fixture
 def wav_factory(tmp_path):
     def make(rel: str, seconds: float = 0.5, rate: int = 16000, **kw) -> Path:

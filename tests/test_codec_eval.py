@@ -116,3 +116,15 @@ def test_whisper_judge_decodes_greedily(monkeypatch):
     judge.model = Model()
     assert judge.transcribe(np.zeros(1600, dtype=np.float32)) == ""
     assert calls[0]["temperature"] == 0.0 and calls[0]["beam_size"] == 1
+
+
+def test_no_command_warns_about_pkg_resources(speech_manifest, tmp_path):
+    # Resemblyzer's VAD imports pkg_resources, whose deprecation warning every codec eval printed.
+    import subprocess
+    import sys
+
+    script = ("import warnings; warnings.simplefilter('default')\n"
+              "from codec2vec.codecs.quality import SpeakerJudge; SpeakerJudge()\n"
+              "from codec2vec.cli import main; main(['codec', 'list'])")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0 and "pkg_resources" not in done.stderr, done.stderr[-2000:]

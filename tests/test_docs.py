@@ -101,3 +101,40 @@ def test_every_python_block_compiles_and_its_imports_resolve():
                 for alias in node.names:
                     assert hasattr(module, alias.name) or importlib.util.find_spec(f"{node.module}.{alias.name}"), \
                         f"{page.name}: {node.module} has no {alias.name}"
+
+
+def _subparsers(parser, path=()):
+    """(command words, parser) for every verb and action of the CLI."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield path + (name,), sub
+                yield from _subparsers(sub, path + (name,))
+
+
+def test_every_verbs_help_is_true():
+    """Each verb's override example is a setting its own config takes; every option says what it is;
+    options a run cannot do without say that they are required (they may come from --config)."""
+    import argparse
+
+    from codec2vec.config import load_config
+
+    schemas = _schemas()
+    required = {("extract",): {"--corpus", "--out"}, ("codec", "eval"): {"--corpus"}, ("pretrain",): {"--out"},
+                ("kmeans",): {"--out", "--units"}, ("evaluate",): {"--model", "--corpus", "--out"},
+                ("benchmark",): {"--models", "--out"}}
+    checked = 0
+    for words, sub in _subparsers(build_parser()):
+        for action in sub._actions:
+            if action.dest == "help" or isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help, f"codec2vec {' '.join(words)}: {action.option_strings or action.dest} has no help"
+            if action.dest == "overrides":
+                example = action.help.rsplit("e.g. ", 1)[1]
+                load_config(schemas[sub._defaults["func"].__name__], overrides=[example])
+                checked += 1
+            if action.option_strings and action.option_strings[-1] in required.get(words, ()):
+                assert "required" in action.help and not action.required, (words, action.option_strings)
+    assert checked == len(schemas)

@@ -509,7 +509,7 @@ def test_evaluate_killed_at_random_points_resumes_to_the_same_results(setup, tmp
             "head.max_epochs.er=3"]
     from codec2vec.cli import main
 
-    assert main(args + ["--out", str(tmp_path / "whole")]) == 0
+    assert main(args + [f"cache={tmp_path / 'whole-cache'}", "--out", str(tmp_path / "whole")]) == 0
     want = {t: json.loads((tmp_path / "whole" / f"{t}.json").read_text()) for t in tasks}
     killed_mid_run = 0
     # killed once the first cache entry is written / once the first task's results are, plus a seeded delay
@@ -517,8 +517,9 @@ def test_evaluate_killed_at_random_points_resumes_to_the_same_results(setup, tmp
                 2: lambda out: (out / "ks.json").is_file()}
     for seed, ready in triggers.items():
         out = tmp_path / f"killed-{seed}"
-        killed_mid_run += kill_at_random_point(cli(*args, "--out", str(out)), lambda: ready(out), seed, 0.3)
-        assert main(args + ["--out", str(out)]) == 0
+        own = [f"cache={out / 'feature-cache'}"]  # each run its own cache, to be killed while writing it
+        killed_mid_run += kill_at_random_point(cli(*args, *own, "--out", str(out)), lambda: ready(out), seed, 0.3)
+        assert main(args + own + ["--out", str(out)]) == 0
         for t in tasks:
             got = json.loads((out / f"{t}.json").read_text())
             assert (got["dev"], got["test"], got["layer_weights"]) == \
@@ -615,3 +616,14 @@ def test_best_layer_tool_picks_the_transformer_layer_with_the_highest_dev_pnmi(s
     measured = [{"layer": 0, "pnmi": 0.34}, {"layer": 1, "pnmi": 0.32}, {"layer": 2, "pnmi": 0.27}]
     assert module.choose_layer(measured)["layer"] == 1  # the input embedding is measured, never chosen
     assert module.choose_layer(measured[:1])["layer"] == 0  # one hidden state: that one
+
+
+def test_the_feature_cache_stays_out_of_the_results_folder(setup, tmp_path, monkeypatch):
+    from codec2vec.cli import main
+
+    monkeypatch.setenv("CODEC2VEC_CACHE", str(tmp_path / "user-cache"))
+    out = tmp_path / "results"
+    assert main(["evaluate", "--model", setup["model"], "--corpus", setup["corpus"], "--units", setup["units"],
+                 "--tasks", "ks", "--quiet", "head.max_epochs.ks=1", "--out", str(out)]) == 0
+    assert (out / "ks.json").is_file() and not list(out.rglob("*.bin"))
+    assert list((tmp_path / "user-cache" / "features").glob("*/*/index.json"))

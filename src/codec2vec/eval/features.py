@@ -135,6 +135,19 @@ def _remove_dead_temporaries(path: Path) -> None:
             pass
 
 
+CACHE_ENV = "CODEC2VEC_CACHE"
+
+
+def default_cache_root() -> Path:
+    """Where `evaluate` caches features unless told (`cache=DIR`): $CODEC2VEC_CACHE/features, else
+    $XDG_CACHE_HOME/codec2vec/features (~/.cache/...). Not the results folder: features of one
+    upstream can be hundreds of MB, and results are what gets kept and shared. Entries are keyed by
+    the upstream's weights and the manifest's hash, so runs share them safely."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]) / "features"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "codec2vec" / "features"
+
+
 def cached_features(upstream: Upstream, manifest: Manifest, split: str, rows: list[Utterance], pooling: str,
                     layer_norm: bool, cache_root: str | Path, units: str | Path | Callable | None = None,
                     max_batch_frames: int = 20_000, progress: bool = True) -> CachedFeatures:

@@ -24,7 +24,7 @@ from codec2vec.data.trials import read_trials, trials_file
 from codec2vec.errors import ConfigError
 from codec2vec.eval.downstream import (Examples, HeadConfig, check_profile, default_lr, reads_frames, score, score_items,
                                       train_head, vocabulary)
-from codec2vec.eval.features import cached_features, unit_store_for
+from codec2vec.eval.features import cached_features, default_cache_root, unit_store_for
 from codec2vec.eval.intervals import CONFIDENCE, bootstrap_interval, metric_value, size
 from codec2vec.eval.tasks import Task, folds, parse_tasks, split_names, task_manifest
 from codec2vec.eval.upstream import Upstream, load_upstream
@@ -51,7 +51,7 @@ class EvalConfig:
     corpus: str = ""  # corpus folder (corpus.json): synthetic, or `codec2vec corpus prepare`d
     units: str = ""  # folder of unit stores named by subset (UNITS/read, ...); missing ones are extracted
     out: str = ""  # results folder
-    cache: str = ""  # feature cache root; "" = OUT/feature-cache
+    cache: str = ""  # feature cache root; "" = default_cache_root(): not in the results folder
     seed: int = 1
     lr_sweep: list[float] = field(default_factory=list)  # learning rates to try on every task; [] = head.lr
     splits: dict[str, str] = field(default_factory=dict)  # train/dev/test -> manifest split names ({} = standard)
@@ -77,7 +77,7 @@ class TaskRunner:
     def __init__(self, cfg: EvalConfig, upstream: Upstream, task: Task, log, progress: bool = True):
         self.cfg, self.upstream, self.task, self.log, self.progress = cfg, upstream, task, log, progress
         self.manifest: Manifest = task_manifest(cfg.corpus, task)
-        self.cache_root = Path(cfg.cache or Path(cfg.out) / "feature-cache")
+        self.cache_root = Path(cfg.cache) if cfg.cache else default_cache_root()
         if task.level == "frame":
             self.classes = vocabulary(task)
         else:
