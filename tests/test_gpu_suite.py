@@ -65,6 +65,6 @@ def test_smoke_suite_runs_every_step_on_cpu(tmp_path):
     assert set(suite["extract_throughput"]["results"]) == {
         "dac_16khz_architecture", "dac_16khz_architecture_bf16", "default_codec", "default_codec_compiled",
         "default_codec_extract_pipeline",
-        "default_codec_extract_pipeline_unmapped", "default_codec_extract_pipeline_eager"}
+        "default_codec_extract_pipeline_glibc_default", "default_codec_extract_pipeline_eager"}
     assert suite["git_revision"] and "goals" in suite
     assert "GPU suite on CPU (smoke run)" in done.stdout

@@ -1,17 +1,20 @@
-"""Keep a long run's peak memory that of one batch (glibc's malloc; elsewhere these do nothing).
+"""Keep a long run's peak memory that of one batch, without paying for it in page faults (glibc's
+malloc; elsewhere these do nothing).
 
-Two ways glibc let extraction's peak RSS creep up with the number of batches (631 MiB at 1 h of
-audio, 899 MiB at 10 h, benchmarks/memory_bounds.py):
-- memory a batch freed stays in the heap, in gaps that later batches do not always reuse:
-  `release_free_memory` (malloc_trim) after each batch returns the free pages;
-- glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB), so a codec's
-  10-30 MB activations are soon carved from the heap, where they fragment it further:
-  `large_blocks_mapped` fixes the threshold at 4 MiB while extraction runs, so such blocks get
-  mappings of their own that go back to the system when freed (the codec's activations are the big
-  blocks). glibc cannot go back to its dynamic rule once a threshold is set, so on leaving it sets
-  the values that rule reaches in a long run (mmap at 32 MiB, trim at 64 MiB): the stages that run
-  after extraction in the same process (the demo, evaluation) allocate as they would have anyway.
-  Before, the 4 MiB threshold stayed for the rest of the process and pre-training ran 10 % slower.
+- Memory a batch freed stays in the heap, in gaps that later batches do not always reuse:
+  `release_free_memory` (malloc_trim) after each batch returns the free pages.
+- glibc maps every block above its mmap threshold (at most 32 MiB by its dynamic rule) on its own
+  and unmaps it when freed, so each batch's large activations (a 60 s window of the default codec
+  holds several of 61 MiB) were faulted in page by page again: extracting a 10-minute file spent
+  22.6 s in the kernel against 14.9 s of user time (13.1 M minor faults), a 0.26 h corpus of short
+  files 12.0 s against 23.1 s. An earlier setting (every block of 4 MiB and more mapped, to bound
+  heap growth) made it worse. `reused_heap` takes blocks up to 512 MiB from the heap and trims its
+  free top only past 1 GiB while extraction runs, so the next window or batch reuses pages already
+  mapped: 0.8 s and 3.9 s of kernel time, 2.5x and 1.3x faster, at a peak RSS of 1,108 and
+  971 MiB instead of 756 and 740 (docs/reliability.md; benchmarks/memory_bounds.py checks that
+  the peak stays flat as the corpus grows). glibc cannot go back to its dynamic rule once a
+  threshold is set, so on leaving it sets the values that rule reaches in a long run (mmap at
+  32 MiB, trim at 64 MiB): later stages in the same process allocate as they would have anyway.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from collections.abc import Iterator
 
 _M_TRIM_THRESHOLD = -1  # mallopt's parameter numbers (malloc.h)
 _M_MMAP_THRESHOLD = -3
-LARGE_BLOCK_BYTES = 4 << 20
+HEAP_BLOCK_BYTES = 512 << 20
+HEAP_KEEP_BYTES = 1 << 30
 DYNAMIC_MMAP_CEILING = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit; its rule trims at twice that
 
 
@@ -43,12 +47,13 @@ def release_free_memory() -> None:
 
 
 @contextlib.contextmanager
-def large_blocks_mapped() -> Iterator[None]:
-    """Within: blocks of LARGE_BLOCK_BYTES and more are mapped on their own and unmapped when freed.
-    After: glibc's long-run values (see the module's docstring)."""
+def reused_heap() -> Iterator[None]:
+    """Within: blocks up to HEAP_BLOCK_BYTES come from the heap, whose free top is kept up to
+    HEAP_KEEP_BYTES. After: glibc's long-run values (see the module's docstring)."""
     libc = _libc()
     if libc is not None:
-        libc.mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES)
+        libc.mallopt(_M_MMAP_THRESHOLD, HEAP_BLOCK_BYTES)
+        libc.mallopt(_M_TRIM_THRESHOLD, HEAP_KEEP_BYTES)
     try:
         yield
     finally:

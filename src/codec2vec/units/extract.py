@@ -27,7 +27,7 @@ from codec2vec.config import config_to_dict, save_config
 from codec2vec.data.audio import load_audio, stream_audio
 from codec2vec.data.manifest import Manifest, Utterance, read_manifest
 from codec2vec.errors import AudioError, Codec2VecError, ConfigError
-from codec2vec.memory import large_blocks_mapped, release_free_memory
+from codec2vec.memory import reused_heap, release_free_memory
 from codec2vec.provenance import provenance
 from codec2vec.ranks import rank_device, torchrun_ranks
 from codec2vec.units.store import (PACKINGS, STORE_FORMAT, STORE_VERSION, StoreError, UnitStore, file_sha256,
@@ -253,7 +253,7 @@ def _extract_rank(cfg: ExtractConfig, rank: int, world: int, progress: bool, cod
         from tqdm import tqdm
         bar = tqdm(total=sum(len(rows) for _, rows in mine), unit="utt", desc=f"extract {out.name}",
                    file=sys.stderr)
-    with large_blocks_mapped():
+    with reused_heap():
         for k, rows in mine:
             encode_shard(codec, manifest, rows, cfg, _shard_name(k), out)
             if bar is not None:
