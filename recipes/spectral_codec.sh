@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The spectral codec (issue 35): train it, then judge it by its units first, its sound second.
+#   bash recipes/spectral_codec.sh                          # every stage; resumable (rerun after a stop)
+#   bash recipes/spectral_codec.sh --stage 4 --stop-stage 4
+# Stages skip themselves when done (recipes/lib.sh); each command inside resumes its own work.
+#   1 data      codec training audio (configs/corpus/codec-train.yaml at $HOURS h), the held-out voices,
+#               the evaluation corpus (configs/corpus/synth-eval.yaml) and the real speech of Debian packages
+#   2 train     configs/codec/spectral.yaml (phase 1: no discriminator); about 2.5 h on 2 CPU cores
+#   3 publish   the training log -> $RESULTS/spectral_codec_training/
+#   4 units     what the units carry, beside log-mel and the default codec: a linear frame phone probe
+#               (benchmarks/frame_phone_probe.py) on $EVAL's read subset, and the codec latent as an
+#               upstream on PR, KS and SID with the offline proof's heads (3 seeds; its FBANK and
+#               default-codec latent rows are in benchmarks/results/offline_proof/benchmark/)
+#   5 sound     `codec eval` on 60 real English clips against the default codec, Codec 2 and Opus
+#   6 speed     extraction throughput with the CLI's defaults (benchmarks/extract_throughput.py)
+# Knobs (environment): EXP, RESULTS, HOURS, EVAL, CODEC (the codec judged in stages 4-6; default the
+# finished run's export), CODEC_ARGS (key=value overrides of the codec config).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EXP=${EXP:-exp/spectral-codec}
+RESULTS=${RESULTS:-benchmarks/results/spectral_codec}
+HOURS=${HOURS:-8}
+EVAL=${EVAL:-data/synth-eval}
+CODEC_ARGS=${CODEC_ARGS:-}
+source recipes/lib.sh
+RUN=$($PYTHON -c "from codec2vec.config import load_config; from codec2vec.codecs.train import CodecTrainConfig; \
+print(load_config(CodecTrainConfig, 'configs/codec/spectral.yaml', '$CODEC_ARGS'.split()).out)")
+CODEC=${CODEC:-$RUN/codec}
+
+data() {
+  $C2V corpus synth --config configs/corpus/codec-train.yaml --quiet hours="$HOURS"
+  $C2V corpus synth --config configs/corpus/codec-heldout.yaml --quiet
+  if [ ! -f "$EVAL/corpus.json" ]; then $C2V corpus synth --config configs/corpus/synth-eval.yaml out="$EVAL" --quiet; fi
+  make packaged-speech real-en
+}
+train() { $C2V codec train --config configs/codec/spectral.yaml --quiet $CODEC_ARGS; }
+publish() {
+  mkdir -p "$RESULTS/../spectral_codec_training"
+  cp "$RUN/train_log.jsonl" "$RESULTS/../spectral_codec_training/"
+  $PYTHON benchmarks/codec_training_curve.py "$RUN/train_log.jsonl" --out "$RESULTS/../spectral_codec_training/curve.png"
+}
+units() {
+  mkdir -p "$RESULTS"
+  $PYTHON benchmarks/frame_phone_probe.py --corpus "$EVAL" --subset read --feature logmel --feature codec:default \
+    --feature "codec:$CODEC" --out "$RESULTS/frame_phone_probe.json"
+  $C2V evaluate --model "codec:$CODEC" --corpus "$EVAL" --tasks pr,ks,sid --units "$EXP/eval-units" \
+    --out "$RESULTS/latent" --quiet cache="$EXP/feature-cache" head.max_epochs.pr=20 head.seeds=3
+}
+sound() {
+  $C2V codec eval --corpus data/real-en/real-en.jsonl --codec default --codec "$CODEC" --out "$RESULTS/codec_eval_real_en" \
+    limit=60
+  $PYTHON benchmarks/codec_eval_intervals.py "$RESULTS/codec_eval_real_en" --reference "Codec 2 3.2 kbit/s" \
+    --out "$RESULTS/codec_eval_real_en/intervals_vs_codec2.json"
+}
+speed() { $PYTHON benchmarks/extract_throughput.py --codec "$CODEC" --out "$RESULTS/extract_throughput_cpu.json"; }
+
+stage 1 data data
+stage 2 train train
+stage 3 publish publish
+stage 4 units units
+stage 5 sound sound
+stage 6 speed speed
