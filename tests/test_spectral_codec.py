@@ -161,3 +161,11 @@ def test_spectral_training_resumes_exactly(config_file, trained, tmp_path):
 def test_bad_training_config_is_named(config_file, tmp_path, capsys, override, message):
     code = main(["codec", "train", "--config", str(config_file), "--out", str(tmp_path / "bad"), override])
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_codec_list_names_each_codecs_architecture(capsys):
+    assert main(["codec", "list"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:2] == ["name", "architecture"]
+    assert any(line.split()[:2] == ["dac-16khz", "dac"] for line in out.splitlines())
+    assert "(DAC or spectral)" in out

@@ -78,12 +78,13 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 def _cmd_codec_list(args: argparse.Namespace) -> int:
     from codec2vec.codecs import CODECS
 
-    print(f"{'name':<14} {'rate':>6} {'frames/s':>9} {'codebooks':>9} {'size':>5} {'kbit/s':>7}  source")
+    print(f"{'name':<14} {'architecture':<12} {'rate':>6} {'frames/s':>9} {'codebooks':>9} {'size':>5} {'kbit/s':>7}  source")
     for spec in CODECS.values():
-        print(f"{spec.name:<14} {spec.sample_rate:>6} {str(spec.frame_rate):>9} {spec.n_codebooks:>9} "
-              f"{spec.codebook_size:>5} {spec.bitrate / 1000:>7.3g}  {spec.source}"
+        print(f"{spec.name:<14} {spec.architecture:<12} {spec.sample_rate:>6} {str(spec.frame_rate):>9} "
+              f"{spec.n_codebooks:>9} {spec.codebook_size:>5} {spec.bitrate / 1000:>7.3g}  {spec.source}"
               + (f"  ({spec.note})" if spec.note else ""))
-    print("Any transformers DAC/EnCodec/Mimi hub id or saved folder also works as --codec.")
+    print("Any transformers DAC/EnCodec/Mimi hub id or saved folder also works as --codec, and so does the folder "
+          "of a codec trained by `codec2vec codec train` (DAC or spectral).")
     return 0
 
 
