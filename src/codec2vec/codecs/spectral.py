@@ -90,7 +90,10 @@ class ConvNeXtBlock(nn.Module):
         self.gamma = nn.Parameter(torch.full((dim,), layer_scale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, T]
-        y = self.dwconv(x).transpose(1, 2)
+        # The depthwise convolution as a 2-D one of height 1: the same weights and sums, and PyTorch's CPU
+        # kernels run it about 3x faster than conv1d's depthwise path (measured on 2 cores).
+        y = nn.functional.conv2d(x[:, :, None], self.dwconv.weight[:, :, None], self.dwconv.bias, padding=(0, 3),
+                                 groups=x.shape[1])[:, :, 0].transpose(1, 2)
         y = self.pwconv2(nn.functional.gelu(self.pwconv1(self.norm(y))))
         return x + (self.gamma * y).transpose(1, 2)
 
@@ -219,18 +222,21 @@ class SpectralCodecModel(nn.Module):
         """DAC's residual lookup without its training-time work: DAC scores a code by the distance of
         unit vectors, whose largest value is the largest cosine, so only the cosines are computed, a
         block of frames at a time (the [frames, 1024] scores of a whole batch fill memory bandwidth,
-        not the cores; half of encoding time before). Same codes as the quantizer's forward (tests)."""
-        residual, quantized, codes, projected = latent, torch.zeros_like(latent), [], []
+        not the cores), on frames as rows (the projections as matrix products, not convolutions).
+        Same codes as the quantizer's forward (tests)."""
+        batch, _, frames = latent.shape
+        residual = latent.transpose(1, 2).reshape(batch * frames, -1)
+        quantized, codes, projected = torch.zeros_like(residual), [], []
         for q in self.quantizer.quantizers:
-            p = q.in_proj(residual)  # [B, codebook_dim, T]
-            vectors = nn.functional.normalize(p.transpose(1, 2).reshape(-1, p.shape[1]), dim=1)
+            p = nn.functional.linear(residual, q.in_proj.weight[:, :, 0], q.in_proj.bias)  # [N, codebook_dim]
+            vectors = nn.functional.normalize(p, dim=1)
             codebook = nn.functional.normalize(q.codebook.weight, dim=1)
-            index = torch.cat([(vectors[i: i + rows] @ codebook.T).argmax(1)
-                               for i in range(0, vectors.shape[0], rows)]).view(p.shape[0], -1)
-            step = q.out_proj(q.codebook(index).transpose(1, 2))
+            index = torch.cat([(vectors[i: i + rows] @ codebook.T).argmax(1) for i in range(0, len(vectors), rows)])
+            step = nn.functional.linear(q.codebook.weight[index], q.out_proj.weight[:, :, 0], q.out_proj.bias)
             quantized, residual = quantized + step, residual - step
-            codes.append(index)
-            projected.append(p)
+            codes.append(index.view(batch, frames))
+            projected.append(p.view(batch, frames, -1).transpose(1, 2))
+        quantized = quantized.view(batch, frames, -1).transpose(1, 2)
         return EncodeOutput(quantized, torch.stack(codes, dim=1), torch.cat(projected, dim=1))
 
     def decode(self, quantized_representation: torch.Tensor | None = None,
