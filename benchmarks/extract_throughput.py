@@ -13,6 +13,12 @@ codec2vec.memory) and once without; and eager with the mapping (what `compile=au
 Each pipeline run extracts the corpus twice and reports the second pass (compiled kernels come from
 torch's on-disk cache, as in every run after a machine's first) and the first pass's extra seconds
 (compiling). Writes JSON (benchmarks/results/extract_throughput_<device>.json).
+
+    .venv/bin/python benchmarks/extract_throughput.py --codec FOLDER --corpus data/synth-eval/read.jsonl ...
+
+With `--corpus` (repeatable), only the pipeline is measured, on each given manifest, with the CLI's
+defaults (`codec2vec extract --corpus M --out S --codec C`: compile=auto, all cores), for `--codec`
+and for the default codec side by side.
 """
 
 from __future__ import annotations
@@ -91,11 +97,30 @@ def pipeline_rate(corpus: Path, codec: str, device: str, workers: int, reuse_hea
         return {"audio_seconds": seconds, "wall_seconds": round(walls[1], 2), "workers": workers,
                 "audio_seconds_per_second": round(seconds / walls[1], 1),
                 "first_pass_extra_seconds": round(walls[0] - walls[1], 1), "reuse_heap": reuse_heap,
-                "compiled": compile == "true",
+                "compile": compile,
                 "includes": "codec load, audio I/O, writing"}
     finally:
         extract_module.reused_heap = reused_heap
         shutil.rmtree(root, ignore_errors=True)
+
+
+def cli_defaults(args) -> None:
+    """`codec2vec extract` with its defaults on each manifest, --codec beside the default codec."""
+    from codec2vec.units.extract import ExtractConfig
+
+    defaults = ExtractConfig()
+    results = {}
+    for corpus in args.corpus:
+        for codec in dict.fromkeys([args.codec, "default"]):
+            results[f"{Path(corpus).parent.name}/{Path(corpus).stem} {codec}"] = pipeline_rate(
+                Path(corpus), codec, args.device, defaults.workers, True, compile=defaults.compile)
+    record = {"benchmark": "extract_throughput_cli_defaults", "device": f"CPU x{os.cpu_count()}",
+              "torch_threads": torch.get_num_threads(), "codec": args.codec,
+              "codec_weights_hash": load_codec(args.codec).info.weights_hash, "results": results, **provenance()}
+    out = Path(args.out or "benchmarks/results/extract_throughput_cli_defaults.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
 
 
 def main() -> None:
@@ -107,8 +132,13 @@ def main() -> None:
                         help="synthetic corpus size for the pipeline runs (its pre-training subset, about a "
                              "third, is encoded)")
     parser.add_argument("--codec", default="default", help="the codec measured as 'default_codec' (a name or folder)")
+    parser.add_argument("--corpus", action="append", default=[],
+                        help="manifest: measure only the CLI-default pipeline on it (repeatable)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.corpus:
+        cli_defaults(args)
+        return
     from transformers import DacConfig, DacModel
 
     batch = args.batch or (32 if args.device.startswith("cuda") else 1)
