@@ -95,6 +95,11 @@ class CodecTrainConfig:
     device: str = "auto"
 
 
+# Settings a resumed run may change: where and how fast it runs, how often it logs and saves; not
+# what it computes (another thread count changes float sums' order, not the recipe).
+RESUMABLE_KEYS = ("threads", "device", "log_every", "checkpoint_every")
+
+
 def build_codec_model(arch: CodecArchitecture):
     """A freshly initialised model of `arch.kind` (a transformers DacModel or a SpectralCodecModel)."""
     hop = math.prod(arch.downsampling_ratios)
@@ -286,10 +291,13 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True, export_now: bool =
     out.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out / "checkpoint.pt"
     if (out / "config.yaml").exists() and checkpoint_path.exists():
-        saved = (out / "config.yaml").read_text(encoding="utf-8")
         import yaml
-        if yaml.safe_load(saved) != config_to_dict(cfg):
-            raise ConfigError(f"{out} holds a run with a different config; use another --out or delete it")
+
+        saved, mine = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8")), config_to_dict(cfg)
+        changed = sorted(k for k in set(saved) | set(mine) if k not in RESUMABLE_KEYS and saved.get(k) != mine.get(k))
+        if changed:
+            raise ConfigError(f"{out} holds a run with a different config ({', '.join(changed)}); use another --out "
+                              "or delete it")
     if export_now and not checkpoint_path.exists():
         raise ConfigError(f"{out}: no checkpoint.pt to export yet")
     save_config(cfg, out / "config.yaml")
