@@ -496,8 +496,9 @@ def test_shipped_model_loads_in_two_lines_and_exports():
     assert len(hidden) == layers + 1 and hidden[-1].shape == (1, 50, width) and frames.tolist() == [50]
     assert all(torch.isfinite(h).all() for h in hidden)
     assert config["codec"]["codec_id"] == "default" and config["codec_folder"] is None
-    assert config["torch_dtype"] == "float16"
-    assert "synthetic" in (folder / "README.md").read_text().lower()
+    assert config["weights_dtype"] == "float16" and config["torch_dtype"] == "float32"  # stored / loaded
+    card = (folder / "README.md").read_text()
+    assert "synthetic" in card.lower() and f'codec2vec.load("{name}")' in card and "PATH" not in card
 
 
 def test_evaluate_killed_at_random_points_resumes_to_the_same_results(setup, tmp_path):
