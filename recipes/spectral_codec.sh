@@ -6,7 +6,7 @@
 #   1 data      codec training audio (configs/corpus/codec-train.yaml at $HOURS h), the held-out voices,
 #               the evaluation corpus (configs/corpus/synth-eval.yaml) and the real speech of Debian packages
 #   2 train     configs/codec/spectral.yaml (phase 1: no discriminator); about 2.5 h on 2 CPU cores
-#   3 publish   the training log -> $RESULTS/spectral_codec_training/
+#   3 publish   the training log and its curve -> $RESULTS/
 #   4 units     what the units carry, beside log-mel and the default codec: a linear frame phone probe
 #               (benchmarks/frame_phone_probe.py) on $EVAL's read subset, and the codec latent as an
 #               upstream on PR, KS and SID with the offline proof's heads (3 seeds; its FBANK and
@@ -35,9 +35,9 @@ data() {
 }
 train() { $C2V codec train --config configs/codec/spectral.yaml --quiet $CODEC_ARGS; }
 publish() {
-  mkdir -p "$RESULTS/../spectral_codec_training"
-  cp "$RUN/train_log.jsonl" "$RESULTS/../spectral_codec_training/"
-  $PYTHON benchmarks/codec_training_curve.py "$RUN/train_log.jsonl" --out "$RESULTS/../spectral_codec_training/curve.png"
+  mkdir -p "$RESULTS"
+  cp "$RUN/train_log.jsonl" "$RESULTS/"
+  $PYTHON benchmarks/codec_training_curve.py "$RUN/train_log.jsonl" --out "$RESULTS/curve.png"
 }
 units() {
   mkdir -p "$RESULTS"
