@@ -112,6 +112,23 @@ def test_mel_only_training_has_no_discriminator_terms(config_file, tmp_path):
     assert [r["step"] for r in log] == [1, 2] and not any("d_loss" in r for r in log)
 
 
+def test_decoder_only_phase_keeps_a_dac_codecs_encoder_and_quantizer(config_file, trained, tmp_path):
+    out = tmp_path / "phase2"
+    assert main(["codec", "train", "--config", str(config_file), "--out", str(out), "--quiet", "steps=2",
+                 f"init_from={trained / 'codec'}", "decoder_only=true", "validation_manifest="]) == 0
+    a = load_file(str(trained / "codec" / "model.safetensors"))
+    b = load_file(str(out / "codec" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("encoder.", "quantizer.")))
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("decoder."))
+
+
+def test_init_from_another_architecture_is_refused(config_file, trained, tmp_path, capsys):
+    code = main(["codec", "train", "--config", str(config_file), "--out", str(tmp_path / "bad"),
+                 f"init_from={trained / 'codec'}", "model.hidden_size=16"])
+    assert code == 2 and "is not a codec of this run's architecture" in capsys.readouterr().err
+
+
 def test_mismatched_up_and_down_sampling_is_refused(config_file, tmp_path, capsys):
     code = main(["codec", "train", "--config", str(config_file), "--out", str(tmp_path / "bad"),
                  "model.upsampling_ratios=[8,5,4]"])

@@ -1,6 +1,8 @@
 """The spectral codec (codecs/spectral.py): rates, exact codes, DAC's quantizer semantics, training."""
 
+import copy
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -96,6 +98,17 @@ def test_inference_lookup_gives_the_quantizers_own_codes(codec):
     assert torch.equal(fast.audio_codes, reference)
 
 
+def test_compiled_encoding_gives_the_same_codes_without_warnings(codec):
+    audio = torch.stack([_speechlike(9000, 3), _speechlike(9000, 4)])
+    lengths = [9000, 6401]
+    eager = codec.encode(audio, lengths)[0]
+    compiled = copy.deepcopy(codec).compile()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inductor warns where it cannot compile (the STFT's complex numbers)
+        assert torch.equal(compiled.encode(audio, lengths)[0], eager)
+    assert compiled._compiled_encode is not None  # compiled, not fallen back to eager
+
+
 def test_bad_config_is_named():
     with pytest.raises(ValueError, match="n_fft 100 must be even and at least hop_length 320"):
         SpectralCodecConfig(n_fft=100)
@@ -154,7 +167,31 @@ def test_spectral_training_resumes_exactly(config_file, trained, tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_decoder_only_phase_keeps_the_codes_and_trains_the_decoder(config_file, trained, tmp_path):
+    """Phase 2 (docs/codecs.md): from phase 1's codec, the GAN trains the decoder alone."""
+    first = trained / "codec"
+    out = tmp_path / "phase2"
+    assert main(["codec", "train", "--config", str(config_file), "--out", str(out), "--quiet", f"init_from={first}",
+                 "decoder_only=true", "adversarial=true", "discriminator_width=0.05", "steps=2",
+                 "validation_manifest="]) == 0
+    a, b = load_file(str(first / "model.safetensors")), load_file(str(out / "codec" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    kept = [k for k in a if k.startswith(("encoder.", "quantizer."))]
+    trained_decoder = [k for k in a if k.startswith("decoder.")]
+    assert kept and all(torch.equal(a[k], b[k]) for k in kept)
+    assert trained_decoder and any(not torch.equal(a[k], b[k]) for k in trained_decoder)
+    audio = _speechlike(12000, 9)[None]
+    assert torch.equal(load_codec(str(first)).encode(audio, [12000])[0],
+                       load_codec(str(out / "codec")).encode(audio, [12000])[0])
+    record = json.loads((out / "codec" / "training.json").read_text())
+    assert record["init_weights_hash"] == load_codec(str(first)).info.weights_hash
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["d_loss"]) and r["codebook_usage"] is None for r in log)
+
+
 @pytest.mark.parametrize("override, message", [
+    ("decoder_only=true", "decoder_only needs init_from"),
+    ("init_from=/nonexistent/codec", "init_from /nonexistent/codec: no model.safetensors there"),
     ("model.kind=wavelet", "kind must be 'dac' or 'spectral', got 'wavelet'"),
     ("model.n_fft=100", "n_fft 100 must be even and at least hop_length 320"),
 ])

@@ -289,3 +289,14 @@ class SpectralCodec(DacCodec):
         super().__init__(model, codec_id)
         # An utterance's codes are those of its audio followed by silence: any lengths share a pass.
         self.context_frames = model.receptive_frames
+
+    def compile(self) -> "SpectralCodec":
+        """Compile all but the spectrogram: inductor has no code for the STFT's complex operators (it
+        warns and runs them eagerly); the rest compiles, with the same codes (tests)."""
+        encoder = self.model.encoder
+        after_spectrogram = torch.compile(
+            lambda mel: self.model._quantize_for_inference(encoder.proj(encoder.stack(mel))).audio_codes,
+            dynamic=True)
+        self._compiled_encode = lambda audio: after_spectrogram(encoder.log_mel(audio[:, None]))
+        self._compiled_tried = False
+        return self

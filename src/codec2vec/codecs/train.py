@@ -7,6 +7,8 @@ GAN), then a generator step on 15 x multi-scale mel + 1 x adversarial + 2 x feat
 0.25 x commitment. Codebooks follow moving averages (CodebookEMA, docs/codecs.md).
 Batches are a pure function of (seed, step), so a resumed run continues exactly where it stopped.
 Every `checkpoint_every` steps, held-out clips are resynthesised and their STOI logged (the curve).
+`decoder_only` is a second phase: the run starts from a trained codec (`init_from`), keeps its encoder
+and quantizer (so its codes) fixed and trains the decoder alone, typically with the GAN.
 The result is a codec folder (config.json + model.safetensors: a `transformers` DAC folder for
 `kind: dac`) plus training.json.
 """
@@ -32,7 +34,7 @@ from codec2vec.codecs.losses import MultiScaleMelLoss
 from codec2vec.config import config_to_dict, save_config
 from codec2vec.data.manifest import read_manifest
 from codec2vec.errors import ConfigError
-from codec2vec.integrity import load_checkpoint, save_checkpoint
+from codec2vec.integrity import load_checkpoint, save_checkpoint, tensors_digest
 from codec2vec.provenance import provenance
 
 
@@ -93,6 +95,8 @@ class CodecTrainConfig:
     log_every: int = 20
     threads: int = 0  # torch CPU threads; 0 = torch's default
     device: str = "auto"
+    init_from: str = ""  # a codec folder (same architecture) whose weights start the run
+    decoder_only: bool = False  # keep init_from's encoder and quantizer (its codes); train the decoder alone
 
 
 # Settings a resumed run may change: where and how fast it runs, how often it logs and saves; not
@@ -305,9 +309,16 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True, export_now: bool =
         torch.set_num_threads(cfg.threads)
     device = _device(cfg.device)
 
+    if cfg.decoder_only and not cfg.init_from:
+        raise ConfigError("codec train: decoder_only needs init_from, the trained codec whose codes to keep")
     torch.manual_seed(cfg.seed)
     model = build_codec_model(cfg.model)
+    initial, init_hash = _initial_weights(model, cfg.init_from) if cfg.init_from else (None, None)
+    if initial is not None:
+        model.load_state_dict(initial)
     model.apply_weight_norm()  # as DAC trains; folded back into plain weights on export
+    if cfg.decoder_only:
+        _freeze_units(model, initial)
     model = model.to(device).train()
     codebooks = CodebookEMA(model, cfg.ema_decay, cfg.dead_code_threshold)
     # DAC: AdamW (betas 0.8, 0.99) for the generator and the discriminator alike.
@@ -334,7 +345,8 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True, export_now: bool =
     segment -= segment % hop
     data = SegmentSampler(cfg.manifests, cfg.model.sample_rate, segment)
     if export_now:
-        return export_codec(model, cfg, data, elapsed, out / f"codec-step{step}", steps_done=step)
+        return export_codec(model, cfg, data, elapsed, out / f"codec-step{step}", steps_done=step,
+                            init_hash=init_hash)
     validation = (ValidationClips(cfg.validation_manifest, cfg.validation_clips, cfg.model.sample_rate)
                   if cfg.validation_manifest else None)
     print(f"codec train: {len(data.ids)} utterances, {data.hours:.2f} h; "
@@ -347,15 +359,17 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True, export_now: bool =
         torch.manual_seed(cfg.seed * 1_000_003 + step)  # quantizer dropout draws: reproducible on resume
         lr = _lr(cfg, step)
         generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        latent = model.encoder(audio[:, None])
-        quantize = step >= cfg.quantizer_warmup_steps
-        if quantize:
-            if step == cfg.quantizer_warmup_steps:
-                codebooks.start_from(latent, generator)
-            quantized, codes, projected, commitment, _ = model.quantizer(latent)
-            commitment = commitment.mean()
-        else:
-            quantized, commitment = latent, torch.zeros((), device=device)
+        with torch.set_grad_enabled(not cfg.decoder_only):
+            latent = model.encoder(audio[:, None])
+            quantize = step >= cfg.quantizer_warmup_steps or cfg.decoder_only
+            if quantize:
+                if step == cfg.quantizer_warmup_steps and not cfg.decoder_only:
+                    codebooks.start_from(latent, generator)
+                # Quantizer dropout stays on in decoder_only: the decoder still learns every bitrate.
+                quantized, codes, projected, commitment, _ = model.quantizer(latent)
+                commitment = commitment.mean()
+            else:
+                quantized, commitment = latent, torch.zeros((), device=device)
         recon = model.decoder(quantized)[:, 0]  # DAC's decoder gives a few samples less than the input
         target = audio[:, : recon.shape[-1]]
         record = {}
@@ -382,7 +396,8 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True, export_now: bool =
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
-        usage = codebooks.update(projected.detach(), codes, generator) if quantize else None
+        usage = (codebooks.update(projected.detach(), codes, generator) if quantize and not cfg.decoder_only
+                 else None)
         step += 1
         if step % cfg.log_every == 0 or step == cfg.steps:
             record = {"step": step, "loss": loss.item(), "mel": mel.item(), "commitment": commitment.item(),
@@ -398,7 +413,35 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True, export_now: bool =
                 state.update(discriminator=discriminator.state_dict(), optimizer_d=optimizer_d.state_dict())
             save_checkpoint(state, checkpoint_path)
     log.close()
-    return export_codec(model, cfg, data, time.monotonic() - started, out / "codec", steps_done=step)
+    return export_codec(model, cfg, data, time.monotonic() - started, out / "codec", steps_done=step,
+                        init_hash=init_hash)
+
+
+def _initial_weights(model, folder: str) -> tuple[dict, str]:
+    """A codec folder's weights, checked against `model`'s, and the hash of the file's tensors."""
+    from safetensors.torch import load_file
+
+    path = Path(folder) / "model.safetensors"
+    if not path.is_file():
+        raise ConfigError(f"codec train: init_from {folder}: no model.safetensors there (a codec folder is needed)")
+    saved = load_file(str(path))
+    mine = model.state_dict()
+    if saved.keys() != mine.keys() or any(saved[k].shape != mine[k].shape for k in mine):
+        raise ConfigError(f"codec train: init_from {folder} is not a codec of this run's architecture (model.*); "
+                          "set model.* to the folder's config")
+    return {name: tensor.float() for name, tensor in saved.items()}, tensors_digest(sorted(saved.items()))
+
+
+def _freeze_units(model, initial: dict) -> None:
+    """Fix the encoder and quantizer at their initial weights. Their weight norm goes: folding it back on
+    export would change the weights' last bits, and so, rarely, a code."""
+    for part in (model.encoder, model.quantizer):
+        for module in part.modules():
+            if parametrize.is_parametrized(module, "weight"):
+                parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+        part.requires_grad_(False)
+    model.load_state_dict({k: v for k, v in initial.items() if k.startswith(("encoder.", "quantizer."))},
+                          strict=False)
 
 
 def _log(log, record: dict, progress: bool) -> None:
@@ -409,7 +452,7 @@ def _log(log, record: dict, progress: bool) -> None:
 
 
 def export_codec(model, cfg: CodecTrainConfig, data: SegmentSampler, seconds: float, folder: Path,
-                 steps_done: int) -> Path:
+                 steps_done: int, init_hash: str | None = None) -> Path:
     """Write a `transformers` DAC folder plus training.json (how it was made) atomically."""
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -420,7 +463,8 @@ def export_codec(model, cfg: CodecTrainConfig, data: SegmentSampler, seconds: fl
     model.save_pretrained(tmp)
     record = {"codec2vec": "codec", "training": config_to_dict(cfg), "train_hours": round(data.hours, 3),
               "train_utterances": len(data.ids), "train_seconds": round(seconds, 1), "steps_done": steps_done,
-              "parameters": sum(p.numel() for p in model.parameters()), "provenance": provenance()}
+              "parameters": sum(p.numel() for p in model.parameters()), "init_weights_hash": init_hash,
+              "provenance": provenance()}
     atomic_write_text(tmp / "training.json", json.dumps(record, indent=2) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
