@@ -6,15 +6,17 @@
 #   1 data      codec training audio (configs/corpus/codec-train.yaml at $HOURS h), the held-out voices,
 #               the evaluation corpus (configs/corpus/synth-eval.yaml) and the real speech of Debian packages
 #   2 train     configs/codec/spectral.yaml (phase 1: no discriminator); about 2.5 h on 2 CPU cores
-#   3 publish   the training log and its curve -> $RESULTS/
-#   4 units     what the units carry, beside log-mel and the default codec: a linear frame phone probe
+#   3 decoder   configs/codec/spectral-gan.yaml (phase 2: the decoder alone with DAC's GAN, the codes
+#               kept); about 45 min on one core
+#   4 publish   both phases' training logs and curves -> $RESULTS/
+#   5 units     what the units carry, beside log-mel and the default codec: a linear frame phone probe
 #               (benchmarks/frame_phone_probe.py) on $EVAL's read subset, and the codec latent as an
 #               upstream on PR, KS and SID with the offline proof's heads (3 seeds; its FBANK and
 #               default-codec latent rows are in benchmarks/results/offline_proof/benchmark/)
-#   5 sound     `codec eval` on 60 real English clips against the default codec, Codec 2 and Opus
-#   6 speed     extraction throughput with the CLI's defaults (benchmarks/extract_throughput.py)
-# Knobs (environment): EXP, RESULTS, HOURS, EVAL, CODEC (the codec judged in stages 4-6; default the
-# finished run's export), CODEC_ARGS (key=value overrides of the codec config).
+#   6 sound     `codec eval` on 60 real English clips against the default codec, Codec 2 and Opus
+#   7 speed     extraction throughput with the CLI's defaults (benchmarks/extract_throughput.py)
+# Knobs (environment): EXP, RESULTS, HOURS, EVAL, CODEC (the codec judged in stages 5-7; default phase
+# 2's export: its codes are phase 1's), CODEC_ARGS and GAN_ARGS (key=value overrides of each phase's config).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXP=${EXP:-exp/spectral-codec}
@@ -22,10 +24,15 @@ RESULTS=${RESULTS:-benchmarks/results/spectral_codec}
 HOURS=${HOURS:-8}
 EVAL=${EVAL:-data/synth-eval}
 CODEC_ARGS=${CODEC_ARGS:-}
+GAN_ARGS=${GAN_ARGS:-}
 source recipes/lib.sh
-RUN=$($PYTHON -c "from codec2vec.config import load_config; from codec2vec.codecs.train import CodecTrainConfig; \
-print(load_config(CodecTrainConfig, 'configs/codec/spectral.yaml', '$CODEC_ARGS'.split()).out)")
-CODEC=${CODEC:-$RUN/codec}
+out_of() {  # the run folder of a codec config with overrides
+  $PYTHON -c "from codec2vec.config import load_config; from codec2vec.codecs.train import CodecTrainConfig; \
+print(load_config(CodecTrainConfig, '$1', '$2'.split()).out)"
+}
+RUN=$(out_of configs/codec/spectral.yaml "$CODEC_ARGS")
+GAN_RUN=$(out_of configs/codec/spectral-gan.yaml "$GAN_ARGS")
+CODEC=${CODEC:-$GAN_RUN/codec}
 
 data() {
   $C2V corpus synth --config configs/corpus/codec-train.yaml --quiet hours="$HOURS"
@@ -34,10 +41,13 @@ data() {
   make packaged-speech real-en
 }
 train() { $C2V codec train --config configs/codec/spectral.yaml --quiet $CODEC_ARGS; }
+decoder() { $C2V codec train --config configs/codec/spectral-gan.yaml --quiet init_from="$RUN/codec" $GAN_ARGS; }
 publish() {
-  mkdir -p "$RESULTS"
+  mkdir -p "$RESULTS/phase2"
   cp "$RUN/train_log.jsonl" "$RESULTS/"
   $PYTHON benchmarks/codec_training_curve.py "$RUN/train_log.jsonl" --out "$RESULTS/curve.png"
+  cp "$GAN_RUN/train_log.jsonl" "$RESULTS/phase2/"
+  $PYTHON benchmarks/codec_training_curve.py "$GAN_RUN/train_log.jsonl" --out "$RESULTS/phase2/curve.png"
 }
 units() {
   mkdir -p "$RESULTS"
@@ -56,7 +66,8 @@ speed() { $PYTHON benchmarks/extract_throughput.py --codec "$CODEC" --out "$RESU
 
 stage 1 data data
 stage 2 train train
-stage 3 publish publish
-stage 4 units units
-stage 5 sound sound
-stage 6 speed speed
+stage 3 decoder decoder
+stage 4 publish publish
+stage 5 units units
+stage 6 sound sound
+stage 7 speed speed
