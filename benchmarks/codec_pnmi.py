@@ -17,6 +17,12 @@ difference has one too). Not a bootstrap: PNMI's plug-in mutual information is b
 resamples that repeat clips, and here every bootstrap resample lay above the estimate itself
 (0.352-0.368 around 0.322 for the first-generation codec), so percentile intervals missed it.
 The k-means is fit once on all clips, so its interval leaves out the fit's own variance.
+
+    .venv/bin/python benchmarks/codec_pnmi.py --codec default --corpus data/synth-eval --subset read \
+        --limit 500 --out ...
+
+Without `--alignments`, the corpus's own phone times (a synthetic corpus) are the labels; `--limit`
+takes that many utterances spread evenly over the subset.
 """
 
 from __future__ import annotations
@@ -65,17 +71,27 @@ def _interval(estimate: float, leave_outs: np.ndarray) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--codec", action="append", required=True, help="codec name or folder (repeatable)")
-    parser.add_argument("--alignments", type=Path, required=True, help="id -> [[phone, start, end], ...] (JSON)")
+    parser.add_argument("--alignments", type=Path,
+                        help="id -> [[phone, start, end], ...] (JSON); default: the corpus's own phone times")
     parser.add_argument("--corpus", default="data/real-en")
+    parser.add_argument("--subset", help="the corpus's subset (default: its first)")
+    parser.add_argument("--limit", type=int, default=0, help="at most this many utterances, spread evenly (0: all)")
     parser.add_argument("--groups", type=int, default=20, help="jackknife groups of clips")
     parser.add_argument("--codebooks", type=int, default=3, help="score each of the first N codebooks alone")
     parser.add_argument("--clusters", type=int, default=100, help="k-means clusters of the quantized latent (0: none)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    alignments = json.loads(args.alignments.read_text(encoding="utf-8"))
-    manifest = corpus_manifest(args.corpus, next(iter(read_corpus_header(args.corpus)["subsets"])))
+    manifest = corpus_manifest(args.corpus, args.subset or next(iter(read_corpus_header(args.corpus)["subsets"])))
+    if args.alignments:
+        alignments = json.loads(args.alignments.read_text(encoding="utf-8"))
+    else:
+        alignments = {r.id: r.phonemes for r in manifest.rows if r.phonemes}
+        if not alignments:
+            parser.error(f"{args.corpus}: no phone times in its rows; give --alignments")
     rows = [r for r in manifest.rows if r.id in alignments]
+    if args.limit and len(rows) > args.limit:
+        rows = [rows[i] for i in np.linspace(0, len(rows) - 1, args.limit).round().astype(int)]
     groups = np.random.default_rng(0).permutation(len(rows)) % args.groups
     results, leave_outs = {}, {}
     for name in args.codec:
@@ -105,9 +121,11 @@ def main() -> None:
             differences[f"{name} - {base}, {measure}"] = {"pnmi": estimate, "interval": interval}
             print(f"{name} - {base}, {measure}: {estimate:+.3f} [{interval[0]:+.3f}, {interval[1]:+.3f}]")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"benchmark": "codec_pnmi", "corpus": args.corpus, "clips": len(rows),
-                                    "units": list(leave_outs[base]), "results": results, "differences": differences,
-                                    "jackknife_groups": args.groups, **provenance()}, indent=2) + "\n")
+    record = {"benchmark": "codec_pnmi", "corpus": args.corpus, "subset": manifest.header.subset,
+              "alignments": str(args.alignments or "the corpus's phone times"), "clips": len(rows),
+              "units": list(leave_outs[base]), "results": results, "differences": differences,
+              "jackknife_groups": args.groups, **provenance()}
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":
