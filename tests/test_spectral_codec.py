@@ -96,6 +96,20 @@ def test_inference_lookup_gives_the_quantizers_own_codes(codec):
     assert torch.equal(fast.audio_codes, reference)
 
 
+def test_front_end_is_the_log_mel_models_own_input():
+    """docs/codecs.md: the codec reads exactly what `--input logmel` models read (written twice: the
+    package ladder keeps codecs below models, and models/inputs.py travels alone into exports)."""
+    from codec2vec.models.inputs import InputConfig, LogMelInput
+
+    encoder = SpectralCodecModel(SpectralCodecConfig()).encoder
+    audio = _speechlike(16000, 7)[None]
+    frames = 16000 // 320
+    codec_mel = encoder.log_mel(audio[:, None])  # [1, 160, T]
+    model_mel = LogMelInput(InputConfig(kind="logmel"))(audio, torch.tensor([frames]), frames)  # [1, T, 160]
+    assert codec_mel.shape == (1, 160, frames)
+    torch.testing.assert_close(codec_mel.transpose(1, 2), model_mel, rtol=0, atol=1e-5)
+
+
 def test_bad_config_is_named():
     with pytest.raises(ValueError, match="n_fft 100 must be even and at least hop_length 320"):
         SpectralCodecConfig(n_fft=100)
