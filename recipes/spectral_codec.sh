@@ -8,7 +8,8 @@
 #   2 train     configs/codec/spectral.yaml (phase 1: no discriminator); about 2.5 h on 2 CPU cores
 #   3 decoder   configs/codec/spectral-gan.yaml (phase 2: the decoder alone with DAC's GAN, the codes
 #               kept); about 45 min on one core
-#   4 publish   both phases' training logs and curves -> $RESULTS/
+#   4 publish   both phases' training logs and curves, and phase 2's codec in float16 (16 MB, the
+#               codec judged below) -> $RESULTS/
 #   5 units     what the units carry, beside log-mel and the default codec: a linear frame phone probe
 #               (benchmarks/frame_phone_probe.py) on $EVAL's read subset, and the codec latent as an
 #               upstream on PR, KS and SID with the offline proof's heads (3 seeds; its FBANK and
@@ -16,7 +17,8 @@
 #   6 sound     `codec eval` on 60 real English clips against the default codec, Codec 2 and Opus
 #   7 speed     extraction throughput with the CLI's defaults (benchmarks/extract_throughput.py)
 # Knobs (environment): EXP, RESULTS, HOURS, EVAL, CODEC (the codec judged in stages 5-7; default phase
-# 2's export: its codes are phase 1's), CODEC_ARGS and GAN_ARGS (key=value overrides of each phase's config).
+# 2's export in float16, $RESULTS/codec: its encoder and quantizer, so its codes, are phase 1's),
+# CODEC_ARGS and GAN_ARGS (key=value overrides of each phase's config).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXP=${EXP:-exp/spectral-codec}
@@ -32,7 +34,7 @@ print(load_config(CodecTrainConfig, '$1', '$2'.split()).out)"
 }
 RUN=$(out_of configs/codec/spectral.yaml "$CODEC_ARGS")
 GAN_RUN=$(out_of configs/codec/spectral-gan.yaml "$GAN_ARGS")
-CODEC=${CODEC:-$GAN_RUN/codec}
+CODEC=${CODEC:-$RESULTS/codec}
 
 data() {
   $C2V corpus synth --config configs/corpus/codec-train.yaml --quiet hours="$HOURS"
@@ -48,6 +50,18 @@ publish() {
   $PYTHON benchmarks/codec_training_curve.py "$RUN/train_log.jsonl" --out "$RESULTS/curve.png"
   cp "$GAN_RUN/train_log.jsonl" "$RESULTS/phase2/"
   $PYTHON benchmarks/codec_training_curve.py "$GAN_RUN/train_log.jsonl" --out "$RESULTS/phase2/curve.png"
+  $PYTHON - "$GAN_RUN/codec" "$RESULTS/codec" <<'PY'
+import json, shutil, sys
+from pathlib import Path
+from safetensors.torch import load_file, save_file
+source, target = Path(sys.argv[1]), Path(sys.argv[2])
+shutil.rmtree(target, ignore_errors=True)
+shutil.copytree(source, target)
+save_file({k: v.half() for k, v in load_file(str(source / "model.safetensors")).items()}, str(target / "model.safetensors"))
+record = json.loads((target / "training.json").read_text())
+record["weights_dtype"] = "float16"  # the run's float32 weights rounded; loaded back as float32
+(target / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+PY
 }
 units() {
   mkdir -p "$RESULTS"
