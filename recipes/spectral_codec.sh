@@ -8,16 +8,19 @@
 #   2 train     configs/codec/spectral.yaml (phase 1: no discriminator); about 2.5 h on 2 CPU cores
 #   3 decoder   configs/codec/spectral-gan.yaml (phase 2: the decoder alone with DAC's GAN, the codes
 #               kept); about 45 min on one core
-#   4 publish   both phases' training logs and curves, and phase 2's codec in float16 (16 MB, the
-#               codec judged below) -> $RESULTS/
+#   4 publish   both phases' training logs and curves, and phase 1's codec in float16 (16 MB, the
+#               codec judged below and shipped as `spectral`: 1,200 steps of phase 2 made its sound
+#               no better, docs/codecs.md) -> $RESULTS/codec
 #   5 units     what the units carry, beside log-mel and the default codec: a linear frame phone probe
 #               (benchmarks/frame_phone_probe.py) on $EVAL's read subset, and the codec latent as an
-#               upstream on PR, KS and SID with the offline proof's heads (3 seeds; its FBANK and
-#               default-codec latent rows are in benchmarks/results/offline_proof/benchmark/)
-#   6 sound     `codec eval` on 60 real English clips against the default codec, Codec 2 and Opus
-#   7 speed     extraction throughput with the CLI's defaults (benchmarks/extract_throughput.py)
-# Knobs (environment): EXP, RESULTS, HOURS, EVAL, CODEC (the codec judged in stages 5-7; default phase
-# 2's export in float16, $RESULTS/codec: its encoder and quantizer, so its codes, are phase 1's),
+#               upstream on PR, KS and SID with the offline proof's heads (3 seeds), FBANK beside it
+#   6 sound     `codec eval` on 60 real English clips: $CODEC and phase 2's codec against the default
+#               codec, Codec 2 and Opus
+#   7 speed     extraction throughput with the CLI's defaults on $EVAL's KS and IC subsets, the default
+#               codec beside it (benchmarks/extract_throughput.py --corpus)
+#   8 goals     issue 35's goals, met or missed -> benchmarks/results/default_codec_v3/goals.json
+# Knobs (environment): EXP, RESULTS, HOURS, EVAL, CODEC (the codec judged in stages 5-7; default
+# $RESULTS/codec, phase 1's in float16; phase 2 keeps its encoder and quantizer, so its codes),
 # CODEC_ARGS and GAN_ARGS (key=value overrides of each phase's config).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,7 +53,7 @@ publish() {
   $PYTHON benchmarks/codec_training_curve.py "$RUN/train_log.jsonl" --out "$RESULTS/curve.png"
   cp "$GAN_RUN/train_log.jsonl" "$RESULTS/phase2/"
   $PYTHON benchmarks/codec_training_curve.py "$GAN_RUN/train_log.jsonl" --out "$RESULTS/phase2/curve.png"
-  $PYTHON - "$GAN_RUN/codec" "$RESULTS/codec" <<'PY'
+  $PYTHON - "$RUN/codec" "$RESULTS/codec" <<'PY'
 import json, shutil, sys
 from pathlib import Path
 from safetensors.torch import load_file, save_file
@@ -69,14 +72,24 @@ units() {
     --feature "codec:$CODEC" --out "$RESULTS/frame_phone_probe.json"
   $C2V evaluate --model "codec:$CODEC" --corpus "$EVAL" --tasks pr,ks,sid --units "$EXP/eval-units" \
     --out "$RESULTS/latent" --quiet cache="$EXP/feature-cache" head.max_epochs.pr=20 head.seeds=3
+  $C2V evaluate --model fbank --corpus "$EVAL" --tasks pr,ks,sid --out "$RESULTS/fbank" --quiet \
+    cache="$EXP/feature-cache" head.max_epochs.pr=20 head.seeds=3
 }
 sound() {
-  $C2V codec eval --corpus data/real-en/real-en.jsonl --codec default --codec "$CODEC" --out "$RESULTS/codec_eval_real_en" \
-    limit=60
+  $C2V codec eval --corpus data/real-en/real-en.jsonl --codec default --codec "$CODEC" --codec "$GAN_RUN/codec" \
+    --out "$RESULTS/codec_eval_real_en" limit=60
   $PYTHON benchmarks/codec_eval_intervals.py "$RESULTS/codec_eval_real_en" --reference "Codec 2 3.2 kbit/s" \
     --out "$RESULTS/codec_eval_real_en/intervals_vs_codec2.json"
 }
-speed() { $PYTHON benchmarks/extract_throughput.py --codec "$CODEC" --out "$RESULTS/extract_throughput_cpu.json"; }
+speed() {
+  $PYTHON benchmarks/extract_throughput.py --codec "$CODEC" --corpus "$EVAL/ks.jsonl" --corpus "$EVAL/ic.jsonl" \
+    --out "$RESULTS/extract_throughput_cli_defaults.json"
+}
+goals() {
+  $PYTHON benchmarks/default_codec_goals.py --latent "$RESULTS/latent/results.json" --fbank "$RESULTS/fbank/results.json" \
+    --codec-eval "$RESULTS/codec_eval_real_en/intervals_vs_codec2.json" --system "$CODEC (6 kbit/s)" \
+    --extract "$RESULTS/extract_throughput_cli_defaults.json" --out benchmarks/results/default_codec_v3/goals.json
+}
 
 stage 1 data data
 stage 2 train train
@@ -85,3 +98,4 @@ stage 4 publish publish
 stage 5 units units
 stage 6 sound sound
 stage 7 speed speed
+stage 8 goals goals

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from codec2vec.cli import main
 from codec2vec.codecs import load_codec
 from codec2vec.codecs.base import weights_hash
+from codec2vec.codecs.registry import SPECTRAL_CODEC_DIR, training_record
 from codec2vec.codecs.spectral import SpectralCodec, SpectralCodecConfig, SpectralCodecModel
 from codec2vec.data.manifest import ManifestHeader, Utterance, write_manifest
 from killing import cli, kill_at_random_point
@@ -206,4 +207,19 @@ def test_codec_list_names_each_codecs_architecture(capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:2] == ["name", "architecture"]
     assert any(line.split()[:2] == ["dac-16khz", "dac"] for line in out.splitlines())
+    assert any(line.split()[:2] == ["spectral", "spectral"] for line in out.splitlines())
     assert "(DAC or spectral)" in out
+
+
+def test_shipped_spectral_codec_loads_offline_and_round_trips():
+    codec = load_codec("spectral")
+    assert isinstance(codec, SpectralCodec) and codec.info.architecture == "spectral"
+    assert (codec.n_codebooks, codec.codebook_size, codec.sample_rate) == (12, 1024, 16000)
+    assert codec.frame_rate == 50
+    record = training_record(SPECTRAL_CODEC_DIR)
+    assert record["steps_done"] == 20000 and record["weights_dtype"] == "float16"
+    audio = _speechlike(16000, 11)[None]
+    codes, frames = codec.encode(audio, [16000])
+    assert codes.shape == (1, 12, 50) and int(frames[0]) == 50
+    decoded = codec.decode(codes)
+    assert decoded.shape == (1, 16000) and torch.isfinite(decoded).all()

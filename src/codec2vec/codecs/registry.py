@@ -14,6 +14,9 @@ from codec2vec.errors import Codec2VecError, DependencyError
 from codec2vec.hub import is_hub_id, split_revision
 
 DEFAULT_CODEC_DIR = Path(__file__).parent / "default"
+SPECTRAL_CODEC_DIR = Path(__file__).parent / "spectral-codec"
+SHIPPED = {"default": (DEFAULT_CODEC_DIR, "recipes/default_codec.sh"),
+           "spectral": (SPECTRAL_CODEC_DIR, "recipes/spectral_codec.sh")}
 
 
 class CodecError(Codec2VecError):
@@ -40,6 +43,8 @@ class CodecSpec:
 CODECS = {spec.name: spec for spec in [
     CodecSpec("default", str(DEFAULT_CODEC_DIR), "dac", 16000, Fraction(50), 12, 1024,
               "shipped with codec2vec, trained on a CPU (docs/codecs.md); works offline"),
+    CodecSpec("spectral", str(SPECTRAL_CODEC_DIR), "spectral", 16000, Fraction(50), 12, 1024,
+              "shipped: log-mel front-end, trained on a CPU; its units carry more than default's (docs/codecs.md)"),
     CodecSpec("dac-16khz", "descript/dac_16khz", "dac", 16000, Fraction(50), 12, 1024,
               "the paper's codec"),
     CodecSpec("dac-24khz", "descript/dac_24khz", "dac", 24000, Fraction(75), 32, 1024, ""),
@@ -121,9 +126,10 @@ def load_codec(name: str, device: str = "cpu", **options) -> Codec:
     if spec is not None:
         source = spec.source
         options = {**dict(spec.options), **options}
-        if name == "default" and not (DEFAULT_CODEC_DIR / "model.safetensors").is_file():
-            raise CodecError(f"the default codec's weights are missing from {DEFAULT_CODEC_DIR}: "
-                             "reinstall codec2vec or rebuild them with recipes/default_codec.sh")
+        if name in SHIPPED and not (SHIPPED[name][0] / "model.safetensors").is_file():
+            folder, recipe = SHIPPED[name]
+            raise CodecError(f"the {name} codec's weights are missing from {folder}: "
+                             f"reinstall codec2vec or rebuild them with {recipe}")
     else:
         source = name
         if Path(name).expanduser().is_dir():  # recorded in unit stores: a path that works from anywhere
