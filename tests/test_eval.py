@@ -628,3 +628,25 @@ def test_the_feature_cache_stays_out_of_the_results_folder(setup, tmp_path, monk
                  "--tasks", "ks", "--quiet", "head.max_epochs.ks=1", "--out", str(out)]) == 0
     assert (out / "ks.json").is_file() and not list(out.rglob("*.bin"))
     assert list((tmp_path / "user-cache" / "features").glob("*/*/index.json"))
+
+
+def test_upstreams_of_different_codecs_share_one_units_folder(setup, tmp_path):
+    """The demo with `codec=spectral` failed on the real-speech units folder the default codec had
+    filled: another codec's units now go beside, in <subset>@<weights hash>."""
+    import shutil
+
+    from codec2vec.eval.features import unit_store_for
+    from codec2vec.eval.upstream import load_upstream
+    from codec2vec.units.store import UnitStore
+
+    root = tmp_path / "units"
+    shutil.copytree(Path(setup["units"]) / "ks", root / "ks")
+    manifest = task_manifest(setup["corpus"], TASKS["ks"])
+    mine = load_upstream(f"codec:{setup['codec']}")
+    assert unit_store_for(mine, manifest, root, "cpu", log=lambda *a: None, progress=False) == root / "ks"
+    other = load_upstream("codec:spectral")
+    store = unit_store_for(other, manifest, root, "cpu", log=lambda *a: None, progress=False)
+    assert store == root / f"ks@{other.codec.weights_hash[:12]}"
+    UnitStore(store).require_codec(other.codec, "the spectral upstream")  # made with its own codec
+    UnitStore(root / "ks").require_codec(mine.codec, "the first upstream")  # left as it was
+    assert unit_store_for(other, manifest, root, "cpu", log=lambda *a: None, progress=False) == store

@@ -107,12 +107,16 @@ def _unit_store(upstream: Upstream, units: str | Path | None, rows: list[Utteran
 def unit_store_for(upstream: Upstream, manifest: Manifest, units_root: str | Path, device: str = "auto",
                    log=print, progress: bool = True) -> Path | None:
     """UNITS/<subset>: the unit store a unit upstream reads for `manifest`, extracted with the
-    upstream's own codec when it does not exist yet. None for audio upstreams."""
+    upstream's own codec when it does not exist yet. Where UNITS/<subset> holds another codec's
+    units, this codec's go beside them in UNITS/<subset>@<its weights hash, 12 digits>, so upstreams
+    of different codecs share one units folder. None for audio upstreams."""
     if upstream.input != "units":
         return None
     if not units_root:
         raise ConfigError(f"{upstream.name} reads codec units: give `units` (a folder of unit stores by subset)")
     store = Path(units_root) / manifest.header.subset
+    if (store / "header.json").is_file() and UnitStore(store).info.differences(upstream.codec, "store", ""):
+        store = store.with_name(f"{store.name}@{upstream.codec.weights_hash[:12]}")
     if not (store / "header.json").is_file():
         from codec2vec.units.extract import ExtractConfig, extract
 
