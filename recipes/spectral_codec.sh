@@ -9,15 +9,15 @@
 #   3 decoder   configs/codec/spectral-gan.yaml (phase 2: the decoder alone with DAC's GAN, the codes
 #               kept); about 45 min on one core
 #   4 publish   both phases' training logs and curves, and phase 1's codec in float16 (16 MB, the
-#               codec judged below and shipped as `spectral`: 1,200 steps of phase 2 made its sound
+#               codec judged below and shipped as `default` since 2026-12-07: 1,200 steps of phase 2 made its sound
 #               no better, docs/codecs.md) -> $RESULTS/codec
-#   5 units     what the units carry, beside log-mel and the default codec: a linear frame phone probe
+#   5 units     what the units carry, beside log-mel and the previous default codec (dac-cpu): a linear frame phone probe
 #               (benchmarks/frame_phone_probe.py) on $EVAL's read subset, and the codec latent as an
 #               upstream on PR, KS and SID with the offline proof's heads (3 seeds), FBANK beside it
-#   6 sound     `codec eval` on 60 real English clips: $CODEC and phase 2's codec against the default
-#               codec, Codec 2 and Opus
-#   7 speed     extraction throughput with the CLI's defaults on $EVAL's KS and IC subsets, the default
-#               codec beside it (benchmarks/extract_throughput.py --corpus)
+#   6 sound     `codec eval` on 60 real English clips: $CODEC and phase 2's codec against dac-cpu,
+#               Codec 2 and Opus
+#   7 speed     extraction throughput with the CLI's defaults on $EVAL's KS and IC subsets, the codec
+#               named default beside it (benchmarks/extract_throughput.py --corpus)
 #   8 goals     issue 35's goals, met or missed -> benchmarks/results/default_codec_v3/goals.json
 # Knobs (environment): EXP, RESULTS, HOURS, EVAL, CODEC (the codec judged in stages 5-7; default
 # $RESULTS/codec, phase 1's in float16; phase 2 keeps its encoder and quantizer, so its codes),
@@ -68,7 +68,7 @@ PY
 }
 units() {
   mkdir -p "$RESULTS"
-  $PYTHON benchmarks/frame_phone_probe.py --corpus "$EVAL" --subset read --feature logmel --feature codec:default \
+  $PYTHON benchmarks/frame_phone_probe.py --corpus "$EVAL" --subset read --feature logmel --feature codec:dac-cpu \
     --feature "codec:$CODEC" --out "$RESULTS/frame_phone_probe.json"
   $C2V evaluate --model "codec:$CODEC" --corpus "$EVAL" --tasks pr,ks,sid --units "$EXP/eval-units" \
     --out "$RESULTS/latent" --quiet cache="$EXP/feature-cache" head.max_epochs.pr=20 head.seeds=3
@@ -76,7 +76,7 @@ units() {
     cache="$EXP/feature-cache" head.max_epochs.pr=20 head.seeds=3
 }
 sound() {
-  $C2V codec eval --corpus data/real-en/real-en.jsonl --codec default --codec "$CODEC" --codec "$GAN_RUN/codec" \
+  $C2V codec eval --corpus data/real-en/real-en.jsonl --codec dac-cpu --codec "$CODEC" --codec "$GAN_RUN/codec" \
     --out "$RESULTS/codec_eval_real_en" limit=60
   $PYTHON benchmarks/codec_eval_intervals.py "$RESULTS/codec_eval_real_en" --reference "Codec 2 3.2 kbit/s" \
     --out "$RESULTS/codec_eval_real_en/intervals_vs_codec2.json"

@@ -309,18 +309,37 @@ def test_an_export_loads_with_transformers_alone(tmp_path, kind):
     assert "trust_remote_code" not in card and 'codec2vec.load("export")' in card
 
 
-def test_an_export_on_the_default_codec_carries_it(tmp_path):
-    # The default codec ships with codec2vec, not with transformers: the export copies it into codec/,
-    # so the card's snippet works where codec2vec is not installed.
+def test_an_export_on_a_shipped_codec_carries_it(tmp_path):
+    # The shipped codecs come with codec2vec, not with transformers: the export copies them into codec/.
+    # dac-cpu is a transformers DAC, so the card's snippet runs where codec2vec is not installed.
     from codec2vec.models.export import export_model
     from eval_fixtures import save_tiny_model
 
-    export = export_model(str(save_tiny_model(tmp_path / "model", "default")), tmp_path / "export")
+    export = export_model(str(save_tiny_model(tmp_path / "model", "dac-cpu")), tmp_path / "export")
     assert json.loads((export / "config.json").read_text())["codec_folder"] == "codec"
     clip = 0.1 * torch.randn(1, 9000, generator=torch.Generator().manual_seed(1))
     theirs = _run_card_snippet(export, clip, tmp_path)
     ours, _ = load_upstream(str(export)).embed(clip[0].numpy())
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(theirs, ours))
+
+
+def test_an_export_on_the_default_spectral_codec_carries_it_and_says_transformers_cannot_load_it(tmp_path):
+    from codec2vec.codecs import load_codec
+    from codec2vec.models.export import export_model
+    from eval_fixtures import save_tiny_model
+
+    model = save_tiny_model(tmp_path / "model", "default")
+    export = export_model(str(model), tmp_path / "export")
+    copied = load_codec(str(export / "codec"))
+    assert copied.architecture == "spectral"
+    assert copied.info.weights_hash == load_codec("default").info.weights_hash
+    card = (export / "README.md").read_text()
+    assert "which transformers cannot load" in card and f'load_codec("{export}/codec")' in card
+    assert 'subfolder="codec"' not in card
+    clip = 0.1 * np.random.default_rng(2).standard_normal(9000).astype(np.float32)
+    ours, _ = load_upstream(str(export)).embed(clip)
+    direct, _ = load_upstream(str(model)).embed(clip)
+    assert all(torch.equal(a, b) for a, b in zip(ours, direct))
 
 
 def test_automodel_loads_float16_exports_in_float32_and_refuses_damaged_ones(tmp_path):

@@ -98,7 +98,7 @@ def test_synthetic_recipe_every_stage(tmp_path):
 
 
 def test_default_codec_recipe_every_stage_at_tiny_size(tmp_path):
-    """recipes/default_codec.sh: synthetic corpora, a 2-step GAN training of a tiny codec, shipping
+    """recipes/dac_cpu_codec.sh: synthetic corpora, a 2-step GAN training of a tiny codec, shipping
     it, its evaluation and training curve, the extraction benchmark; a rerun skips every stage."""
     data, ship, results, run = tmp_path / "data", tmp_path / "ship", tmp_path / "results", tmp_path / "run"
     codec_args = (f"manifests=[{data}/codec-train/pretrain.jsonl] validation_manifest={data}/codec-heldout/read.jsonl "
@@ -109,7 +109,7 @@ def test_default_codec_recipe_every_stage_at_tiny_size(tmp_path):
            "SHIP_TO": str(ship), "EVAL_CODEC": str(ship), "RESULTS": str(results), "PYTHON": sys.executable,
            "EVAL_ARGS": "limit=2 whisper=false speaker=false pesq=false opus_bitrates=[] codec2_modes=[]",
            "BENCH_ARGS": f"--seconds 0.5 --pipeline-hours 0.003 --codec {ship}"}
-    script = ["bash", "recipes/default_codec.sh"]
+    script = ["bash", "recipes/dac_cpu_codec.sh"]
     proc = subprocess.run(script, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     names = ["data", "train", "ship", "evaluate", "extract"]

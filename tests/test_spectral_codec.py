@@ -1,6 +1,7 @@
 """The spectral codec (codecs/spectral.py): rates, exact codes, DAC's quantizer semantics, training."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from safetensors.torch import load_file
 from codec2vec.cli import main
 from codec2vec.codecs import load_codec
 from codec2vec.codecs.base import weights_hash
-from codec2vec.codecs.registry import SPECTRAL_CODEC_DIR, training_record
+from codec2vec.codecs.registry import DEFAULT_CODEC_DIR, training_record
 from codec2vec.codecs.spectral import SpectralCodec, SpectralCodecConfig, SpectralCodecModel
 from codec2vec.data.manifest import ManifestHeader, Utterance, write_manifest
 from killing import cli, kill_at_random_point
@@ -207,19 +208,42 @@ def test_codec_list_names_each_codecs_architecture(capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:2] == ["name", "architecture"]
     assert any(line.split()[:2] == ["dac-16khz", "dac"] for line in out.splitlines())
-    assert any(line.split()[:2] == ["spectral", "spectral"] for line in out.splitlines())
+    assert any(line.split()[:2] == ["default", "spectral"] for line in out.splitlines())
+    assert any(line.split()[:2] == ["dac-cpu", "dac"] for line in out.splitlines())
     assert "(DAC or spectral)" in out
 
 
-def test_shipped_spectral_codec_loads_offline_and_round_trips():
-    codec = load_codec("spectral")
+def test_the_default_codec_is_the_shipped_spectral_one_and_loads_offline_and_round_trips():
+    codec = load_codec("default")
     assert isinstance(codec, SpectralCodec) and codec.info.architecture == "spectral"
     assert (codec.n_codebooks, codec.codebook_size, codec.sample_rate) == (12, 1024, 16000)
     assert codec.frame_rate == 50
-    record = training_record(SPECTRAL_CODEC_DIR)
+    record = training_record(DEFAULT_CODEC_DIR)
     assert record["steps_done"] == 20000 and record["weights_dtype"] == "float16"
     audio = _speechlike(16000, 11)[None]
     codes, frames = codec.encode(audio, [16000])
     assert codes.shape == (1, 12, 50) and int(frames[0]) == 50
     decoded = codec.decode(codes)
     assert decoded.shape == (1, 16000) and torch.isfinite(decoded).all()
+
+
+def test_units_of_the_previous_default_are_refused_with_the_name_that_loads_them(tmp_path):
+    """Stores made before 2026-12-07 record codec 'default' with dac-cpu's weights: the new default
+    refuses them by weights hash, and the error names dac-cpu."""
+    from codec2vec.codecs.registry import RENAMED
+    from codec2vec.units import StoreError, UnitStore
+    from codec2vec.units.extract import ExtractConfig, extract
+    from eval_fixtures import write_task_corpus
+
+    dac_cpu = load_codec("dac-cpu")
+    assert RENAMED[dac_cpu.info.weights_hash] == ("default", "dac-cpu")
+    corpus = write_task_corpus(tmp_path / "corpus")
+    store = extract(ExtractConfig(corpus=str(corpus / "ks.jsonl"), out=str(tmp_path / "units"), codec="dac-cpu"),
+                    progress=False)
+    header_path = store / "header.json"
+    header = json.loads(header_path.read_text())
+    header["codec"]["codec_id"] = "default"  # as the previous default's stores recorded it
+    header_path.write_text(json.dumps(header))
+    with pytest.raises(StoreError, match=r"weights_hash.*now named 'dac-cpu': give codec=dac-cpu"):
+        UnitStore(store).codebook_vectors("for the test")
+    assert UnitStore(store).codebook_vectors("for the test", "dac-cpu").shape == (12, 1024, 256)

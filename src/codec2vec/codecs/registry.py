@@ -14,9 +14,12 @@ from codec2vec.errors import Codec2VecError, DependencyError
 from codec2vec.hub import is_hub_id, split_revision
 
 DEFAULT_CODEC_DIR = Path(__file__).parent / "default"
-SPECTRAL_CODEC_DIR = Path(__file__).parent / "spectral-codec"
-SHIPPED = {"default": (DEFAULT_CODEC_DIR, "recipes/default_codec.sh"),
-           "spectral": (SPECTRAL_CODEC_DIR, "recipes/spectral_codec.sh")}
+DAC_CPU_CODEC_DIR = Path(__file__).parent / "dac-cpu"
+SHIPPED = {"default": (DEFAULT_CODEC_DIR, "recipes/spectral_codec.sh"),
+           "dac-cpu": (DAC_CPU_CODEC_DIR, "recipes/dac_cpu_codec.sh")}
+# Shipped codecs that changed name: weights hash -> (the name it had, the name it has now). Stores and
+# models made before the rename record the old name; their error says which name loads them now.
+RENAMED = {"b2ce2c14cd79fdbadc363cd5897b7a647113c650f60024935c17eca555c23af5": ("default", "dac-cpu")}
 
 
 class CodecError(Codec2VecError):
@@ -41,10 +44,10 @@ class CodecSpec:
 
 
 CODECS = {spec.name: spec for spec in [
-    CodecSpec("default", str(DEFAULT_CODEC_DIR), "dac", 16000, Fraction(50), 12, 1024,
-              "shipped with codec2vec, trained on a CPU (docs/codecs.md); works offline"),
-    CodecSpec("spectral", str(SPECTRAL_CODEC_DIR), "spectral", 16000, Fraction(50), 12, 1024,
-              "shipped: log-mel front-end, trained on a CPU; its units carry more than default's (docs/codecs.md)"),
+    CodecSpec("default", str(DEFAULT_CODEC_DIR), "spectral", 16000, Fraction(50), 12, 1024,
+              "shipped with codec2vec: log-mel front-end, trained on a CPU (docs/codecs.md); works offline"),
+    CodecSpec("dac-cpu", str(DAC_CPU_CODEC_DIR), "dac", 16000, Fraction(50), 12, 1024,
+              "shipped: the default until 2026-12-07 (DAC's architecture, 16 channels wide), for comparison"),
     CodecSpec("dac-16khz", "descript/dac_16khz", "dac", 16000, Fraction(50), 12, 1024,
               "the paper's codec"),
     CodecSpec("dac-24khz", "descript/dac_24khz", "dac", 24000, Fraction(75), 32, 1024, ""),
@@ -140,6 +143,15 @@ def load_codec(name: str, device: str = "cpu", **options) -> Codec:
     except (ValueError, TypeError) as e:
         raise CodecError(f"codec '{name}': {e}") from None
     return codec.to(device)
+
+
+def renamed_hint(codec_id: str, weights_hash: str) -> str:
+    """' (...)' naming what loads codes of a shipped codec recorded under its former name, else ''."""
+    before, now = RENAMED.get(weights_hash, (None, None))
+    if codec_id != before:
+        return ""
+    return (f" (these were made by the codec named '{before}' until 2026-12-07, now named '{now}': "
+            f"give codec={now} where the command takes a codec, e.g. pretrain's data.codec={now})")
 
 
 def training_record(folder: str | Path) -> dict | None:

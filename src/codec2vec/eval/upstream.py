@@ -98,12 +98,14 @@ class Upstream(torch.nn.Module):
         """The codec that made this upstream's units, loaded once and refused unless its weights match."""
         if getattr(self, "_loaded_codec", None) is None:
             from codec2vec.codecs import load_codec
+            from codec2vec.codecs.registry import renamed_hint
 
             codec = load_codec(self.codec_source or self.codec.codec_id).to(self.device)
             diff = self.codec.differences(codec.info, "trained on", "loaded")
             if diff:
                 raise ConfigError(f"codec '{self.codec.codec_id}' as loaded here differs from the one {self.name} "
-                                  f"was trained on ({'; '.join(diff)})")
+                                  f"was trained on ({'; '.join(diff)})"
+                                  + renamed_hint(self.codec.codec_id, self.codec.weights_hash))
             self._loaded_codec = codec
         return self._loaded_codec
 

@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from codec2vec.atomic import atomic_path, atomic_write_text
+from codec2vec.codecs.registry import SHIPPED
 from codec2vec.errors import ConfigError
 from codec2vec.hub import hub_snapshot, is_hub_id, split_revision
 from codec2vec.integrity import file_sha256
@@ -30,7 +31,6 @@ from codec2vec.models.saved import MODEL_FORMAT
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 CODEC_FOLDER = "codec"
-BUILT_IN_CODECS = ("default",)
 # The export's remote code: file in the export <- module of codec2vec.models, copied verbatim.
 REMOTE_CODE = {"modeling_codec2vec.py": "hf.py", "model.py": "model.py", "encoder.py": "encoder.py",
                "inputs.py": "inputs.py"}
@@ -103,7 +103,7 @@ def export_model(spec: str, out: str | Path, dtype: str = "float32", card: str =
     pinned = None
     # A codec that ships with codec2vec is copied too, unless the export ships inside codec2vec itself:
     # transformers alone cannot find it otherwise (the card's `subfolder="codec"`).
-    if codec and (remote_code or codec["codec_id"] not in BUILT_IN_CODECS):
+    if codec and (remote_code or codec["codec_id"] not in SHIPPED):
         hub = codec_hub or _hub_source(codec["codec_id"])
         if hub:
             pinned = _pin_codec(codec, hub)
@@ -190,7 +190,13 @@ def model_card(config: dict, card: str, where: str) -> str:
     lines += ["Without codec2vec installed, transformers runs the model code this folder carries:", "",
               "```python", "import torch", "from transformers import AutoModel",
               f"model = AutoModel.from_pretrained(\"{where}\", trust_remote_code=True)"]
-    if config.get("codec_hub") or config.get("codec_folder"):
+    if codec.get("architecture") == "spectral":
+        # codec2vec's own codec architecture: transformers has no class for it, so only the Transformer
+        # runs without codec2vec; its units come from codec2vec (any machine, then saved).
+        lines += [f"# units: [1, {codec['n_codebooks']}, frames] from the codec in codec/, codec2vec's spectral codec, "
+                  "which transformers cannot load:",
+                  f"#   codes, frames = codec2vec.codecs.load_codec(\"{where}/codec\").encode(audio, lengths)"]
+    elif config.get("codec_hub") or config.get("codec_folder"):
         repo, revision = split_revision(config["codec_hub"]) if config.get("codec_hub") else (where, None)
         source = f"\"{repo}\", revision=\"{revision}\"" if revision else f"\"{repo}\", subfolder=\"codec\""
         rate = Fraction(codec["frame_rate"])

@@ -194,9 +194,12 @@ class UnitStore:
 
     def require_codec(self, info: CodecInfo, what: str) -> None:
         """Refuse to mix these codes with `what`, made for another codec or at other rates."""
+        from codec2vec.codecs.registry import renamed_hint
+
         diff = self.info.differences(info, "store", "")
         if diff:
-            raise StoreError(f"{self.path} does not match {what}: " + "; ".join(diff))
+            raise StoreError(f"{self.path} does not match {what}: " + "; ".join(diff)
+                             + renamed_hint(self.info.codec_id, self.info.weights_hash))
 
     def codebook_vectors(self, purpose: str, codec_source: str = ""):
         """[n_codebooks, codebook_size, D] (float32, CPU) of the codec that made these codes, loaded
