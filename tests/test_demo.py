@@ -1,19 +1,26 @@
-"""`codec2vec demo` at a micro size: every stage runs, the report holds the measured numbers, a rerun
-reuses everything, and a failing stage is named with its reason while the stages that need it are skipped."""
+"""`codec2vec demo` at a micro size: every stage runs, the report holds the measured numbers, the same
+seed gives the same table, a rerun reuses everything, a failing stage is named with its reason while the
+stages that need it are skipped, and the default budgets are the measured ones."""
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from codec2vec.cli import main
-from codec2vec.demo import read_metrics, storage_totals, training_throughput
+from codec2vec.config import config_to_dict
+from codec2vec.demo import (MEASURED_MINUTES, MEASURED_STEPS, DemoConfig, read_metrics, storage_totals,
+                            training_throughput)
 from codec2vec.eval.tasks import TASKS
 
-MICRO = ["hours=0.01", "voices=4", "encoder.layers=2", "encoder.width=64", "encoder.ffn=256", "steps=3",
-         "max_frames=500", "crop_frames=100", "clusters=8", "pnmi_clusters=8"] + \
-        [f"head.max_epochs.{task}=1" for task in TASKS]
-UPSTREAMS = ["fbank", "codec-default", "reconstruction", "kmeans", "online", "waveform-online"]
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = ["reconstruction", "kmeans", "online", "waveform-online", "logmel-online"]
+MICRO = ["corpus.hours=0.01", "corpus.voices=4", "encoder.layers=2", "encoder.width=64", "encoder.ffn=256",
+         "objectives=[reconstruction,kmeans,online]", "max_frames=500", "crop_frames=100", "clusters=8",
+         "pnmi_clusters=8"] + [f"steps.{run}=3" for run in RUNS] + [f"head.max_epochs.{task}=1" for task in TASKS]
+UPSTREAMS = ["fbank", "codec-default"] + RUNS
+DEMO_TASKS = DemoConfig().tasks
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +34,7 @@ def test_demo_runs_every_stage_and_reports_measured_numbers(demo, capsys):
     out, code = demo
     assert code == 0
     stages = json.loads((out / "demo.json").read_text())["stages"]
-    assert list(stages) == ["corpus", "units", "kmeans", "pretrain reconstruction", "pretrain kmeans",
-                            "pretrain online", "pretrain waveform", "evaluate", "report"]
+    assert list(stages) == ["corpus", "units", "kmeans"] + [f"pretrain {run}" for run in RUNS] + ["evaluate", "report"]
     assert all(s["status"] == "done" for s in stages.values())
     report = (out / "report.md").read_text()
     for png in ("loss_curves.png", "eval/layer_weights.png", "eval/metrics.png"):
@@ -38,8 +44,9 @@ def test_demo_runs_every_stage_and_reports_measured_numbers(demo, capsys):
     results = report.split("## Downstream results")[1].split("## Storage")[0].splitlines()
     for name in UPSTREAMS:
         row = next(line for line in results if line.startswith(f"| {name} |"))
-        cells = [c.strip() for c in row.split("|")[2:]]
-        for cell, task in zip(cells, TASKS):
+        cells = [c.strip() for c in row.split("|")[2:-1]]
+        assert len(cells) == len(DEMO_TASKS) + 1  # the demo's tasks and PNMI; no timings
+        for cell, task in zip(cells, DEMO_TASKS):
             result = json.loads((out / "eval" / name / f"{task}.json").read_text())
             value, low, high = re.match(r"\**([\d.]+) \[([\d.]+), ([\d.]+)\]", cell).groups()  # bold: the best
             assert value == f"{100 * result['test']:.1f}"
@@ -47,16 +54,39 @@ def test_demo_runs_every_stage_and_reports_measured_numbers(demo, capsys):
 
     storage = storage_totals(out / "units")
     assert storage["hours"] > 0 and storage["packing"] == "uint16"
+    assert storage["store_bytes"] == sum(json.loads(h.read_text())["totals"]["store_bytes"]
+                                         for h in (out / "units").glob("*/header.json"))
+    frames = sum(json.loads(h.read_text())["totals"]["frames"] for h in (out / "units").glob("*/header.json"))
+    # 12 codes of 10 bits a frame instead of 16: 5/8 of the codes' bytes, each utterance rounded up to a byte
+    codes = sum(json.loads(h.read_text())["totals"]["codes_bytes"] for h in (out / "units").glob("*/header.json"))
+    assert codes == 2 * 12 * frames
+    saved = storage["uint16_bytes"] - storage["bitpack_bytes"]
+    assert 0 <= codes * 3 / 8 - saved < len(list((out / "units").glob("*/index.jsonl"))) * 10_000
     flac_ratio = storage["flac_bytes"] / storage["store_bytes"]
     assert 5 < flac_ratio < 40  # 16-bit codes at 50 Hz x 12 against 16 kHz FLAC
-    assert f"| FLAC | {storage['flac_bytes'] / storage['hours'] / 1e6:.2f} | {flac_ratio:.1f}x |" in report
+    assert f"| codec units, uint16 | {storage['uint16_bytes'] / storage['hours'] / 1e6:.2f} | {flac_ratio:.1f}x |" in report
+    assert "| codec units, bit-packed |" in report and "s of audio per second" in report
 
     throughput = json.loads((out / "throughput.json").read_text())
     units = training_throughput(read_metrics(out / "runs" / "online"))
-    wave = training_throughput(read_metrics(out / "runs" / "waveform-online"))
-    assert throughput["ratio"] == pytest.approx(units / wave)
-    assert f"units vs waveform: {units / wave:.1f}x" in report
-    assert re.search(r"\| waveform-online \| waveform \| online \| [\d.]+ M \|", report)
+    for baseline in ("waveform-online", "logmel-online"):
+        speed = training_throughput(read_metrics(out / "runs" / baseline))
+        assert throughput[f"online_vs_{baseline}"] == pytest.approx(units / speed)
+        assert f"{units / speed:.1f}x {baseline}'s" in report
+    assert re.search(r"\| waveform-online \| waveform \| online \| [\d.]+ M \| 3 \|", report)
+    comparisons = report.split("Each unit model against")[1].split("![layer")[0]
+    verdict = r"(better|level|worse)"
+    for model in ("reconstruction", "kmeans", "online"):
+        for other in ("fbank", "codec-default", "waveform-online", "logmel-online"):
+            row = rf"\| {model} vs {other} \| {verdict}( \| {verdict}){{{len(DEMO_TASKS) - 1}}} \|"
+            assert re.search(row, comparisons), (model, other)
+
+
+def test_the_same_seed_gives_the_same_table_byte_for_byte(demo, tmp_path):
+    out, _ = demo
+    again = tmp_path / "again"
+    assert main(["demo", "--out", str(again), "--quiet"] + MICRO) == 0
+    assert (again / "eval" / "table.md").read_bytes() == (out / "eval" / "table.md").read_bytes()
 
 
 def test_demo_rerun_reuses_every_stage(demo, capsys):
@@ -64,10 +94,10 @@ def test_demo_rerun_reuses_every_stage(demo, capsys):
     before = json.loads((out / "demo.json").read_text())["stages"]
     results = {p: p.stat().st_mtime_ns for p in (out / "eval").glob("*/*.json")
                if p.stem in TASKS or p.name == "unit_quality.json"}
-    assert len(results) == len(UPSTREAMS) * (len(TASKS) + 1)
+    assert len(results) == len(UPSTREAMS) * (len(DEMO_TASKS) + 1)
     assert main(["demo", "--out", str(out), "--quiet"] + MICRO) == 0
     printed = capsys.readouterr().out
-    assert "already trained to step 3" in printed and "9 of 9 stages done" in printed
+    assert "already trained to step 3" in printed and "10 of 10 stages done" in printed
     after = json.loads((out / "demo.json").read_text())["stages"]
     assert {k: v["seconds"] for k, v in after.items()} == {k: v["seconds"] for k, v in before.items()}
     assert {p: p.stat().st_mtime_ns for p in results} == results  # nothing re-evaluated
@@ -75,7 +105,7 @@ def test_demo_rerun_reuses_every_stage(demo, capsys):
 
 def test_demo_names_a_failing_stage_and_skips_what_needs_it(tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["demo", "--out", str(out), "--quiet", "codec=no-such-codec", "baseline="] + MICRO)
+    code = main(["demo", "--out", str(out), "--quiet", "codec=no-such-codec", "baselines=[]"] + MICRO)
     assert code == 1
     printed = capsys.readouterr().out
     assert "FAILED: codec 'no-such-codec' is neither a known name" in printed
@@ -87,3 +117,23 @@ def test_demo_names_a_failing_stage_and_skips_what_needs_it(tmp_path, capsys):
     assert "1 of 8 stages done" in printed
     assert not (out / "report.md").exists()
     assert "Traceback" in (out / "failures.log").read_text()
+
+
+def test_the_demos_budgets_are_the_measured_ones():
+    measured = json.loads((ROOT / "benchmarks" / "results" / "demo_budget.json").read_text())
+    assert measured["benchmark"] == "demo_budget" and measured["machine"].startswith("2-core")
+    assert MEASURED_STEPS == measured["steps"] and MEASURED_MINUTES == measured["minutes"]
+    config = DemoConfig()
+    assert config.steps == measured["steps"] and config.budget_minutes == measured["minutes"]
+    # measured for the demo as it is: its models, encoder, batches and corpus
+    for key in ("objectives", "baselines", "encoder", "max_frames", "crop_frames", "corpus", "codec"):
+        assert measured["demo_config"][key] == config_to_dict(config)[key], key
+    # equal wall-clock: each model gets the whole steps of its median step that fit the budget
+    for run, steps in measured["steps"].items():
+        step = measured["median_step_seconds"][run]
+        assert steps * step <= 60 * measured["minutes"] < (steps + 1) * step
+
+
+def test_a_run_without_a_budget_is_refused_by_name(tmp_path, capsys):
+    code = main(["demo", "--out", str(tmp_path / "out"), "objectives=[online,kmeans]"])
+    assert code == 2 and "steps: no budget for kmeans" in capsys.readouterr().err

@@ -485,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = verbs.add_parser("demo", help="the whole pipeline on the embedded default, ending in a report")
     demo.add_argument("--out", help="output folder (default demo-output)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
-    _add_config_args(demo, "hours=0.2")
+    _add_config_args(demo, "corpus.hours=1.0")
     demo.set_defaults(func=_cmd_demo)
     return parser
 

@@ -54,18 +54,21 @@ def _best(results: list[dict]) -> dict | None:
     return max(results, key=lambda r: sign * r["test"])
 
 
-def report_table(runs: list[dict]) -> str:
+def report_table(runs: list[dict], times: bool = True) -> str:
+    """The markdown table of `runs` (load_run's); `times=False` leaves out the evaluation minutes, so
+    that runs of the same seed give the same table, byte for byte."""
     tasks = [t for t in TASKS if any(t in r["tasks"] for r in runs)]
     pnmi_sets = [name for name in ("synthetic", "real") if any((r["units"] or {}).get(name) for r in runs)]
     head = [f"{t.upper()} {TASKS[t].metric.upper() if TASKS[t].metric != 'accuracy' else 'acc'} "
             f"{'↑' if TASKS[t].higher_is_better else '↓'}" for t in tasks]
-    head += [f"PNMI ({name})" for name in pnmi_sets] + ["eval time (min)"]
+    head += [f"PNMI ({name})" for name in pnmi_sets] + (["eval time (min)"] if times else [])
     lines = ["| upstream | " + " | ".join(head) + " |", "|---" * (1 + len(head)) + "|"]
     best = {t: _best([r["tasks"][t] for r in runs if t in r["tasks"]]) for t in tasks}
     for run in runs:
         cells = [_cell(run["tasks"].get(t), best[t]) for t in tasks]
         cells += [_pnmi_cell((run["units"] or {}).get(name)) for name in pnmi_sets]
-        cells.append(f"{sum(r['seconds']['total'] for r in run['tasks'].values()) / 60:.1f}")
+        if times:
+            cells.append(f"{sum(r['seconds']['total'] for r in run['tasks'].values()) / 60:.1f}")
         lines.append(f"| {run['name']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n\n" + INTERVAL_LEGEND + "\n"
 

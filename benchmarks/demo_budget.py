@@ -1,0 +1,79 @@
+"""The demo's pre-training budgets: optimizer steps that give every model the same wall-clock.
+
+    .venv/bin/python benchmarks/demo_budget.py [--work demo-output] [--minutes 3] [--calibration-steps 20] \
+        [key=value ...]   # overrides of codec2vec demo's config
+
+Makes (or reuses) the demo's corpus, units and k-means labels in WORK with the demo's own stages,
+then pre-trains each of the demo's models for a few steps with the demo's exact settings
+(`codec2vec.demo.pretrain_config`), timed every step; the first steps are left out (start-up, first
+allocations). Steps = budget / median step. Writes benchmarks/results/demo_budget.json;
+`codec2vec.demo.MEASURED_STEPS` and `MEASURED_MINUTES` copy it (tests/test_demo.py keeps them equal),
+so the demo trains for fixed steps: the same seed gives the same table on every machine, and the
+models had equal wall-clock on the machine that measured. Run it with nothing else running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+# torch and codec2vec are imported in the functions: the corpus synthesizer's worker processes
+# import this script again as their __main__, and torch would cost each of them seconds.
+
+
+def step_seconds(run: Path, skip: int) -> list[float]:
+    """Seconds of each step after the first `skip` (metrics logged every step)."""
+    from codec2vec.demo import read_metrics
+
+    records = [r for r in read_metrics(run) if "audio_s_per_s" in r]
+    if [r["step"] for r in records] != list(range(1, len(records) + 1)):
+        raise SystemExit(f"{run}: metrics were not logged every step")
+    return [r["audio_s"] / r["audio_s_per_s"] for r in records[skip:]]
+
+
+def main() -> None:
+    import torch
+
+    from codec2vec.config import config_to_dict, load_config
+    from codec2vec.demo import DemoConfig, DemoPaths, prepare_inputs, pretrain_config, run_names
+    from codec2vec.provenance import machine, provenance
+    from codec2vec.train import pretrain
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", default="demo-output", help="the demo's output folder (inputs made or reused)")
+    parser.add_argument("--minutes", type=float, default=3.0, help="the budget of every model")
+    parser.add_argument("--calibration-steps", type=int, default=20)
+    parser.add_argument("--skip", type=int, default=3, help="first steps left out of the timing")
+    parser.add_argument("--out", default="benchmarks/results/demo_budget.json")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides of the demo's config")
+    args = parser.parse_args()
+    if args.calibration_steps < args.skip + 3:
+        raise SystemExit("--calibration-steps must leave at least 3 timed steps after --skip")
+    cfg = load_config(DemoConfig, overrides=args.overrides, values={"out": args.work})
+    paths = DemoPaths(Path(cfg.out))
+    prepare_inputs(cfg, paths, progress=True)
+    seconds, steps = {}, {}
+    for name in run_names(cfg):
+        pc = pretrain_config(cfg, paths, name, args.calibration_steps)
+        pc.out = str(paths.out / "calibrate" / name)
+        pc.log_every, pc.save_every = 1, 10**6
+        shutil.rmtree(pc.out, ignore_errors=True)  # a fresh timing, never a resumed one
+        pretrain(pc, progress=False)
+        seconds[name] = statistics.median(step_seconds(Path(pc.out), args.skip))
+        steps[name] = max(1, int(args.minutes * 60 / seconds[name]))
+        print(f"{name}: {seconds[name]:.3f} s a step -> {steps[name]} steps in {args.minutes:g} min", flush=True)
+    result = {"benchmark": "demo_budget", "minutes": args.minutes, "steps": steps, "median_step_seconds": seconds,
+              "calibration_steps": args.calibration_steps, "skipped_steps": args.skip,
+              "torch_threads": torch.get_num_threads(), "demo_config": config_to_dict(cfg),
+              "machine": machine(), "command": " ".join(sys.argv), **provenance()}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
