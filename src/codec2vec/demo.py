@@ -32,8 +32,9 @@ from codec2vec.config import config_to_dict, save_config
 from codec2vec.data.synth import SubsetShares, SynthConfig
 from codec2vec.errors import Codec2VecError, ConfigError
 from codec2vec.eval.downstream import HeadConfig
-from codec2vec.eval.tasks import TASKS
 from codec2vec.models.encoder import EncoderConfig
+from codec2vec.models.inputs import INPUT_KINDS
+from codec2vec.objectives import OBJECTIVES
 from codec2vec.provenance import machine, provenance
 
 STATE_FILE = "demo.json"
@@ -100,13 +101,19 @@ def run_names(cfg: DemoConfig) -> list[str]:
     return list(cfg.objectives) + [f"{kind}-online" for kind in cfg.baselines]
 
 
+def run_input(name: str) -> str:
+    """The input kind of demo run `name`: a baseline is named '<kind>-online', a unit model by its objective."""
+    return name.removesuffix("-online") if name.endswith("-online") else "units"
+
+
 def check_demo_config(cfg: DemoConfig) -> None:
-    unknown = [o for o in cfg.objectives if o not in ("reconstruction", "kmeans", "online")]
+    unknown = [o for o in cfg.objectives if o not in OBJECTIVES]
     if unknown:
-        raise ConfigError(f"objectives: unknown {unknown} (known: reconstruction, kmeans, online)")
-    unknown = [b for b in cfg.baselines if b not in ("waveform", "logmel")]
+        raise ConfigError(f"objectives: unknown {unknown} (known: {', '.join(OBJECTIVES)})")
+    baselines = [kind for kind in INPUT_KINDS if kind != "units"]
+    unknown = [b for b in cfg.baselines if b not in baselines]
     if unknown:
-        raise ConfigError(f"baselines: unknown {unknown} (known: waveform, logmel)")
+        raise ConfigError(f"baselines: unknown {unknown} (known: {', '.join(baselines)})")
     missing = [name for name in run_names(cfg) if cfg.steps.get(name, 0) < 1]
     if missing:
         raise ConfigError(f"steps: no budget for {', '.join(missing)}; give steps.<run>=N (measure them with "
@@ -212,7 +219,7 @@ def _stages(cfg: DemoConfig, paths: DemoPaths, progress: bool) -> list[Stage]:
         stages.append(Stage("kmeans", f"k-means ({cfg.clusters}) of the codec latent -> {paths.kmeans}",
                             ["units"], lambda: _kmeans(cfg, paths, progress)))
     for name in run_names(cfg):
-        kind = name.removesuffix("-online") if name.endswith("-online") else "units"
+        kind = run_input(name)
         needs = ["units"] if kind == "units" else ["corpus"]
         what = f"{cfg.steps[name]} steps on {kind} ({cfg.budget_minutes:g} min on the reference machine)"
         stages.append(Stage(f"pretrain {name}", f"{what} -> {paths.run(name)}",
@@ -267,7 +274,7 @@ def pretrain_config(cfg: DemoConfig, paths: DemoPaths, name: str, steps: int):
     """The PretrainConfig of demo run `name` ('online', 'kmeans', 'waveform-online', ...) for `steps` steps."""
     from codec2vec.train import PretrainConfig
 
-    kind = name.removesuffix("-online") if name.endswith("-online") else "units"
+    kind = run_input(name)
     objective = "online" if kind != "units" else name
     pc = PretrainConfig(out=str(paths.run(name)), seed=cfg.seed, device=cfg.device, log_every=10, save_every=500)
     pc.model.input.kind = kind
@@ -342,7 +349,7 @@ def storage_totals(units_root: Path) -> dict:
     from codec2vec.units import UnitStore
     from codec2vec.units.store import PACKINGS, packed_size
 
-    totals = {"wav_bytes": 0, "flac_bytes": 0, "seconds": 0.0, "packing": set(),
+    totals = {"store_bytes": 0, "wav_bytes": 0, "flac_bytes": 0, "seconds": 0.0, "packing": set(),
               **{f"{packing}_bytes": 0 for packing in PACKINGS}}
     for folder in sorted(p for p in units_root.iterdir() if p.is_dir()):
         store = UnitStore(folder)
@@ -351,11 +358,10 @@ def storage_totals(units_root: Path) -> dict:
         for packing in PACKINGS:
             totals[f"{packing}_bytes"] += index_bytes + sum(
                 packed_size(store.frames(uid), store.n_streams, packing, store.bits) for uid in store.ids)
-        for key in ("wav_bytes", "flac_bytes"):
+        for key in ("store_bytes", "wav_bytes", "flac_bytes"):
             totals[key] += header[key]
         totals["seconds"] += header["audio_seconds"]
         totals["packing"].add(store.packing)
-    totals["store_bytes"] = sum(totals[f"{packing}_bytes"] for packing in totals["packing"])
     totals["hours"] = totals["seconds"] / 3600
     totals["packing"] = ", ".join(sorted(totals["packing"]))
     return totals
