@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -174,6 +175,21 @@ def test_model_hidden_states_and_batch_equals_single(kind):
         torch.testing.assert_close(h_batch[1, :23], h_alone[0], atol=2e-5, rtol=1e-4)
 
 
+def test_waveform_cnn_is_hubert_feature_extractor():
+    """Without padding the CNN is fairseq's: conv, GroupNorm(one group per channel), GELU, then
+    conv + GELU six times; the masked normalisation of padded batches gives the same numbers."""
+    from codec2vec.models.inputs import InputConfig, WaveformInput
+
+    torch.manual_seed(0)
+    cnn = WaveformInput(InputConfig(kind="waveform", conv_channels=32)).eval()
+    torch.nn.init.normal_(cnn.first_norm.weight), torch.nn.init.normal_(cnn.first_norm.bias)  # not the identity
+    audio = torch.randn(2, 29 * 320 + 80)
+    x = torch.nn.functional.gelu(cnn.first_norm(cnn.convs[0](audio.unsqueeze(1))))
+    for conv in cnn.convs[1:]:
+        x = torch.nn.functional.gelu(conv(x))
+    torch.testing.assert_close(cnn(audio, torch.tensor([29, 29]), 29), x.transpose(1, 2), atol=1e-5, rtol=1e-4)
+
+
 def test_unit_input_starts_from_the_codec_latent(setup):
     codec = load_codec(setup["codec"])
     vectors = codec.codebook_vectors()
@@ -249,8 +265,8 @@ def test_fft_position_convolution_equals_the_direct_one(kernel, groups, frames):
     from codec2vec.models.encoder import PositionalConv, fft_size
 
     torch.manual_seed(0)
-    direct = PositionalConv(64, kernel, groups)
-    fft = PositionalConv(64, kernel, groups, fft=True)
+    direct = PositionalConv(64, kernel, groups, "direct")
+    fft = PositionalConv(64, kernel, groups, "fft")
     fft.load_state_dict(direct.state_dict())
     x = torch.randn(3, frames, 64, dtype=torch.float64, requires_grad=True)
     direct.double(), fft.double()
@@ -265,16 +281,19 @@ def test_fft_position_convolution_equals_the_direct_one(kernel, groups, frames):
 
 
 def test_encoder_position_convolution_choice():
-    from codec2vec.models.encoder import Encoder, EncoderConfig
+    from codec2vec.models.encoder import Encoder, EncoderConfig, PositionalConv
 
     x, padding = torch.randn(2, 30, 64), torch.arange(30)[None] >= torch.tensor([[30], [21]])
     torch.manual_seed(0)
-    direct = Encoder(EncoderConfig(preset="tiny")).eval()
-    fft = Encoder(EncoderConfig(preset="tiny", pos_conv="fft")).eval()
-    fft.load_state_dict(direct.state_dict())  # the choice is not part of the weights
-    for a, b in zip(direct(x, padding), fft(x, padding)):
-        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
-    with pytest.raises(ValueError, match="encoder.pos_conv must be direct or fft, got 'fast'"):
+    direct = Encoder(EncoderConfig(preset="tiny", pos_conv="direct")).eval()
+    for method, fft_calls in (("fft", 1), ("auto", 1), ("direct", 0)):  # auto: the FFT on a CPU
+        other = Encoder(EncoderConfig(preset="tiny", pos_conv=method)).eval()
+        other.load_state_dict(direct.state_dict())  # the choice is not part of the weights
+        with mock.patch.object(PositionalConv, "_fft_conv", autospec=True, side_effect=PositionalConv._fft_conv) as spy:
+            for a, b in zip(direct(x, padding), other(x, padding)):
+                torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+        assert spy.call_count == fft_calls
+    with pytest.raises(ValueError, match="encoder.pos_conv must be auto, direct or fft, got 'fast'"):
         Encoder(EncoderConfig(preset="tiny", pos_conv="fast"))
 
 

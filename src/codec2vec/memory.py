@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import os
 from collections.abc import Iterator
 
 _M_TRIM_THRESHOLD = -1  # mallopt's parameter numbers (malloc.h)
@@ -38,6 +39,11 @@ def _libc():
     except (OSError, TypeError):
         return None
     return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+
+
+def huge_pages() -> bool:
+    """Whether PyTorch's CPU allocator uses transparent huge pages (codec2vec turns it on on import)."""
+    return os.environ.get("THP_MEM_ALLOC_ENABLE") == "1"
 
 
 def release_free_memory() -> None:

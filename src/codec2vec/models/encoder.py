@@ -41,8 +41,10 @@ class EncoderConfig:
     pos_conv_kernel: int = 128  # HuBERT: 128 frames
     pos_conv_groups: int = 16
     # how the position convolution is computed (same weights, same function to float rounding): direct
-    # (the library's grouped convolution) | fft (products of spectra, all groups in one batched matmul)
-    pos_conv: str = "direct"
+    # (the library's grouped convolution) | fft (products of spectra, all groups in one batched matmul) |
+    # auto: fft on a CPU (a 2 x 128 unit model's step 1.6x faster on 2 cores, docs/performance.md),
+    # direct elsewhere until the GPU suite's real_steps_fft measures it
+    pos_conv: str = "auto"
     # scaled_dot_product_attention's kernel on CUDA: auto (PyTorch's choice: cuDNN's on recent GPUs with
     # a padding mask), efficient (the memory-efficient kernel), cudnn, math; ignored on CPU
     attention: str = "auto"
@@ -88,22 +90,24 @@ def fft_size(n: int) -> int:
 class PositionalConv(nn.Module):
     """Convolutional relative position embedding (HuBERT): grouped conv over time, weight-normed.
 
-    fft=True computes the same convolution from the spectra of the input and the kernel. On an H200
+    method "fft" computes the same convolution from the spectra of the input and the kernel. On an H200
     cuDNN ran HuBERT's 16 groups one at a time, half of a Base pre-training step on real batches
-    (docs/performance.md); here every group is one slice of a single batched matmul."""
+    (docs/performance.md); here every group is one slice of a single batched matmul. "auto" takes it
+    on a CPU, where it measured faster, and the grouped convolution elsewhere."""
 
-    def __init__(self, width: int, kernel: int, groups: int, fft: bool = False):
+    def __init__(self, width: int, kernel: int, groups: int, method: str = "auto"):
         super().__init__()
         groups = groups if width % groups == 0 else 1
         conv = nn.Conv1d(width, width, kernel, padding=kernel // 2, groups=groups)
         nn.init.normal_(conv.weight, mean=0.0, std=(4.0 / (kernel * width)) ** 0.5)
         nn.init.zeros_(conv.bias)
         self.conv = nn.utils.parametrizations.weight_norm(conv, name="weight", dim=2)
-        self.fft = fft
+        self.method = method
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.shape[1]
-        y = self._fft_conv(x) if self.fft else self.conv(x.transpose(1, 2))[..., :frames]  # an even kernel adds one
+        fft = self.method == "fft" or (self.method == "auto" and x.device.type == "cpu")
+        y = self._fft_conv(x) if fft else self.conv(x.transpose(1, 2))[..., :frames]  # an even kernel adds one
         return F.gelu(y).transpose(1, 2)
 
     def _fft_conv(self, x: torch.Tensor) -> torch.Tensor:
@@ -177,9 +181,9 @@ class Encoder(nn.Module):
         norm_first, ffn_dropout = cfg.resolved_norm()
         self.layerdrop = cfg.layerdrop
         self.attention_backends = cfg.attention_backends()
-        if cfg.pos_conv not in ("direct", "fft"):
-            raise ValueError(f"encoder.pos_conv must be direct or fft, got '{cfg.pos_conv}'")
-        self.pos_conv = PositionalConv(self.width, cfg.pos_conv_kernel, cfg.pos_conv_groups, fft=cfg.pos_conv == "fft")
+        if cfg.pos_conv not in ("auto", "direct", "fft"):
+            raise ValueError(f"encoder.pos_conv must be auto, direct or fft, got '{cfg.pos_conv}'")
+        self.pos_conv = PositionalConv(self.width, cfg.pos_conv_kernel, cfg.pos_conv_groups, cfg.pos_conv)
         self.input_norm = nn.LayerNorm(self.width)
         self.dropout = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(Block(self.width, heads, ffn, cfg.dropout, norm_first, ffn_dropout)

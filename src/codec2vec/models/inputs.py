@@ -138,11 +138,14 @@ class WaveformInput(nn.Module):
         x = self.convs[0](audio.unsqueeze(1))  # [B, C, L0]
         kernel, stride = self.LAYERS[0]
         valid = ((frames - 1) * AUDIO_HOP + 400 - kernel) // stride + 1  # what each utterance alone would see
-        weight = (torch.arange(x.shape[-1], device=x.device)[None, :] < valid[:, None]).to(x.dtype).unsqueeze(1)
-        mean = (x * weight).sum(-1, keepdim=True) / valid.view(-1, 1, 1)
-        var = ((x - mean) ** 2 * weight).sum(-1, keepdim=True) / valid.view(-1, 1, 1)
-        x = (x - mean) / torch.sqrt(var + self.first_norm.eps)
-        x = nn.functional.gelu(x * self.first_norm.weight.view(1, -1, 1) + self.first_norm.bias.view(1, -1, 1))
+        # masked mean and variance over each utterance's own samples as products with the mask (no
+        # masked copies of the model's largest activation), then normalise and scale in one pass
+        inside = (torch.arange(x.shape[-1], device=x.device)[None, :] < valid[:, None]).to(x.dtype).unsqueeze(-1)
+        count = valid.to(x.dtype).view(-1, 1, 1)
+        mean = torch.bmm(x, inside) / count  # [B, C, 1]
+        var = torch.bmm((x - mean).square(), inside) / count
+        scale = self.first_norm.weight.view(1, -1, 1) * torch.rsqrt(var + self.first_norm.eps)
+        x = nn.functional.gelu(torch.addcmul(self.first_norm.bias.view(1, -1, 1) - mean * scale, x, scale))
         for conv in self.convs[1:]:
             x = nn.functional.gelu(conv(x))
         return x.transpose(1, 2)

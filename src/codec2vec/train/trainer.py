@@ -282,7 +282,7 @@ def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, progress: b
     trained = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trained, lr=cfg.optim.lr, betas=(cfg.optim.beta1, cfg.optim.beta2),
                                   eps=cfg.optim.eps, weight_decay=cfg.optim.weight_decay,
-                                  fused=device.type == "cuda")
+                                  fused=device.type in ("cuda", "cpu"))  # one kernel for all parameters
     start_step, skipped_steps = 0, 0
     if state is not None:
         module.load_state_dict(state["model"])
