@@ -66,8 +66,8 @@ def _demo_corpus() -> SynthConfig:
 # Optimizer steps that fill DemoConfig.budget_minutes for each model on the reference machine (a 2-core
 # x86-64 VM), measured by benchmarks/demo_budget.py -> benchmarks/results/demo_budget.json (a test
 # keeps the two equal). Fixed steps, not a timer: the same seed gives the same table on any machine.
-MEASURED_STEPS = {"online": 764, "waveform-online": 26, "logmel-online": 753}
-MEASURED_MINUTES = 3.0
+MEASURED_STEPS = {"online": 552, "waveform-online": 18, "logmel-online": 627}
+MEASURED_MINUTES = 2.0
 
 
 @dataclass
