@@ -24,18 +24,11 @@ import statistics
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes" / "tools"))
+from budget_steps import step_seconds  # noqa: E402  (the offline proof's budget tool, shared)
+
 # torch and codec2vec are imported in the functions: the corpus synthesizer's worker processes
 # import this script again as their __main__, and torch would cost each of them seconds.
-
-
-def step_seconds(run: Path, skip: int) -> list[float]:
-    """Seconds of each step after the first `skip` (metrics logged every step)."""
-    from codec2vec.demo import read_metrics
-
-    records = [r for r in read_metrics(run) if "audio_s_per_s" in r]
-    if [r["step"] for r in records] != list(range(1, len(records) + 1)):
-        raise SystemExit(f"{run}: metrics were not logged every step")
-    return [r["audio_s"] / r["audio_s_per_s"] for r in records[skip:]]
 
 
 def main() -> None:

@@ -54,11 +54,11 @@ def test_demo_runs_every_stage_and_reports_measured_numbers(demo, capsys):
 
     storage = storage_totals(out / "units")
     assert storage["hours"] > 0 and storage["packing"] == "uint16"
-    assert storage["store_bytes"] == sum(json.loads(h.read_text())["totals"]["store_bytes"]
-                                         for h in (out / "units").glob("*/header.json"))
-    frames = sum(json.loads(h.read_text())["totals"]["frames"] for h in (out / "units").glob("*/header.json"))
+    totals = [json.loads(h.read_text())["totals"] for h in (out / "units").glob("*/header.json")]
+    assert storage["store_bytes"] == sum(t["store_bytes"] for t in totals)
+    frames = sum(t["frames"] for t in totals)
     # 12 codes of 10 bits a frame instead of 16: 5/8 of the codes' bytes, each utterance rounded up to a byte
-    codes = sum(json.loads(h.read_text())["totals"]["codes_bytes"] for h in (out / "units").glob("*/header.json"))
+    codes = sum(t["codes_bytes"] for t in totals)
     assert codes == 2 * 12 * frames
     saved = storage["uint16_bytes"] - storage["bitpack_bytes"]
     assert 0 <= codes * 3 / 8 - saved < len(list((out / "units").glob("*/index.jsonl"))) * 10_000

@@ -16,12 +16,13 @@ import sys
 from pathlib import Path
 
 
-def step_seconds(run: Path) -> list[float]:
+def step_seconds(run: Path, skip: int = 1) -> list[float]:
+    """Seconds of each step of the timed run after the first `skip`."""
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     windows = [r for r in records if "audio_s_per_s" in r]
     if any(b["step"] - a["step"] != 1 for a, b in zip(windows, windows[1:])):
         raise SystemExit(f"{run}: metrics were not logged every step (pre-train with log_every=1)")
-    return [r["audio_s"] / r["audio_s_per_s"] for r in windows[1:]]
+    return [r["audio_s"] / r["audio_s_per_s"] for r in windows[skip:]]
 
 
 def median_step(run: Path) -> float:
