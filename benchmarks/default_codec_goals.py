@@ -9,7 +9,12 @@ them (benchmarks/results/default_codec_v3/goals.json).
 Rates are percent. Intervals are the files' own 95 % intervals: test-utterance bootstraps for the
 latent probe, paired bootstraps over the 60 real English clips for `codec eval` (a goal "better than
 Codec 2" is met only where the paired difference's interval excludes 0). The offline proof's keys
-stay null, with the reason, until `--proof` names its rerun's benchmark results.
+stay null, with the reason, until `--proof` names its rerun (`recipes/offline_proof.sh`'s EXP or its
+published copy: goals/goals.json and benchmark/). Its goal: the best unit model (the proof's, by mean
+rank over the tasks) within 2 PER points of the log-mel model on PR or better, not separated below it
+on SID, and every unit model's PR separated better than the codec latent's.
+
+    ... --proof benchmarks/results/offline_proof_default_v3
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from pathlib import Path
 from codec2vec.provenance import machine, provenance
 
 CODEC2 = "Codec 2 3.2 kbit/s"
+UNIT_MODELS = ("recon", "online", "hubert1", "hubert2")  # recipes/offline_proof.sh's runs on units
+LOGMEL, LATENT = "logmel-online", "codec-default"
+PR_MARGIN = 2.0  # PER points the best unit model may trail the log-mel model by
 
 
 def _task(results: Path, task: str) -> tuple[float, list[float]]:
@@ -32,6 +40,37 @@ def _separated(a: list[float], b: list[float]) -> bool:
     return a[1] < b[0] or b[1] < a[0]
 
 
+def proof_goals(proof: Path) -> tuple[dict, bool]:
+    """The proof's keys (percent, with intervals) and whether its goal is met."""
+    summary_file, bench = proof / "goals" / "goals.json", proof / "benchmark"
+    if not summary_file.is_file():
+        raise SystemExit(f"{proof}: no goals/goals.json (stage 9 of recipes/offline_proof.sh writes it)")
+    summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    best = summary["best_unit_model"]
+
+    def task(model: str, name: str) -> tuple[float, list[float]]:
+        results = bench / model / "results.json"
+        if not results.is_file():
+            raise SystemExit(f"{results}: missing ({model} was not benchmarked in {proof})")
+        return _task(results, name)
+
+    keys: dict = {"proof_best_unit_model": best, "proof_compute": summary["compute"]}
+    for key, model, name in (("proof_best_unit_pr_per", best, "pr"), ("proof_logmel_pr_per", LOGMEL, "pr"),
+                             ("proof_best_unit_sid_acc", best, "sid"), ("proof_logmel_sid_acc", LOGMEL, "sid"),
+                             ("proof_latent_pr_per", LATENT, "pr")):
+        keys[key], keys[f"{key}_interval"] = task(model, name)
+    units_pr = {model: task(model, "pr") for model in UNIT_MODELS}
+    keys["proof_unit_pr_per"] = {model: value for model, (value, _) in units_pr.items()}
+
+    sid_below = keys["proof_best_unit_sid_acc"] < keys["proof_logmel_sid_acc"] and _separated(
+        keys["proof_best_unit_sid_acc_interval"], keys["proof_logmel_sid_acc_interval"])
+    latent, latent_interval = keys["proof_latent_pr_per"], keys["proof_latent_pr_per_interval"]
+    above_latent = all(value < latent and _separated(interval, latent_interval)
+                       for value, interval in units_pr.values())
+    close_on_pr = keys["proof_best_unit_pr_per"] - keys["proof_logmel_pr_per"] <= PR_MARGIN
+    return keys, close_on_pr and not sid_below and above_latent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latent", type=Path, required=True, help="`evaluate` results.json of the codec latent")
@@ -39,6 +78,7 @@ def main() -> None:
     parser.add_argument("--codec-eval", type=Path, required=True, help="codec_eval_intervals.py's JSON vs Codec 2")
     parser.add_argument("--system", required=True, help="the candidate's row name in the codec eval")
     parser.add_argument("--extract", type=Path, required=True, help="extract_throughput.py --corpus JSON")
+    parser.add_argument("--proof", type=Path, help="the offline proof's rerun on this codec (EXP or its publication)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
@@ -66,9 +106,15 @@ def main() -> None:
     goals["extract_audio_s_per_s_interval"] = None  # one timed pass per subset: no interval
     goals["extract_by_subset"] = rates
 
-    for key in ("proof_best_unit_pr_per", "proof_logmel_pr_per", "proof_best_unit_sid_acc", "proof_logmel_sid_acc"):
-        goals[key] = goals[f"{key}_interval"] = None
-    goals["proof_not_run"] = "the offline proof has not been rerun on this codec (it must first ship as default)"
+    proof_met = None
+    if args.proof:
+        proof_keys, proof_met = proof_goals(args.proof)
+        goals.update(proof_keys)
+    else:
+        for key in ("proof_best_unit_pr_per", "proof_logmel_pr_per", "proof_best_unit_sid_acc",
+                    "proof_logmel_sid_acc"):
+            goals[key] = goals[f"{key}_interval"] = None
+        goals["proof_not_run"] = "the offline proof has not been rerun on this codec"
 
     def better(measure: str, lower_is_better: bool) -> bool:
         diff = mine[measure]["difference"]
@@ -85,10 +131,10 @@ def main() -> None:
         "speaker similarity better than Codec 2, separated": better("speaker_similarity", False),
         "WER within 15 points of the originals'": goals["real_en_wer"] - goals["originals_wer"] <= 15,
         "extraction >= 300 audio-s/s": goals["extract_audio_s_per_s"] >= 300,
-        "offline proof": None,
+        "offline proof": proof_met,
     }
     record = {"benchmark": "default_codec_goals", "goals": goals, "met": verdicts,
-              "sources": {k: str(getattr(args, k)) for k in ("latent", "fbank", "codec_eval", "extract")},
+              "sources": {k: str(getattr(args, k)) for k in ("latent", "fbank", "codec_eval", "extract", "proof")},
               "hardware": machine(), "extract_hardware": extract["device"], **provenance()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
