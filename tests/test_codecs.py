@@ -154,6 +154,7 @@ def _compiled_matches_eager(codec) -> None:
         eager, frames = wrap_model(codec.model, "eager").encode(audio, lengths)
 
 
+@pytest.mark.slow  # 26-41 s of compiling on 2 cores, in a suite that must stay under 10 minutes
 def test_compiled_encoding_gives_the_same_codes():
     _compiled_matches_eager(wrap_model(tiny_dac(), "tiny-dac"))
 
