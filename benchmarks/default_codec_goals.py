@@ -134,7 +134,8 @@ def main() -> None:
         "offline proof": proof_met,
     }
     record = {"benchmark": "default_codec_goals", "goals": goals, "met": verdicts,
-              "sources": {k: str(getattr(args, k)) for k in ("latent", "fbank", "codec_eval", "extract", "proof")},
+              "sources": {k: None if getattr(args, k) is None else str(getattr(args, k))
+                          for k in ("latent", "fbank", "codec_eval", "extract", "proof")},
               "hardware": machine(), "extract_hardware": extract["device"], **provenance()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
