@@ -23,6 +23,7 @@ import argparse
 import json
 from pathlib import Path
 
+from codec2vec.eval.intervals import separated
 from codec2vec.provenance import machine, provenance
 
 CODEC2 = "Codec 2 3.2 kbit/s"
@@ -34,10 +35,6 @@ PR_MARGIN = 2.0  # PER points the best unit model may trail the log-mel model by
 def _task(results: Path, task: str) -> tuple[float, list[float]]:
     entry = json.loads(results.read_text(encoding="utf-8"))["tasks"][task]
     return round(100 * entry["test"], 2), [round(100 * x, 2) for x in entry["test_interval"]]
-
-
-def _separated(a: list[float], b: list[float]) -> bool:
-    return a[1] < b[0] or b[1] < a[0]
 
 
 def proof_goals(proof: Path) -> tuple[dict, bool]:
@@ -62,10 +59,10 @@ def proof_goals(proof: Path) -> tuple[dict, bool]:
     units_pr = {model: task(model, "pr") for model in UNIT_MODELS}
     keys["proof_unit_pr_per"] = {model: value for model, (value, _) in units_pr.items()}
 
-    sid_below = keys["proof_best_unit_sid_acc"] < keys["proof_logmel_sid_acc"] and _separated(
+    sid_below = keys["proof_best_unit_sid_acc"] < keys["proof_logmel_sid_acc"] and separated(
         keys["proof_best_unit_sid_acc_interval"], keys["proof_logmel_sid_acc_interval"])
     latent, latent_interval = keys["proof_latent_pr_per"], keys["proof_latent_pr_per_interval"]
-    above_latent = all(value < latent and _separated(interval, latent_interval)
+    above_latent = all(value < latent and separated(interval, latent_interval)
                        for value, interval in units_pr.values())
     close_on_pr = keys["proof_best_unit_pr_per"] - keys["proof_logmel_pr_per"] <= PR_MARGIN
     return keys, close_on_pr and not sid_below and above_latent
@@ -122,7 +119,7 @@ def main() -> None:
 
     verdicts = {
         "latent PR PER <= FBANK's": goals["latent_pr_per"] <= goals["fbank_pr_per"],
-        "latent PR PER separated from FBANK's": _separated(goals["latent_pr_per_interval"],
+        "latent PR PER separated from FBANK's": separated(goals["latent_pr_per_interval"],
                                                             goals["fbank_pr_per_interval"]),
         "latent SID >= 80": goals["latent_sid_acc"] >= 80,
         "STOI better than Codec 2, separated": better("stoi", False),
