@@ -3,10 +3,12 @@ seed gives the same table, a rerun reuses everything, a failing stage is named w
 stages that need it are skipped, and the default budgets are the measured ones."""
 
 import json
+import os
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from codec2vec.cli import main
 from codec2vec.config import config_to_dict
@@ -36,7 +38,20 @@ def test_demo_runs_every_stage_and_reports_measured_numbers(demo, capsys):
     stages = json.loads((out / "demo.json").read_text())["stages"]
     assert list(stages) == ["corpus", "units", "kmeans"] + [f"pretrain {run}" for run in RUNS] + ["evaluate", "report"]
     assert all(s["status"] == "done" for s in stages.values())
+    # CPU time per stage, the kernel's share of it in the report; the corpus stage's synthesis workers are a
+    # forkserver's children, which this process never waits for, so only its own share counts there
+    for name, s in stages.items():
+        assert (s["user_s"] > 0 or name == "corpus") and s["system_s"] >= 0, name
+        assert s["user_s"] + s["system_s"] <= 2 * s["seconds"] * (os.cpu_count() or 1) + 1, name
+    # the demo's corpus only, never real speech a working folder may hold (data/packaged-speech, data/real-en)
+    settings = yaml.safe_load((out / "eval" / "config.yaml").read_text())
+    assert settings["real"] == settings["real_sid"] == "" and not (out / "eval" / "real-sid").exists()
     report = (out / "report.md").read_text()
+    before = [s for name, s in stages.items() if name != "report"]  # the report stage writes the report
+    user, system = (sum(s[key] for s in before) for key in ("user_s", "system_s"))
+    total = f"| all stages | {len(before)} of {len(before)} done | {sum(s['seconds'] for s in before) / 60:.1f} " \
+            f"| {(user + system) / 60:.1f} | {100 * system / (user + system):.1f} % |"
+    assert total in report
     for png in ("loss_curves.png", "eval/layer_weights.png", "eval/metrics.png"):
         assert (out / png).stat().st_size > 1000 and f"({png})" in report
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -128,8 +129,28 @@ class Stage:
     run: Callable[[], str]  # does the work; returns a one-line summary of what it made
 
 
+class Clock:
+    """Wall-clock and CPU seconds (user, kernel) since it was made: this process's and those of the
+    children it waited for (os.times). Not the corpus synthesis workers': they are children of
+    multiprocessing's forkserver, which only exits with the interpreter."""
+
+    def __init__(self):
+        self.start = self._now()
+
+    @staticmethod
+    def _now() -> tuple[float, float, float]:
+        t = os.times()
+        return time.time(), t.user + t.children_user, t.system + t.children_system
+
+    def spent(self) -> dict[str, float]:
+        now = self._now()
+        wall, user, system = (round(b - a, 1) for a, b in zip(self.start, now))
+        return {"seconds": wall, "user_s": user, "system_s": system}
+
+
 class StageLog:
-    """OUT/demo.json: each stage's status, reason and the minutes of the run that did its work."""
+    """OUT/demo.json: each stage's status, reason, and the wall-clock and CPU seconds of the run that
+    did its work."""
 
     def __init__(self, out: Path, settings: dict):
         self.path = out / STATE_FILE
@@ -137,12 +158,12 @@ class StageLog:
         self.stages = saved.get("stages", {}) if saved.get("settings") == settings else {}
         self.settings = settings
 
-    def record(self, name: str, status: str, seconds: float, detail: str) -> None:
+    def record(self, name: str, status: str, spent: dict[str, float], detail: str) -> None:
         before = self.stages.get(name, {})
-        entry = {"status": status, "detail": detail, "seconds_this_run": round(seconds, 1)}
-        # a stage finished earlier and reused now keeps the time of the run that did the work
-        entry["seconds"] = before["seconds"] if before.get("status") == "done" and status == "done" \
-            else round(seconds, 1)
+        entry = {"status": status, "detail": detail, "seconds_this_run": spent["seconds"]}
+        # a stage finished earlier and reused now keeps the times of the run that did the work
+        reused = before.get("status") == "done" and status == "done"
+        entry.update({key: before.get(key, 0.0) if reused else value for key, value in spent.items()})
         self.stages[name] = entry
         atomic_write_text(self.path, json.dumps({"settings": self.settings, "stages": self.stages,
                                                  **provenance()}, indent=2) + "\n")
@@ -165,23 +186,24 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> int:
         if missing:
             reason = f"skipped: needs {', '.join(missing)}, which failed"
             failed[stage.name] = reason
-            log.record(stage.name, "skipped", 0.0, reason)
+            log.record(stage.name, "skipped", {"seconds": 0.0, "user_s": 0.0, "system_s": 0.0}, reason)
             print(f"  {reason}")
             continue
-        t0 = time.time()
+        clock = Clock()
         try:
             detail = stage.run()
         except Exception as e:  # the demo reports every stage, whatever breaks
             reason = f"{type(e).__name__}: {e}" if not isinstance(e, Codec2VecError) else str(e)
             failed[stage.name] = reason
-            log.record(stage.name, "failed", time.time() - t0, reason)
+            log.record(stage.name, "failed", clock.spent(), reason)
             with open(out / "failures.log", "a", encoding="utf-8") as f:
                 f.write(f"--- {datetime.datetime.now().isoformat(timespec='seconds')} {stage.name}\n"
                         + traceback.format_exc())
             print(f"  FAILED: {reason} (traceback in {out / 'failures.log'})")
             continue
-        log.record(stage.name, "done", time.time() - t0, detail)
-        print(f"  done in {(time.time() - t0) / 60:.1f} min: {detail}")
+        spent = clock.spent()
+        log.record(stage.name, "done", spent, detail)
+        print(f"  done in {spent['seconds'] / 60:.1f} min: {detail}")
 
     print(f"\n=== codec2vec demo: {len(stages) - len(failed)} of {len(stages)} stages done "
           f"(this run {(time.time() - started) / 60:.1f} min) ===")
@@ -308,7 +330,8 @@ def _evaluate(cfg: DemoConfig, paths: DemoPaths, progress: bool) -> str:
 
     models = _references(cfg) + [str(p) for p in _trained_runs(cfg, paths)]
     run_benchmark(BenchmarkConfig(models=models, out=str(paths.eval), corpus=str(paths.corpus),
-                                  units=str(paths.units), real="", tasks=list(cfg.tasks), seed=cfg.seed,
+                                  # the demo's own corpus only, whatever real speech the working folder holds
+                                  units=str(paths.units), real="", real_sid="", tasks=list(cfg.tasks), seed=cfg.seed,
                                   head=cfg.head, device=cfg.device,
                                   unit_quality=UnitQualityConfig(n_clusters=cfg.pnmi_clusters, seed=cfg.seed)),
                   progress=progress)
@@ -436,9 +459,16 @@ def write_report(cfg: DemoConfig, paths: DemoPaths) -> str:
              f"this run of the code. The speech is **synthetic** (TTS voices), the emotions are prosody "
              f"presets, and every model is pre-trained for {cfg.budget_minutes:g} minutes of a 2-core CPU: "
              f"these numbers show the method at a laptop's scale, not its quality at scale (see RESULTS.md).\n",
-             "## Stages\n", "| stage | status | minutes | result |", "|---|---|---|---|"]
-    for name, entry in state.items():
-        lines.append(f"| {name} | {entry['status']} | {entry['seconds'] / 60:.1f} | {entry['detail']} |")
+             "## Stages\n", "Minutes of the run that did each stage's work; CPU time is user + kernel of the "
+             "demo's process and the workers it waited for (not the corpus stage's synthesis workers, children "
+             "of a forkserver that lives as long as the demo: `/usr/bin/time -v` on the whole run counts them).\n",
+             "| stage | status | minutes | CPU minutes | kernel share of CPU | result |", "|---|---|---|---|---|---|"]
+    done_before = {name: entry for name, entry in state.items() if name != "report"}  # this stage writes the file
+    for name, entry in list(done_before.items()) + [("all stages", _totals(done_before.values()))]:
+        cpu = entry.get("user_s", 0.0) + entry.get("system_s", 0.0)
+        kernel = f"{100 * entry['system_s'] / cpu:.1f} %" if cpu else "-"
+        lines.append(f"| {name} | {entry['status']} | {entry['seconds'] / 60:.1f} | {cpu / 60:.1f} | {kernel} "
+                     f"| {entry['detail']} |")
     lines += ["", "## Downstream results (frozen upstreams, SUPERB-style heads)\n",
               "Test split, percent; PNMI of k-means units of each model's middle hidden state against the "
               "synthesizer's phone times. Details per upstream in `eval/<upstream>/`.\n", table]
@@ -497,6 +527,13 @@ def write_report(cfg: DemoConfig, paths: DemoPaths) -> str:
         lines.append("![loss curves](loss_curves.png)\n")
     atomic_write_text(paths.out / "report.md", "\n".join(lines))
     return f"{paths.out / 'report.md'}"
+
+
+def _totals(entries) -> dict:
+    entries = list(entries)
+    done = sum(e["status"] == "done" for e in entries)
+    return {"status": f"{done} of {len(entries)} done", "detail": "",
+            **{key: sum(e.get(key, 0.0) for e in entries) for key in ("seconds", "user_s", "system_s")}}
 
 
 def _encoder_text(encoder: EncoderConfig) -> str:
