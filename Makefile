@@ -7,14 +7,21 @@ TORCH_SPEC ?= torch==2.13.0
 PIP_TORCH_ARGS ?=
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.codec2vec-installed
+CORE_STAMP = $(VENV)/.codec2vec-core-installed
 DEMO_OUT ?= demo-output
 
 .PHONY: install system-deps demo test test-slow clean real-en packaged-speech
 
-$(STAMP): pyproject.toml
+# The package and its core dependencies: all that `codec2vec demo` uses (espeak-ng's voices come from PyPI).
+$(CORE_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(PIP_TORCH_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# Everything the tests touch: the extras (codec quality judges, Kaldi fbank, parquet, pytest) and s3prl.
+$(STAMP): $(CORE_STAMP)
 	$(BIN)/pip install -q -e ".[test,eval,share]"
 	# s3prl for the bridge's tests (codec2vec.s3prl): without its dependencies, which pin torchaudio
 	$(BIN)/pip install -q --no-deps "s3prl==0.4.18"
@@ -25,7 +32,7 @@ install: $(STAMP) system-deps
 system-deps:
 	@bash scripts/install-system-deps.sh
 
-demo: install
+demo: $(CORE_STAMP)
 	$(BIN)/codec2vec demo --out $(DEMO_OUT)
 
 test: install

@@ -156,3 +156,16 @@ def test_the_demos_budgets_are_the_measured_ones():
 def test_a_run_without_a_budget_is_refused_by_name(tmp_path, capsys):
     code = main(["demo", "--out", str(tmp_path / "out"), "objectives=[online,kmeans]"])
     assert code == 2 and "steps: no budget for kmeans" in capsys.readouterr().err
+
+
+def test_eval_precision_is_bf16_only_where_native(monkeypatch):
+    from codec2vec import demo
+    from codec2vec.errors import ConfigError
+    from codec2vec.eval import upstream
+
+    for native in (True, False):
+        monkeypatch.setattr(upstream, "native_bf16", lambda device, native=native: native)
+        assert demo.eval_precision(DemoConfig(device="cpu")) == ("bf16" if native else "fp32")
+    assert demo.eval_precision(DemoConfig(device="cpu", eval_precision="fp32")) == "fp32"
+    with pytest.raises(ConfigError, match="eval_precision 'fp16': choose from auto, fp32, bf16"):
+        demo.check_demo_config(DemoConfig(eval_precision="fp16"))

@@ -21,7 +21,7 @@ from codec2vec.errors import ConfigError
 from codec2vec.eval import EvalConfig, evaluate, load_upstream
 from codec2vec.eval import downstream as downstream_module
 from codec2vec.eval.downstream import Examples, HeadConfig, train_head
-from codec2vec.eval.features import cached_features
+from codec2vec.eval.features import batch_inputs, cached_features
 from codec2vec.eval.heads import Downstream, UtteranceHead
 from codec2vec.eval.intervals import metric_value
 from codec2vec.eval.pnmi import frame_phones, score_units
@@ -29,7 +29,7 @@ from codec2vec.eval.report import report
 from codec2vec.eval.superb import SUPERB
 from codec2vec.eval.tasks import TASKS, asr_text, task_manifest
 from codec2vec.verify import verify_artifact
-from codec2vec.units.store import StoreError
+from codec2vec.units.store import StoreError, UnitStore
 from eval_fixtures import make_eval_setup, save_tiny_model, write_task_corpus
 from killing import cli, kill_at_random_point
 
@@ -96,6 +96,25 @@ def test_cached_features_batch_equals_single_and_are_reused(setup, monkeypatch):
     again = cached_features(upstream, manifest, "test", rows, "frames", False, setup["root"] / "c1",
                             lambda: pytest.fail("a cache hit looked for the unit store"), progress=False)
     assert again.path == batched.path and np.array_equal(again[0], batched[0])
+
+
+def test_bf16_features_are_close_to_fp32_and_cached_apart(setup):
+    manifest = task_manifest(setup["corpus"], TASKS["pr"])
+    rows = manifest.split("test")
+    units = Path(setup["units"]) / "read"
+    fp32, bf16 = load_upstream(setup["model"]), load_upstream(setup["model"], precision="bf16")
+    assert fp32.key != bf16.key and bf16.identity["precision"] == "bf16" and "precision" not in fp32.identity
+    exact = cached_features(fp32, manifest, "test", rows, "frames", False, setup["root"] / "cb", units, progress=False)
+    rounded = cached_features(bf16, manifest, "test", rows, "frames", False, setup["root"] / "cb", units, progress=False)
+    assert exact.path != rounded.path
+    for i in range(len(rows)):
+        a, b = np.asarray(exact[i], np.float32), np.asarray(rounded[i], np.float32)
+        assert not np.array_equal(a, b)  # computed in bf16 indeed
+        assert np.linalg.norm(a - b) < 0.05 * np.linalg.norm(a)  # bf16 keeps 8 bits of mantissa
+    batch = batch_inputs(bf16, manifest, rows[:2], UnitStore(units), bf16.device)
+    assert all(h.dtype == torch.float32 for h in bf16.hidden(batch))
+    with pytest.raises(ConfigError, match="precision 'fp16': choose from fp32, bf16"):
+        load_upstream(setup["model"], precision="fp16")
 
 
 def test_a_changed_manifest_recomputes_the_cache(setup, tmp_path):
@@ -496,7 +515,7 @@ def test_shipped_model_loads_in_two_lines_and_exports():
     hidden, frames = upstream.embed((0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
     assert len(hidden) == layers + 1 and hidden[-1].shape == (1, 50, width) and frames.tolist() == [50]
     assert all(torch.isfinite(h).all() for h in hidden)
-    # a codec shipped with codec2vec, named, not copied (dac-cpu: the default when the model was trained)
+    # a codec shipped with codec2vec, named, not copied
     assert config["codec"]["codec_id"] in SHIPPED and config["codec_folder"] is None
     assert config["weights_dtype"] == "float16" and config["torch_dtype"] == "float32"  # stored / loaded
     card = (folder / "README.md").read_text()

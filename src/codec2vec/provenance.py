@@ -51,7 +51,18 @@ def machine() -> str:
 
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
-    return f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU (torch {torch.__version__})"
+    return f"{os.cpu_count()}-core {platform.machine()} CPU{_cpu_model()}, no GPU (torch {torch.__version__})"
+
+
+def _cpu_model() -> str:
+    """' (AMD EPYC)': the CPU's model name where Linux tells it. Timings and, through its float kernels,
+    the last digits of results differ between models of one architecture."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return ""
+    name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+    return f" ({name})" if name else ""
 
 
 def provenance() -> dict:

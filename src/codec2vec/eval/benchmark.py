@@ -58,6 +58,7 @@ class BenchmarkConfig:
     head: HeadConfig = field(default_factory=HeadConfig)
     unit_quality: UnitQualityConfig = field(default_factory=UnitQualityConfig)
     device: str = "auto"
+    precision: str = "fp32"  # of codec2vec models' forward passes (EvalConfig.precision)
 
 
 def _kmeans_units(train, cfg: UnitQualityConfig, layer: int):
@@ -101,7 +102,7 @@ def layer_pnmi(spec: str, corpus: str, units: str, cache_root: Path, q: UnitQual
 
 def unit_quality_report(cfg: BenchmarkConfig, spec: str, cache_root: Path, alignments: dict, log=print) -> dict:
     """PNMI and purities of an upstream's k-means units (and, for the codec, its first codebook)."""
-    upstream = load_upstream(spec, _device(cfg.device))
+    upstream = load_upstream(spec, _device(cfg.device), cfg.precision)
     manifest = task_manifest(cfg.corpus, TASKS["pr"])
     q = cfg.unit_quality
     layer = q.layer if q.layer >= 0 else upstream.n_hidden // 2
@@ -125,6 +126,7 @@ def unit_quality_report(cfg: BenchmarkConfig, spec: str, cache_root: Path, align
     kmeans = _kmeans_units(features(manifest, "train", manifest.split("train")), q, layer)
     units_name = f"k-means {q.n_clusters} @ hidden {layer}"
     result = {"upstream": upstream.name, "key": upstream.key, "layer": layer, "settings": dataclasses.asdict(q),
+              "precision": cfg.precision,
               "synthetic": [], "real": [], "provenance": provenance()}
     sets = [("synthetic", manifest, manifest.split("test"), [r.phonemes for r in manifest.split("test")])]
     if alignments:
@@ -211,7 +213,7 @@ def run_benchmark(cfg: BenchmarkConfig, progress: bool = True) -> Path:
         run_out = out / upstream_name(spec)
         bar.set_postfix_str(f"{upstream_name(spec)}: tasks")
         common = dict(model=spec, cache=str(cache), seed=cfg.seed, lr_sweep=cfg.lr_sweep, head=cfg.head,
-                      device=cfg.device)
+                      device=cfg.device, precision=cfg.precision)
         evaluate(EvalConfig(tasks=cfg.tasks, corpus=cfg.corpus, units=cfg.units, out=str(run_out), **common),
                  progress=False)
         if real_sid:
@@ -223,7 +225,8 @@ def run_benchmark(cfg: BenchmarkConfig, progress: bool = True) -> Path:
         quality_path = run_out / UNIT_QUALITY_FILE
         settings = config_to_dict(cfg.unit_quality)
         done = json.loads(quality_path.read_text(encoding="utf-8")) if quality_path.is_file() else None
-        if not done or done.get("settings") != settings or bool(done.get("real")) != bool(alignments):
+        if not done or done.get("settings") != settings or bool(done.get("real")) != bool(alignments) \
+                or done.get("precision", "fp32") != cfg.precision:
             atomic_write_text(quality_path, json.dumps(unit_quality_report(cfg, spec, cache, alignments, log),
                                                       indent=2) + "\n")
         bar.update()

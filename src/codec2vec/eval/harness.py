@@ -59,6 +59,9 @@ class EvalConfig:
     head: HeadConfig = field(default_factory=HeadConfig)
     max_batch_frames: int = 20_000  # padded frames per upstream forward pass
     device: str = "auto"
+    # a codec2vec model's forward pass: fp32, or bf16 autocast (fast where native: GPUs, CPUs with AVX-512
+    # BF16 or AMX); FBANK, the codec latent and hf: upstreams stay fp32
+    precision: str = "fp32"
     threads: int = 0  # torch threads; 0 = torch's default
 
 
@@ -319,7 +322,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> Path:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    upstream = load_upstream(cfg.model, _device(cfg.device))
+    upstream = load_upstream(cfg.model, _device(cfg.device), cfg.precision)
     if cfg.head.layer_norm is None:  # recorded resolved, in config.yaml and every result (a copy: the
         # caller's config may serve other upstreams)
         cfg = replace(cfg, head=replace(cfg.head, layer_norm=upstream.pre_layer_norm))

@@ -130,7 +130,7 @@ class OnlineCodebookUnits:
     def __call__(self, batch: dict) -> list[np.ndarray]:
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), self.upstream.autocast():
             x, padding = self.upstream.model.features(batch)
             ids = self.objective._targets(x, padding)[..., -1]  # the top layer's codeword per frame
             self.objective.discard_statistics()

@@ -31,6 +31,19 @@ from codec2vec.models.inputs import (AUDIO_HOP, AUDIO_RATE, InputConfig, LogMelI
 from codec2vec.units.store import file_sha256
 
 FRAME_RATE = AUDIO_RATE / AUDIO_HOP  # 50 Hz: every upstream here shares the codec frame grid
+PRECISIONS = ("fp32", "bf16")
+
+
+def native_bf16(device: str | torch.device) -> bool:
+    """Whether bf16 arithmetic is native here: CUDA, or a CPU with AVX-512 BF16 or AMX (Linux's
+    /proc/cpuinfo; elsewhere assumed not). Without it bf16 autocast is emulated and slower than fp32."""
+    if torch.device(device).type == "cuda":
+        return True
+    try:
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
 
 
 class Upstream(torch.nn.Module):
@@ -113,18 +126,22 @@ class Upstream(torch.nn.Module):
 class ModelUpstream(Upstream):
     """A saved codec2vec model (`RUN/model` or the run folder itself): all L + 1 hidden states."""
 
-    def __init__(self, folder: str | Path, device: str | torch.device = "cpu"):
+    def __init__(self, folder: str | Path, device: str | torch.device = "cpu", precision: str = "fp32"):
         from codec2vec.models import load_pretrained
         from codec2vec.models.export import CODEC_FOLDER, resolve_model
 
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision '{precision}': choose from {', '.join(PRECISIONS)}")
         name = upstream_name(str(folder))
         folder = resolve_model(str(folder))
         model, config = load_pretrained(folder, device)  # checks the weights against config's weights_sha256
         weights_sha256 = config.get("weights_sha256") or file_sha256(folder / "model.safetensors")
         super().__init__(name, {"upstream": "model", "model_sha256": weights_sha256,
                                 "codec": config.get("codec"), "objective": config.get("objective"),
-                                "step": config.get("step")}, device)
-        self.model, self.folder = model, folder
+                                "step": config.get("step"),
+                                # bf16 features are other numbers: their own cache entries and results
+                                **({"precision": precision} if precision != "fp32" else {})}, device)
+        self.model, self.folder, self.precision = model, folder, precision
         self.input = "units" if model.kind == "units" else "audio"
         if model.kind == "waveform":  # the CNN's 512 x 3200/s first-layer activations: ~1.5 GB per 60 s batch
             self.max_batch_frames = 3000
@@ -145,10 +162,15 @@ class ModelUpstream(Upstream):
     def pre_layer_norm(self) -> bool:
         return bool(self.model.encoder.layers) and self.model.encoder.layers[0].norm_first
 
+    def autocast(self):
+        """The forward pass's precision: bf16 autocast, or nothing (fp32)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
     @torch.inference_mode()
     def hidden(self, batch: dict) -> list[torch.Tensor]:
-        hidden, _ = self.model(batch)
-        return hidden
+        with self.autocast():
+            hidden, _ = self.model(batch)
+        return [h.float() for h in hidden]
 
 
 class CodecLatentUpstream(Upstream):
@@ -383,9 +405,12 @@ def upstream_name(spec: str) -> str:
     return path.parent.name if path.name == "model" else path.name
 
 
-def load_upstream(spec: str, device: str | torch.device = "cpu") -> Upstream:
+def load_upstream(spec: str, device: str | torch.device = "cpu", precision: str = "fp32") -> Upstream:
     """`fbank`, `fbank-kaldi`, `codec:<codec name, hub id or folder>`, `hf:<hub id or folder>`, a shipped model's
-    name, a model folder (a run folder, an export), or the Hub id of an uploaded export."""
+    name, a model folder (a run folder, an export), or the Hub id of an uploaded export. `precision` (fp32,
+    bf16) is a codec2vec model's forward pass; FBANK, the codec latent and hf: upstreams always run in fp32."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision '{precision}': choose from {', '.join(PRECISIONS)}")
     if spec == "fbank":
         return FbankUpstream(device)
     if spec == "fbank-kaldi":
@@ -399,4 +424,4 @@ def load_upstream(spec: str, device: str | torch.device = "cpu") -> Upstream:
     if not Path(spec).exists() and spec not in pretrained_models() and not is_hub_id(spec):
         raise ConfigError(f"upstream '{spec}' not found: give a model folder (RUN/model), a shipped model "
                           f"({', '.join(pretrained_models()) or 'none'}), 'fbank', 'fbank-kaldi', 'codec:<name>' or 'hf:<hub id or folder>'")
-    return ModelUpstream(spec, device)
+    return ModelUpstream(spec, device, precision)
