@@ -169,3 +169,23 @@ def test_eval_precision_is_bf16_only_where_native(monkeypatch):
     assert demo.eval_precision(DemoConfig(device="cpu", eval_precision="fp32")) == "fp32"
     with pytest.raises(ConfigError, match="eval_precision 'fp16': choose from auto, fp32, bf16"):
         demo.check_demo_config(DemoConfig(eval_precision="fp16"))
+
+
+def test_eval_precision_benchmark_compares_every_model_and_task(demo, tmp_path):
+    import subprocess
+    import sys
+
+    out, _ = demo
+    result = tmp_path / "precision.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "eval_precision.py"), "--demo", str(out),
+                           "--out", str(result)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    measured = json.loads(result.read_text())
+    assert {(r["model"], r["task"]) for r in measured["results"]} == {(run, task) for run in RUNS for task in DEMO_TASKS}
+    for row in measured["results"]:
+        for precision in ("fp32", "bf16"):
+            written = json.loads((out / "eval-precision" / precision / row["model"] / f"{row['task']}.json").read_text())
+            assert written["settings"]["precision"] == precision
+            assert (row[precision], row[f"{precision}_interval"]) == (written["test"], written["test_interval"])
+        assert row["difference_points"] == round(100 * (row["bf16"] - row["fp32"]), 2)
+    assert measured["max_abs_difference_points"] == max(abs(r["difference_points"]) for r in measured["results"])

@@ -117,6 +117,22 @@ def test_bf16_features_are_close_to_fp32_and_cached_apart(setup):
         load_upstream(setup["model"], precision="fp16")
 
 
+def test_native_bf16_follows_the_cpu_flags():
+    from codec2vec.eval.upstream import native_bf16
+    from codec2vec.provenance import machine
+
+    assert native_bf16("cuda")
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        assert not native_bf16("cpu")
+        return
+    lines = cpuinfo.read_text().splitlines()
+    flags = next(line for line in lines if line.startswith("flags")).split()
+    assert native_bf16("cpu") == ("avx512_bf16" in flags or "amx_bf16" in flags)
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+    assert f"CPU ({model})," in machine() if model else "CPU," in machine()
+
+
 def test_a_changed_manifest_recomputes_the_cache(setup, tmp_path):
     corpus = write_task_corpus(tmp_path / "corpus", seed=0)
     manifest = read_manifest(corpus / "ks.jsonl")
