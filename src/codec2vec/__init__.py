@@ -14,7 +14,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 def load(model: str, device: str = "cpu"):
     """A frozen upstream: a shipped model's name, a model, run or export folder, "fbank" or "codec:<name>".
 
-    upstream = codec2vec.load("synth-online-2x128"); hidden, frames = upstream.embed(audio_16khz)
+    upstream = codec2vec.load("synth-hubert1-2x128"); hidden, frames = upstream.embed(audio_16khz)
     """
     from codec2vec.eval.upstream import load_upstream
 
