@@ -40,8 +40,8 @@ def _features_speed(model: str, paths, precision: str) -> float:
 
 def main() -> None:
     from codec2vec.config import load_config
-    from codec2vec.demo import DemoConfig, DemoPaths, _trained_runs
-    from codec2vec.eval.benchmark import BenchmarkConfig, UnitQualityConfig, run_benchmark
+    from codec2vec.demo import DemoConfig, DemoPaths, _trained_runs, benchmark_config
+    from codec2vec.eval.benchmark import run_benchmark
     from codec2vec.eval.intervals import separated
     from codec2vec.provenance import machine, provenance
 
@@ -58,11 +58,7 @@ def main() -> None:
     folders = {}
     for precision in ("fp32", "bf16"):
         folders[precision] = paths.out / "eval-precision" / precision
-        run_benchmark(BenchmarkConfig(models=models, out=str(folders[precision]), corpus=str(paths.corpus),
-                                      units=str(paths.units), real="", real_sid="", tasks=list(cfg.tasks),
-                                      seed=cfg.seed, head=cfg.head, device="cpu", precision=precision,
-                                      unit_quality=UnitQualityConfig(n_clusters=cfg.pnmi_clusters, seed=cfg.seed)),
-                      progress=False)
+        run_benchmark(benchmark_config(cfg, paths, models, folders[precision], precision), progress=False)
     rows = []
     for model in models:
         name = Path(model).name

@@ -332,17 +332,23 @@ def _pretrain(cfg: DemoConfig, paths: DemoPaths, name: str, progress: bool) -> s
 
 
 def _evaluate(cfg: DemoConfig, paths: DemoPaths, progress: bool) -> str:
-    from codec2vec.eval.benchmark import BenchmarkConfig, UnitQualityConfig, run_benchmark
+    from codec2vec.eval.benchmark import run_benchmark
 
     models = _references(cfg) + [str(p) for p in _trained_runs(cfg, paths)]
     precision = eval_precision(cfg)
-    run_benchmark(BenchmarkConfig(models=models, out=str(paths.eval), corpus=str(paths.corpus), precision=precision,
-                                  # the demo's own corpus only, whatever real speech the working folder holds
-                                  units=str(paths.units), real="", real_sid="", tasks=list(cfg.tasks), seed=cfg.seed,
-                                  head=cfg.head, device=cfg.device,
-                                  unit_quality=UnitQualityConfig(n_clusters=cfg.pnmi_clusters, seed=cfg.seed)),
-                  progress=progress)
+    run_benchmark(benchmark_config(cfg, paths, models, paths.eval, precision), progress=progress)
     return f"{len(models)} upstreams x {len(cfg.tasks)} tasks, models in {precision}"
+
+
+def benchmark_config(cfg: DemoConfig, paths: DemoPaths, models: list[str], out: Path, precision: str):
+    """The demo's evaluation of `models` into `out` (benchmarks/eval_precision.py reruns it)."""
+    from codec2vec.eval.benchmark import BenchmarkConfig, UnitQualityConfig
+
+    return BenchmarkConfig(models=models, out=str(out), corpus=str(paths.corpus), precision=precision,
+                           # the demo's own corpus only, whatever real speech the working folder holds
+                           units=str(paths.units), real="", real_sid="", tasks=list(cfg.tasks), seed=cfg.seed,
+                           head=cfg.head, device=cfg.device,
+                           unit_quality=UnitQualityConfig(n_clusters=cfg.pnmi_clusters, seed=cfg.seed))
 
 
 def eval_precision(cfg: DemoConfig) -> str:
