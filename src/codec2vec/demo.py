@@ -353,13 +353,11 @@ def benchmark_config(cfg: DemoConfig, paths: DemoPaths, models: list[str], out: 
 
 def eval_precision(cfg: DemoConfig) -> str:
     """cfg.eval_precision, with auto resolved for the device the demo evaluates on."""
-    import torch
-
     from codec2vec.eval.upstream import PRECISIONS, native_bf16
+    from codec2vec.ranks import rank_device
 
     if cfg.eval_precision == "auto":
-        device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
-        return "bf16" if native_bf16(device) else "fp32"
+        return "bf16" if native_bf16(rank_device(cfg.device)) else "fp32"
     if cfg.eval_precision not in PRECISIONS:
         raise ConfigError(f"eval_precision '{cfg.eval_precision}': choose from auto, {', '.join(PRECISIONS)}")
     return cfg.eval_precision

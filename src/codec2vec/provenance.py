@@ -51,18 +51,20 @@ def machine() -> str:
 
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
-    return f"{os.cpu_count()}-core {platform.machine()} CPU{_cpu_model()}, no GPU (torch {torch.__version__})"
+    # the CPU model: timings and, through its float kernels, the last digits of results differ between
+    # models of one architecture
+    model = cpu_info("model name")
+    return f"{os.cpu_count()}-core {platform.machine()} CPU{f' ({model})' if model else ''}, no GPU " \
+           f"(torch {torch.__version__})"
 
 
-def _cpu_model() -> str:
-    """' (AMD EPYC)': the CPU's model name where Linux tells it. Timings and, through its float kernels,
-    the last digits of results differ between models of one architecture."""
+def cpu_info(field: str) -> str:
+    """The first CPU's `field` in Linux's /proc/cpuinfo ("model name", "flags"); "" elsewhere."""
     try:
         lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
     except OSError:
         return ""
-    name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
-    return f" ({name})" if name else ""
+    return next((line.split(":", 1)[1].strip() for line in lines if line.split(":", 1)[0].strip() == field), "")
 
 
 def provenance() -> dict:

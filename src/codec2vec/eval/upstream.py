@@ -28,6 +28,7 @@ from codec2vec.errors import ConfigError, DependencyError
 from codec2vec.hub import is_hub_id
 from codec2vec.models.inputs import (AUDIO_HOP, AUDIO_RATE, InputConfig, LogMelInput, UnitInput, batch_frames,
                                      frames_for_samples)
+from codec2vec.provenance import cpu_info
 from codec2vec.units.store import file_sha256
 
 FRAME_RATE = AUDIO_RATE / AUDIO_HOP  # 50 Hz: every upstream here shares the codec frame grid
@@ -39,11 +40,7 @@ def native_bf16(device: str | torch.device) -> bool:
     /proc/cpuinfo; elsewhere assumed not). Without it bf16 autocast is emulated and slower than fp32."""
     if torch.device(device).type == "cuda":
         return True
-    try:
-        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
+    return bool({"avx512_bf16", "amx_bf16"} & set(cpu_info("flags").split()))
 
 
 class Upstream(torch.nn.Module):
@@ -130,8 +127,6 @@ class ModelUpstream(Upstream):
         from codec2vec.models import load_pretrained
         from codec2vec.models.export import CODEC_FOLDER, resolve_model
 
-        if precision not in PRECISIONS:
-            raise ConfigError(f"precision '{precision}': choose from {', '.join(PRECISIONS)}")
         name = upstream_name(str(folder))
         folder = resolve_model(str(folder))
         model, config = load_pretrained(folder, device)  # checks the weights against config's weights_sha256
