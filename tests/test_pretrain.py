@@ -561,11 +561,42 @@ def test_torchrun_two_ranks_equal_one_process_accumulating(setup, tmp_path):
     ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
                           "29531", "-m", "codec2vec.cli", "pretrain", "--out", str(tmp_path / "two"), *args, *common],
                          capture_output=True, text=True, env=env, timeout=300)
-    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    assert ddp.returncode == 0, ddp.stderr[-5000:]  # a rank's message precedes torchrun's report
     assert _losses(tmp_path / "two") == pytest.approx(_losses(tmp_path / "one"), rel=1e-4)
     a = load_pretrained(tmp_path / "one" / "model")[0].state_dict()
     b = load_pretrained(tmp_path / "two" / "model")[0].state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)
+
+
+_THREAD_COUNT_SCRIPT = """
+import os, sys
+from codec2vec.cli import main
+before = len(os.listdir("/proc/self/task"))
+code = main(sys.argv[1:])
+print(code, before, len(os.listdir("/proc/self/task")))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_a_torchrun_run_ends_its_process_group_threads_and_all(setup, tmp_path):
+    """DDP's first use imports torch.distributed.nn.functional, whose default arguments used to keep the
+    destroyed gloo group's worker threads alive into interpreter shutdown, where they could abort the
+    rank (SIGABRT). Launched as one torchrun rank, a run now ends with the threads it started with."""
+    import socket
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1",
+           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    run = subprocess.run([sys.executable, "-c", _THREAD_COUNT_SCRIPT, "pretrain", "--out", str(tmp_path / "run"),
+                          "--units", setup["units"], "--objective", "online", "--quiet", "model.encoder.preset=tiny",
+                          "data.max_frames=600", "data.crop_frames=100", "data.min_frames=10", "optim.steps=2",
+                          "optim.warmup_steps=1", "objective.top_k=2", "objective.codebook_size=32", "device=cpu",
+                          "threads=1"], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    code, before, after = map(int, run.stdout.split()[-3:])
+    assert code == 0 and after == before, f"{before} threads before the run, {after} after"
 
 
 def test_resume_under_another_ranks_times_accumulate_is_refused(setup, tmp_path, monkeypatch):
@@ -715,7 +746,7 @@ def test_torchrun_two_ranks_write_the_labels_of_one_process(setup, labels, tmp_p
     ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
                           "29533", "-m", "codec2vec.cli", "kmeans", "--out", str(tmp_path / "km"), *args],
                          capture_output=True, text=True, env=env, timeout=300)
-    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    assert ddp.returncode == 0, ddp.stderr[-5000:]  # a rank's message precedes torchrun's report
     two = UnitStore(tmp_path / "km" / "labels" / Path(setup["units"]).name)
     one = UnitStore(labels)
     assert len(two.header["shards"]) > 2 and verify_store(str(two.path)) == []

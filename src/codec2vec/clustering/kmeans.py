@@ -13,6 +13,7 @@ labels/<store name>/ (one label store per unit store; resumable shard by shard l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from dataclasses import dataclass, field, replace
@@ -29,7 +30,7 @@ from codec2vec.errors import ConfigError
 from codec2vec.memory import release_free_memory
 from codec2vec.models.inputs import pad_codes
 from codec2vec.provenance import provenance
-from codec2vec.ranks import rank_device, torchrun_ranks
+from codec2vec.ranks import process_group, rank_device, torchrun_ranks
 from codec2vec.units.extract import length_sorted_batches
 from codec2vec.units.store import LABELS_FORMAT, STORE_VERSION, StoreError, UnitStore, file_sha256, write_index, \
     write_shard
@@ -246,9 +247,7 @@ def run_kmeans(cfg: KMeansConfig, progress: bool = True) -> list[Path]:
         raise ConfigError(f"{out} holds a k-means iteration with other settings; use a new --out")
 
     device = rank_device(cfg.device)
-    if world > 1:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    try:
+    with process_group(device) if world > 1 else contextlib.nullcontext():
         if rank == 0:
             out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(run_file, json.dumps(descriptor, indent=2) + "\n")
@@ -280,9 +279,6 @@ def run_kmeans(cfg: KMeansConfig, progress: bool = True) -> list[Path]:
                 _barrier(world)
             finished.append(folder)
         return finished
-    finally:
-        if world > 1:
-            dist.destroy_process_group()
 
 
 def _barrier(world: int) -> None:

@@ -30,7 +30,7 @@ from codec2vec.models.model import ModelConfig, build_model, compile_regions
 from codec2vec.models.saved import load_pretrained, save_pretrained
 from codec2vec.objectives import MaskConfig, ObjectiveConfig, OnlineClustering, build_objective
 from codec2vec.provenance import provenance
-from codec2vec.ranks import rank_device, torchrun_ranks
+from codec2vec.ranks import process_group, rank_device, torchrun_ranks
 from codec2vec.train.data import BatchPlan, BatchReader, DataConfig, PretrainData, describe_data
 
 CHECKPOINT_FORMAT = "codec2vec-pretrain-checkpoint"
@@ -232,21 +232,15 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> Path:
     out = Path(cfg.out)
     cfg.model.encoder.norm_first, cfg.model.encoder.ffn_dropout = cfg.model.encoder.resolved_norm()  # as recorded
     rank, world, _ = torchrun_ranks()
+    device = rank_device(cfg.device)
     # Under torchrun (even with one rank) training runs through DDP and its collectives, as on many GPUs.
-    launched = "WORLD_SIZE" in os.environ
-    if launched:
-        dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "gloo")
-    try:
-        return _pretrain(cfg, out, rank, world, progress)
-    finally:
-        if launched:
-            dist.destroy_process_group()
+    with process_group(device) if "WORLD_SIZE" in os.environ else contextlib.nullcontext():
+        return _pretrain(cfg, out, rank, world, device, progress)
 
 
-def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, progress: bool) -> Path:
+def _pretrain(cfg: PretrainConfig, out: Path, rank: int, world: int, device: torch.device, progress: bool) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = rank_device(cfg.device)
     torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
     data = PretrainData(cfg.data, cfg.model.input.kind, cfg.objective.name, cfg.objective.labels)
     store = data.units if data.units is not None else data.labels

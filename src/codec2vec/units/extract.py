@@ -29,7 +29,7 @@ from codec2vec.data.manifest import Manifest, Utterance, read_manifest
 from codec2vec.errors import AudioError, Codec2VecError, ConfigError
 from codec2vec.memory import reused_heap, release_free_memory
 from codec2vec.provenance import provenance
-from codec2vec.ranks import rank_device, torchrun_ranks
+from codec2vec.ranks import process_group, rank_device, torchrun_ranks
 from codec2vec.units.store import (PACKINGS, STORE_FORMAT, STORE_VERSION, StoreError, UnitStore, file_sha256,
                                    write_index, write_shard)
 
@@ -362,17 +362,13 @@ def extract(cfg: ExtractConfig, progress: bool = True) -> Path:
     if world > 1:  # torchrun: every rank runs this function
         import torch.distributed as dist
 
-        backend = "nccl" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "gloo"
-        dist.init_process_group(backend)
-        try:
+        with process_group(rank_device(cfg.device)):
             dist.barrier()
             _extract_rank(cfg, rank, world, progress, codec)
             dist.barrier()
             if rank == 0:
                 finalize(cfg, codec_header, manifest)
             dist.barrier()
-        finally:
-            dist.destroy_process_group()
         return out
 
     if cfg.workers == 1:
