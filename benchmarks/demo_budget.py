@@ -35,7 +35,7 @@ def main() -> None:
     import torch
 
     from codec2vec.config import config_to_dict, load_config
-    from codec2vec.demo import DemoConfig, DemoPaths, prepare_inputs, pretrain_config, run_names
+    from codec2vec.demo import DemoConfig, DemoPaths, demo_precision, prepare_inputs, pretrain_config, run_names
     from codec2vec.provenance import machine, provenance
     from codec2vec.train import pretrain
 
@@ -70,7 +70,8 @@ def main() -> None:
     result = {"benchmark": "demo_budget", "minutes": args.minutes, "steps": steps, "median_step_seconds": seconds,
               "round_median_step_seconds": rounds,
               "calibration_steps": args.calibration_steps, "skipped_steps": args.skip, "rounds": args.rounds,
-              "torch_threads": torch.get_num_threads(), "demo_config": config_to_dict(cfg),
+              "torch_threads": torch.get_num_threads(), "precision": demo_precision(cfg),
+              "demo_config": config_to_dict(cfg),
               "machine": machine(), "command": " ".join(sys.argv), **provenance()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

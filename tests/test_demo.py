@@ -158,17 +158,20 @@ def test_a_run_without_a_budget_is_refused_by_name(tmp_path, capsys):
     assert code == 2 and "steps: no budget for kmeans" in capsys.readouterr().err
 
 
-def test_eval_precision_is_bf16_only_where_native(monkeypatch):
+def test_precision_is_bf16_only_where_native_in_training_and_evaluation(monkeypatch, tmp_path):
     from codec2vec import demo
     from codec2vec.errors import ConfigError
     from codec2vec.eval import upstream
 
     for native in (True, False):
         monkeypatch.setattr(upstream, "native_bf16", lambda device, native=native: native)
-        assert demo.eval_precision(DemoConfig(device="cpu")) == ("bf16" if native else "fp32")
-    assert demo.eval_precision(DemoConfig(device="cpu", eval_precision="fp32")) == "fp32"
-    with pytest.raises(ConfigError, match="eval_precision 'fp16': choose from auto, fp32, bf16"):
-        demo.check_demo_config(DemoConfig(eval_precision="fp16"))
+        cfg = DemoConfig(device="cpu")
+        assert demo.demo_precision(cfg) == ("bf16" if native else "fp32")
+        trained = demo.pretrain_config(cfg, demo.DemoPaths(tmp_path), "online", 10).precision
+        assert trained == demo.demo_precision(cfg)
+    assert demo.demo_precision(DemoConfig(device="cpu", precision="fp32")) == "fp32"
+    with pytest.raises(ConfigError, match="precision 'fp16': choose from auto, fp32, bf16"):
+        demo.check_demo_config(DemoConfig(precision="fp16"))
 
 
 def test_eval_precision_benchmark_compares_every_model_and_task(demo, tmp_path):

@@ -59,17 +59,19 @@ def _demo_corpus() -> SynthConfig:
     # espeak's voices alone (a pip package): every fresh clone has exactly these, so the table is the one
     # a fresh clone makes (flite and festival need Debian packages, piper an extra; festival also
     # synthesizes several times slower).
-    # Shares in hours: 28 voices give 8 SID test utterances each at 0.46 h; no IC subset (tasks, below).
-    return SynthConfig(hours=2.24, voices=0, held_out_speakers=0.25, engines=["espeak"],
-                       shares=SubsetShares(pretrain=0.4, read=0.7, ks=0.235, ic=0.0, sid=0.46, er=0.445))
+    # Shares in hours: 28 voices give 8 SID test utterances each at 0.46 h; KS's 0.47 h of 1-second clips
+    # gives about 420 test clips (0.235 h gave 212, and intervals of +-6 points); no IC subset (tasks, below).
+    return SynthConfig(hours=2.475, voices=0, held_out_speakers=0.25, engines=["espeak"],
+                       shares=SubsetShares(pretrain=0.4, read=0.7, ks=0.47, ic=0.0, sid=0.46, er=0.445))
 
 
 # Optimizer steps that fill DemoConfig.budget_minutes for each model on the reference machine (a 2-core
-# x86-64 VM, AMD EPYC; a Xeon VM before 2026-12-08 took about twice as long a step), measured by
+# x86-64 VM, AMD EPYC, training in bf16 as precision=auto does there; a Xeon VM before 2026-12-08 took
+# about twice as long a step in fp32), measured by
 # benchmarks/demo_budget.py -> benchmarks/results/demo_budget.json (a test keeps the two equal). Fixed
 # steps, not a timer: the same seed gives the same table on the same CPU model (another model's float
 # kernels change last digits), and a slower machine trains the same models, only for longer.
-MEASURED_STEPS = {"online": 1204, "waveform-online": 37, "logmel-online": 1093}
+MEASURED_STEPS = {"online": 1236, "waveform-online": 57, "logmel-online": 1235}
 MEASURED_MINUTES = 2.0
 
 
@@ -97,9 +99,11 @@ class DemoConfig:
     head: HeadConfig = field(default_factory=_demo_head)
     pnmi_clusters: int = 100
     device: str = "auto"
-    # the trained models' forward passes in evaluation: auto = bf16 where it is native (GPUs, CPUs with
-    # AVX-512 BF16 or AMX: the waveform CNN's features 2x faster), else fp32; FBANK and the latent stay fp32
-    eval_precision: str = "auto"
+    # the trained models' arithmetic, in pre-training (autocast) and in evaluation's forward passes: auto =
+    # bf16 where it is native (GPUs, CPUs with AVX-512 BF16 or AMX: on a 2-core AMD EPYC the waveform
+    # model's training step 1.7x and its features 1.8x faster, the unit model's step 1.2x), else fp32;
+    # FBANK and the codec latent stay fp32
+    precision: str = "auto"
 
 
 def run_names(cfg: DemoConfig) -> list[str]:
@@ -120,7 +124,7 @@ def check_demo_config(cfg: DemoConfig) -> None:
     unknown = [b for b in cfg.baselines if b not in baselines]
     if unknown:
         raise ConfigError(f"baselines: unknown {unknown} (known: {', '.join(baselines)})")
-    eval_precision(cfg)  # a bad name fails now, not after the pre-training
+    demo_precision(cfg)  # a bad name fails now, not after the pre-training
     missing = [name for name in run_names(cfg) if cfg.steps.get(name, 0) < 1]
     if missing:
         raise ConfigError(f"steps: no budget for {', '.join(missing)}; give steps.<run>=N (measure them with "
@@ -304,7 +308,8 @@ def pretrain_config(cfg: DemoConfig, paths: DemoPaths, name: str, steps: int):
 
     kind = run_input(name)
     objective = "online" if kind != "units" else name
-    pc = PretrainConfig(out=str(paths.run(name)), seed=cfg.seed, device=cfg.device, log_every=10, save_every=500)
+    pc = PretrainConfig(out=str(paths.run(name)), seed=cfg.seed, device=cfg.device, log_every=10, save_every=500,
+                        precision=demo_precision(cfg))
     pc.model.input.kind = kind
     pc.model.encoder = EncoderConfig(**config_to_dict(cfg.encoder))
     pc.objective.name = objective
@@ -335,7 +340,7 @@ def _evaluate(cfg: DemoConfig, paths: DemoPaths, progress: bool) -> str:
     from codec2vec.eval.benchmark import run_benchmark
 
     models = _references(cfg) + [str(p) for p in _trained_runs(cfg, paths)]
-    precision = eval_precision(cfg)
+    precision = demo_precision(cfg)
     run_benchmark(benchmark_config(cfg, paths, models, paths.eval, precision), progress=progress)
     return f"{len(models)} upstreams x {len(cfg.tasks)} tasks, models in {precision}"
 
@@ -351,16 +356,16 @@ def benchmark_config(cfg: DemoConfig, paths: DemoPaths, models: list[str], out: 
                            unit_quality=UnitQualityConfig(n_clusters=cfg.pnmi_clusters, seed=cfg.seed))
 
 
-def eval_precision(cfg: DemoConfig) -> str:
-    """cfg.eval_precision, with auto resolved for the device the demo evaluates on."""
+def demo_precision(cfg: DemoConfig) -> str:
+    """cfg.precision, with auto resolved for the device the demo runs on."""
     from codec2vec.eval.upstream import PRECISIONS, native_bf16
     from codec2vec.ranks import rank_device
 
-    if cfg.eval_precision == "auto":
+    if cfg.precision == "auto":
         return "bf16" if native_bf16(rank_device(cfg.device)) else "fp32"
-    if cfg.eval_precision not in PRECISIONS:
-        raise ConfigError(f"eval_precision '{cfg.eval_precision}': choose from auto, {', '.join(PRECISIONS)}")
-    return cfg.eval_precision
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError(f"precision '{cfg.precision}': choose from auto, {', '.join(PRECISIONS)}")
+    return cfg.precision
 
 
 def _references(cfg: DemoConfig) -> list[str]:
