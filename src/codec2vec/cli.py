@@ -491,6 +491,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # this program's own command line (not a call from Python): under mimalloc on Linux
+        from codec2vec.memory import restart_under_preferred_allocator
+
+        try:
+            restart_under_preferred_allocator()
+        except Codec2VecError as e:
+            print(f"codec2vec: error: {e}", file=sys.stderr)
+            return e.exit_code
     args = build_parser().parse_args(argv)
     if args.data_root:
         from codec2vec.data.manifest import DATA_ROOTS_ENV

@@ -66,12 +66,12 @@ def _demo_corpus() -> SynthConfig:
 
 
 # Optimizer steps that fill DemoConfig.budget_minutes for each model on the reference machine (a 2-core
-# x86-64 VM, AMD EPYC, training in bf16 as precision=auto does there; a Xeon VM before 2026-12-08 took
-# about twice as long a step in fp32), measured by
+# x86-64 VM, AMD EPYC, training in bf16 as precision=auto does there, under mimalloc as the CLI runs; a
+# Xeon VM before 2026-12-08 took about twice as long a step in fp32 under glibc's malloc), measured by
 # benchmarks/demo_budget.py -> benchmarks/results/demo_budget.json (a test keeps the two equal). Fixed
 # steps, not a timer: the same seed gives the same table on the same CPU model (another model's float
 # kernels change last digits), and a slower machine trains the same models, only for longer.
-MEASURED_STEPS = {"online": 1236, "waveform-online": 57, "logmel-online": 1235}
+MEASURED_STEPS = {"online": 1521, "waveform-online": 105, "logmel-online": 1332}
 MEASURED_MINUTES = 2.0
 
 

@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from codec2vec import __version__
+from codec2vec.memory import preloaded_allocator
 
 _TRACKED_PACKAGES = ("numpy", "soundfile", "soxr", "torch", "transformers", "omegaconf")
 
@@ -54,8 +55,10 @@ def machine() -> str:
     # the CPU model: timings and, through its float kernels, the last digits of results differ between
     # models of one architecture
     model = cpu_info("model name")
+    # the allocator moves kernel time and speed (codec2vec.memory): named when it is not the system's
+    allocator = ", mimalloc" if preloaded_allocator() == "mimalloc" else ""
     return f"{os.cpu_count()}-core {platform.machine()} CPU{f' ({model})' if model else ''}, no GPU " \
-           f"(torch {torch.__version__})"
+           f"(torch {torch.__version__}{allocator})"
 
 
 def cpu_info(field: str) -> str:
