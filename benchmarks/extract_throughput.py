@@ -173,4 +173,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from codec2vec.memory import restart_under_preferred_allocator
+
+    restart_under_preferred_allocator()  # measure under the allocator the CLI runs with (mimalloc on Linux)
     main()
