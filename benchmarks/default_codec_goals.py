@@ -133,7 +133,7 @@ def main() -> None:
     record = {"benchmark": "default_codec_goals", "goals": goals, "met": verdicts,
               "sources": {k: None if getattr(args, k) is None else str(getattr(args, k))
                           for k in ("latent", "fbank", "codec_eval", "extract", "proof")},
-              "hardware": machine(), "extract_hardware": extract["device"], **provenance()}
+              "hardware": machine(), "extract_hardware": extract.get("machine", extract["device"]), **provenance()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     for goal, met in verdicts.items():

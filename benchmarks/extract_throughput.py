@@ -36,7 +36,8 @@ import torch
 from codec2vec.codecs import load_codec
 from codec2vec.codecs.hf import wrap_model
 from codec2vec.memory import reused_heap
-from codec2vec.provenance import provenance
+from codec2vec.memory import preloaded_allocator
+from codec2vec.provenance import machine, provenance
 
 # descript/dac_16khz's config.json
 DAC_16KHZ = dict(encoder_hidden_size=64, decoder_hidden_size=1536, hidden_size=1024, downsampling_ratios=[2, 4, 5, 8],
@@ -115,7 +116,8 @@ def cli_defaults(args) -> None:
             results[f"{Path(corpus).parent.name}/{Path(corpus).stem} {codec}"] = pipeline_rate(
                 Path(corpus), codec, args.device, defaults.workers, True, compile=defaults.compile)
     record = {"benchmark": "extract_throughput_cli_defaults", "device": f"CPU x{os.cpu_count()}",
-              "torch_threads": torch.get_num_threads(), "codec": args.codec,
+              "machine": machine(), "allocator": preloaded_allocator(), "torch_threads": torch.get_num_threads(),
+              "codec": args.codec,
               "codec_weights_hash": load_codec(args.codec).info.weights_hash, "results": results, **provenance()}
     out = Path(args.out or "benchmarks/results/extract_throughput_cli_defaults.json")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -165,7 +167,7 @@ def main() -> None:
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU x{os.cpu_count()}"
     record = {"benchmark": "extract_throughput", "device": device_name, "torch_threads": torch.get_num_threads(),
               "codec": args.codec, "codec_weights_hash": load_codec(args.codec).info.weights_hash,
-              "results": results, **provenance()}
+              "allocator": preloaded_allocator(), "results": results, **provenance()}
     out = Path(args.out or f"benchmarks/results/extract_throughput_{args.device.split(':')[0]}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
