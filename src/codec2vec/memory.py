@@ -3,7 +3,8 @@
 The CLI runs under Microsoft's mimalloc on Linux (`allocator_environment`, below): it keeps the
 pages a step freed for the next step. Under glibc's malloc, each training step of the waveform model
 mapped its large activations afresh and the kernel zeroed them again: 29.6 s of kernel time in 40
-bf16 steps against 4.9 s under mimalloc, at the same peak memory (docs/performance.md). For glibc
+bf16 steps against 2.4 s under mimalloc as the CLI sets it, at the same peak memory
+(docs/performance.md). For glibc
 (a library user's own process, or `CODEC2VEC_ALLOCATOR=system`), the tools below:
 
 - Memory a batch freed stays in the heap, in gaps that later batches do not always reuse:

@@ -34,7 +34,7 @@ def process_group(device: torch.device) -> Iterator[None]:
     # it is first imported, and DistributedDataParallel imports it. Imported while a group exists, those
     # defaults hold the group after destroy_process_group: its gloo worker threads then live on into
     # interpreter shutdown, where one still releasing a collective's tensor aborts the process (SIGABRT,
-    # "terminate called without an active exception"; about one 2-rank CPU run in 30 on a busy 2-core VM,
+    # "terminate called without an active exception"; about one 2-rank CPU run in 20 on a busy 2-core VM,
     # torch 2.13). Imported before the group exists, the defaults are None and the group ends here.
     import torch.distributed.nn.functional  # noqa: F401
 
