@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from codec2vec.memory import preloaded_allocator, restart_under_preferred_allocator
 from codec2vec.provenance import provenance
 
 KINDS = ("units", "waveform", "logmel")
@@ -187,7 +188,8 @@ def main() -> None:
               "utterance_seconds": args.seconds, "precision": "bf16 autocast" if cuda else "fp32",
               "objective": args.objective + (f" ({CLUSTERS} clusters)" if args.objective == "kmeans" else ""),
               "ragged": args.ragged, "steps": steps, "warmup_steps": args.warmup,
-              "matmul_peak_tflops": round(peak / 1e12, 1) if cuda else None, "results": [], **provenance()}
+              "matmul_peak_tflops": round(peak / 1e12, 1) if cuda else None, "allocator": preloaded_allocator(),
+              "results": [], **provenance()}
     out = Path(args.out or Path(__file__).parent / "results" / f"pretrain_throughput_{'cuda' if cuda else 'cpu'}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     results = report["results"]
@@ -224,4 +226,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    restart_under_preferred_allocator()  # time the steps under the allocator the CLI runs with (its children too)
     main()
