@@ -67,6 +67,18 @@ def test_the_cli_runs_under_mimalloc_that_keeps_freed_pages():
 
 
 @_LINUX_WITH_MIMALLOC
+def test_a_preload_the_loader_refuses_is_not_retried_nor_reported(tmp_path):
+    broken = tmp_path / "libmimalloc.so.3"
+    broken.write_bytes(b"not a shared library")
+    code = ("import sys; from codec2vec.cli import main; from codec2vec.memory import preloaded_allocator; "
+            "print(preloaded_allocator()); sys.exit(main())")
+    env = {**{k: v for k, v in os.environ.items() if k != memory.ALLOCATOR_ENV}, "LD_PRELOAD": str(broken)}
+    done = subprocess.run([sys.executable, "-c", code, "codec", "list"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.splitlines()[0] == "system" and "default" in done.stdout
+
+
+@_LINUX_WITH_MIMALLOC
 def test_the_system_allocator_on_request_and_a_bad_name_refused():
     system = _cli({"MIMALLOC_VERBOSE": "1", memory.ALLOCATOR_ENV: "system"}, "codec", "list")
     assert system.returncode == 0 and "mimalloc" not in system.stderr and "default" in system.stdout
@@ -84,7 +96,8 @@ def test_allocator_environment_preloads_mimalloc_once(monkeypatch):
         return
     assert env["LD_PRELOAD"] == f"{library} /opt/other.so" and env["MIMALLOC_PURGE_DELAY"] == "-1"
     monkeypatch.setenv("LD_PRELOAD", env["LD_PRELOAD"])  # the restarted process: nothing more to do
-    assert memory.allocator_environment() is None and memory.preloaded_allocator() == "mimalloc"
+    assert memory.allocator_environment() is None
+    assert memory.preloaded_allocator() == "system"  # what is mapped counts: this process never loaded it
     monkeypatch.setenv("MIMALLOC_PURGE_DELAY", "100")  # a user's own mimalloc setting wins
     monkeypatch.setenv("LD_PRELOAD", "")
     assert memory.allocator_environment()["MIMALLOC_PURGE_DELAY"] == "100"

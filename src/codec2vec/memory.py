@@ -98,14 +98,20 @@ def mimalloc_library() -> Path | None:
 
 
 def preloaded_allocator() -> str:
-    """"mimalloc" when this process runs under it (LD_PRELOAD), else "system"."""
-    return "mimalloc" if "libmimalloc" in os.environ.get("LD_PRELOAD", "") else "system"
+    """"mimalloc" when this process runs under it (mapped into it: a library that failed to preload is
+    not), else "system"."""
+    try:
+        maps = Path("/proc/self/maps").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "system"
+    return "mimalloc" if "libmimalloc" in maps else "system"
 
 
 def allocator_environment() -> dict[str, str] | None:
     """The environment that runs a new process of this program under mimalloc, or None where that does
-    not apply: not Linux, mimalloc not installed, already preloaded, or CODEC2VEC_ALLOCATOR=system."""
-    if not sys.platform.startswith("linux") or preloaded_allocator() == "mimalloc":
+    not apply: not Linux, mimalloc not installed, already asked for (LD_PRELOAD names it: restarted once,
+    never again, even where the loader refused it), or CODEC2VEC_ALLOCATOR=system."""
+    if not sys.platform.startswith("linux") or "libmimalloc" in os.environ.get("LD_PRELOAD", ""):
         return None
     choice = os.environ.get(ALLOCATOR_ENV, "mimalloc")
     if choice not in ("mimalloc", "system"):
