@@ -39,10 +39,13 @@ def test_demo_runs_every_stage_and_reports_measured_numbers(demo, capsys):
     assert list(stages) == ["corpus", "units", "kmeans"] + [f"pretrain {run}" for run in RUNS] + ["evaluate", "report"]
     assert all(s["status"] == "done" for s in stages.values())
     # CPU time per stage, the kernel's share of it in the report; the corpus stage's synthesis workers are a
-    # forkserver's children, which this process never waits for, so only its own share counts there
+    # forkserver's children, which this process never waits for, so only its own share counts there. Times
+    # are in tenths of a second: a micro model's 3 steps can take less than 0.05 s, so only the stages that
+    # do real work at any size must show some.
     for name, s in stages.items():
-        assert (s["user_s"] > 0 or name == "corpus") and s["system_s"] >= 0, name
+        assert s["user_s"] >= 0 and s["system_s"] >= 0, name
         assert s["user_s"] + s["system_s"] <= 2 * s["seconds"] * (os.cpu_count() or 1) + 1, name
+    assert stages["units"]["user_s"] > 0 and stages["evaluate"]["user_s"] > 0
     # the demo's corpus only, never real speech a working folder may hold (data/packaged-speech, data/real-en)
     settings = yaml.safe_load((out / "eval" / "config.yaml").read_text())
     assert settings["real"] == settings["real_sid"] == "" and not (out / "eval" / "real-sid").exists()
